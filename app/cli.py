@@ -1,0 +1,140 @@
+"""The ``alertflow`` command: run, worker, broker, templates, tail."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.settings import EMBEDDED_BROKER_PORT, Settings, SettingsError, load_settings
+
+CACHE_DIR = Path(os.environ.get("ALERTFLOW_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = argparse.ArgumentParser(prog="alertflow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="embedded broker (unless KAFKA_BOOTSTRAP) + worker + HTTP API")
+    commands.add_parser("worker", help="one Faust worker with the HTTP API")
+    commands.add_parser("broker", help="the embedded Kafka broker, with the topics created")
+    commands.add_parser("templates", help="stdin lines → '<template_id>\\t<template>' lines")
+    tail = commands.add_parser("tail", help="follow a topic, one JSON record per line")
+    tail.add_argument("--topic", default="alerts.enriched")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        parser.exit(2, f"alertflow: configuration error: {exc}\n")
+    if args.command == "templates":
+        return templates()
+    if args.command == "tail":
+        return tail_topic(settings, args.topic, from_beginning=args.from_beginning)
+    if args.command == "broker":
+        return broker(settings)
+    if args.command == "worker":
+        return worker(settings)
+    return run(settings)
+
+
+def run(settings: Settings) -> int:
+    """The embedded broker (unless ``KAFKA_BOOTSTRAP`` is set) and one worker; Ctrl-C stops both."""
+    if settings.kafka_bootstrap:
+        return worker(settings)
+    from app.broker import embedded_broker
+
+    with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, EMBEDDED_BROKER_PORT) as kafka:
+        kafka.start()
+        return worker(settings)
+
+
+def broker(settings: Settings) -> int:
+    """Run the embedded broker in the foreground until Ctrl-C or SIGTERM."""
+    from app.broker import embedded_broker
+
+    with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, EMBEDDED_BROKER_PORT) as kafka:
+        bootstrap = kafka.start()
+        _create_topics(bootstrap)
+        print(f"Kafka is up at {bootstrap}; Ctrl-C stops it.", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def worker(settings: Settings) -> int:
+    """Create the topics if missing, then run one Faust worker until Ctrl-C."""
+    from app.broker import wait_for_broker
+
+    wait_for_broker(settings.bootstrap, timeout=60)
+    _create_topics(settings.bootstrap)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    import faust
+
+    from app.faust_app import app, load_modules
+
+    load_modules()
+    try:
+        faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def templates() -> int:
+    """Assign each stdin line its template online, with the fingerprint agent's miner."""
+    from agents.template_miner import TemplateMiner
+
+    miner = TemplateMiner()
+    for line in sys.stdin:
+        template = miner.match(line.rstrip("\n"))
+        sys.stdout.write(f"{template.id}\t{template.text}\n")
+        sys.stdout.flush()
+    return 0
+
+
+def tail_topic(settings: Settings, topic: str, *, from_beginning: bool) -> int:
+    """Print every record of ``topic`` as one JSON line, until Ctrl-C."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({
+        "bootstrap.servers": settings.bootstrap,
+        "group.id": f"alertflow-tail-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest" if from_beginning else "latest",
+    })
+    consumer.subscribe([topic])
+    try:
+        while True:
+            message = consumer.poll(1.0)
+            if message is None:
+                continue
+            if message.error():
+                print(f"alertflow tail: {message.error()}", file=sys.stderr)
+                continue
+            sys.stdout.write((message.value() or b"null").decode("utf-8", "replace") + "\n")
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        consumer.close()
+
+
+def _create_topics(bootstrap: str) -> None:
+    from app.broker import ensure_topics
+    from app.topics import partition_counts
+
+    ensure_topics(bootstrap, partition_counts())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

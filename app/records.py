@@ -1,0 +1,111 @@
+"""Record shapes on the wire: plain JSON objects (orjson), typed here for readers and mypy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, NotRequired, TypedDict
+
+Source = Literal["alertmanager", "sentry", "api"]
+Status = Literal["firing", "resolved"]
+Decision = Literal["notify", "suppress", "digest"]
+SEVERITIES = ("critical", "error", "warning", "info")
+
+
+class RawAlert(TypedDict):
+    """Value of ``alerts.raw``: one source alert, unchanged, with where and when it came in."""
+
+    source: Source
+    received_at: str
+    tenant: str
+    payload: dict[str, Any]  # the source's own alert object, as sent
+    context: dict[str, Any]  # what the source sent around it (group fields, resource, headers)
+
+
+class Alert(TypedDict):
+    """The canonical alert; every stage adds its fields, ``alerts.enriched`` carries all."""
+
+    id: str
+    tenant: str
+    source: Source
+    status: Status
+    severity: str
+    service: str
+    title: str
+    description: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: str
+    ends_at: str | None
+    received_at: str
+    fingerprint: str
+    group_key: str | None  # upstream grouping hint (Alertmanager's groupKey)
+    template_id: str | None
+    template: str | None
+    duplicate_count: int
+    incident_id: str | None
+    score: float | None
+    decision: Decision | None
+    reasons: list[str]
+
+
+class Feedback(TypedDict):
+    """Value of ``alerts.feedback``: what a person did with an alert."""
+
+    alert_id: str
+    incident_id: NotRequired[str | None]
+    kind: Literal["ack", "resolve"]
+    actionable: bool
+    by: str
+    at: str
+    note: NotRequired[str | None]
+
+
+class DeadLetter(TypedDict):
+    """Value of ``alerts.deadletter``: the input a stage could not process, and why."""
+
+    stage: str
+    error: str
+    topic: str
+    key: str | None
+    value: Any
+    at: str
+
+
+def utc_now() -> str:
+    """Now as an RFC 3339 UTC timestamp."""
+    return format_time(datetime.now(UTC))
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with millisecond precision and a ``Z``.
+
+    >>> format_time(datetime(2026, 11, 23, 6, 56, 4, 436795, tzinfo=UTC))
+    '2026-11-23T06:56:04.436Z'
+    """
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse RFC 3339 (nanoseconds and ``Z`` allowed) into an aware UTC datetime.
+
+    >>> parse_time("2026-11-23T06:56:04.436795043Z").isoformat()
+    '2026-11-23T06:56:04.436795+00:00'
+    >>> parse_time("2026-11-23T07:56:04+01:00").isoformat()
+    '2026-11-23T06:56:04+00:00'
+    """
+    text = text.strip().replace("z", "Z")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    if "." in text:  # Go and Sentry send up to nanoseconds; Python takes microseconds
+        head, _, rest = text.partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def epoch_ms(text: str) -> int:
+    """Milliseconds since the epoch of an RFC 3339 timestamp (Kafka message time)."""
+    return int(parse_time(text).timestamp() * 1000)

@@ -1,0 +1,1 @@
+"""Notification receivers: one module each behind :class:`app.sinks.base.Sink`."""

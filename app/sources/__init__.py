@@ -1,0 +1,55 @@
+"""Parsing and validation of every input source into :class:`~app.records.RawAlert` records,
+and of a RawAlert into the canonical :class:`~app.records.Alert`: pure functions over bytes.
+
+``normalize`` depends on the RawAlert only, so the HTTP view and the normalize agent, which
+reads the RawAlert back from ``alerts.raw``, compute the same alert and the same id.
+"""
+
+from __future__ import annotations
+
+from app.records import Alert, RawAlert
+from app.sources.alertmanager import normalize_alertmanager, split_alertmanager
+from app.sources.api import MAX_ALERTS, normalize_api, split_api
+from app.sources.common import require_object
+from app.sources.errors import SourceError
+from app.sources.sentry_envelope import MAX_DECOMPRESSED, normalize_envelope_event, split_envelope
+from app.sources.sentry_webhook import (
+    ALERT_RESOURCES,
+    normalize_sentry_webhook,
+    split_sentry_webhook,
+    verify_signature,
+)
+
+__all__ = [
+    "ALERT_RESOURCES",
+    "MAX_ALERTS",
+    "MAX_DECOMPRESSED",
+    "SourceError",
+    "normalize",
+    "normalize_alertmanager",
+    "normalize_api",
+    "normalize_envelope_event",
+    "normalize_sentry_webhook",
+    "split_alertmanager",
+    "split_api",
+    "split_envelope",
+    "split_sentry_webhook",
+    "verify_signature",
+]
+
+
+def normalize(raw: RawAlert) -> Alert:
+    """The canonical Alert of a RawAlert of any source; SourceError if it cannot be one."""
+    record = require_object(raw, "raw alert")
+    require_object(record.get("payload"), "raw alert.payload")
+    context = require_object(record.get("context"), "raw alert.context")
+    source = record.get("source")
+    if source == "alertmanager":
+        return normalize_alertmanager(raw)
+    if source == "api":
+        return normalize_api(raw)
+    if source == "sentry" and context.get("via") == "envelope":
+        return normalize_envelope_event(raw)
+    if source == "sentry" and context.get("via") == "webhook":
+        return normalize_sentry_webhook(raw)
+    raise SourceError("unknown_source", f"raw alert: source {source!r} via {context.get('via')!r}")

@@ -1,0 +1,106 @@
+"""The alertflow API (``POST /api/v1/alerts``): one alert object or a non-empty list of them.
+
+Identity: the ``fingerprint`` the caller gives, else the label fingerprint of the alert's labels
+plus ``__title__``, ``__service__`` and ``__tenant__``, so the same alert posted twice has the
+same fingerprint. Its episode starts at ``starts_at``, by default the time it was received.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.identity import label_fingerprint
+from app.records import Alert, RawAlert, Status
+from app.sources.common import (
+    build_alert,
+    decode_json,
+    field_path,
+    invalid,
+    normal_time,
+    normalize_severity,
+    raw_alert,
+    require_field,
+    require_object,
+    string_map,
+    text,
+)
+from app.sources.errors import SourceError
+
+MAX_ALERTS = 10_000
+STATUSES = ("firing", "resolved")
+_REQUIRED_TEXT = ("title", "tenant", "fingerprint")  # non-empty when given
+_TEXT = ("description", "severity", "service")
+_MAPS = ("labels", "annotations")
+_TIMES = ("starts_at", "ends_at")
+
+
+def split_api(body: bytes, *, tenant: str, received_at: str) -> list[RawAlert]:
+    """Validate an alert or a list of alerts; one RawAlert per alert, the payload unchanged.
+
+    An alert's own ``tenant`` wins over ``tenant``.
+    """
+    message = decode_json(body, "body")
+    alerts = message if isinstance(message, list) else [message]
+    if not alerts:
+        raise invalid("body", "expected an alert object or a non-empty list of them")
+    if len(alerts) > MAX_ALERTS:
+        raise SourceError(
+            "too_many_alerts", f"body: {len(alerts)} alerts, at most {MAX_ALERTS}", status=413
+        )
+    paths = [f"alerts[{index}]" if alerts is message else "" for index in range(len(alerts))]
+    return [
+        raw_alert("api", alert, {}, tenant=alert.get("tenant") or tenant, received_at=received_at)
+        for alert in map(check_alert, alerts, paths)
+    ]
+
+
+def check_alert(alert: object, path: str) -> dict[str, Any]:
+    """Check one alert object (``path`` names it in errors); unknown fields are refused."""
+    alert = require_object(alert, path or "body")
+    require_field(alert, "title", path)
+    for name, value in alert.items():
+        where = field_path(path, name)
+        if value is None:
+            continue
+        if name in _MAPS:
+            string_map(value, where)
+        elif name in _TIMES:
+            if not isinstance(value, str):
+                raise invalid(where, "expected an RFC 3339 string")
+            normal_time(value, where)
+        elif name == "status":
+            if value not in STATUSES:
+                raise invalid(where, f"expected one of {', '.join(STATUSES)}")
+        elif name in _REQUIRED_TEXT:
+            if not isinstance(value, str) or not value.strip():
+                raise invalid(where, "expected a non-empty string")
+        elif name in _TEXT:
+            if not isinstance(value, str):
+                raise invalid(where, "expected a string")
+        else:
+            raise invalid(where, "unknown field")
+    return alert
+
+
+def normalize_api(raw: RawAlert) -> Alert:
+    """The canonical Alert of one API alert."""
+    alert = check_alert(raw["payload"], "")
+    labels: dict[str, str] = alert.get("labels") or {}
+    title: str = alert["title"]
+    service = text(alert.get("service")) or labels.get("service", "")
+    identity = {**labels, "__title__": title, "__service__": service, "__tenant__": raw["tenant"]}
+    status: Status = alert.get("status") or "firing"
+    ends_at = alert.get("ends_at") or (raw["received_at"] if status == "resolved" else None)
+    return build_alert(
+        raw,
+        fingerprint=alert.get("fingerprint") or label_fingerprint(identity),
+        status=status,
+        severity=normalize_severity(alert.get("severity") or labels.get("severity")),
+        service=service,
+        title=title,
+        description=text(alert.get("description")),
+        labels=labels,
+        annotations=alert.get("annotations") or {},
+        starts_at=normal_time(alert.get("starts_at") or raw["received_at"], "starts_at"),
+        ends_at=None if ends_at is None else normal_time(ends_at, "ends_at"),
+    )

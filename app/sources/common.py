@@ -1,0 +1,196 @@
+"""Helpers every source shares: JSON decoding, field checks, severities, times, the Alert."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from app.identity import alert_id
+from app.records import Alert, RawAlert, Source, Status, epoch_ms, format_time, parse_time
+from app.sources.errors import SourceError
+
+_SEVERITY_SYNONYMS = {
+    "critical": "critical",
+    "crit": "critical",
+    "fatal": "critical",
+    "emergency": "critical",
+    "page": "critical",
+    "high": "critical",
+    "error": "error",
+    "err": "error",
+    "warning": "warning",
+    "warn": "warning",
+    "medium": "warning",
+    "info": "info",
+    "notice": "info",
+    "low": "info",
+    "none": "info",
+    "debug": "info",
+}
+DEFAULT_SEVERITY = "warning"
+
+
+def normalize_severity(value: object) -> str:
+    """One of critical|error|warning|info; synonyms are mapped, anything else is a warning."""
+    if not isinstance(value, str):
+        return DEFAULT_SEVERITY
+    return _SEVERITY_SYNONYMS.get(value.strip().lower(), DEFAULT_SEVERITY)
+
+
+def decode_json(body: bytes, what: str) -> Any:
+    """Parse JSON, or raise SourceError 400 ``invalid_json`` naming ``what`` was being read."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SourceError("invalid_json", f"{what}: {exc}") from None
+
+
+def invalid(path: str, problem: str) -> SourceError:
+    """The 400 ``invalid_field`` error for the value at ``path``."""
+    return SourceError("invalid_field", f"{path}: {problem}")
+
+
+def require_object(value: object, path: str) -> dict[str, Any]:
+    """``value`` itself if it is a JSON object, else an ``invalid_field`` error."""
+    if not isinstance(value, dict):
+        raise invalid(path, "expected an object")
+    return value
+
+
+def field_path(path: str, name: str) -> str:
+    """The path of field ``name`` of the object at ``path`` (``""`` is the body itself)."""
+    return f"{path}.{name}" if path else name
+
+
+def require_field(obj: Mapping[str, Any], name: str, path: str) -> Any:
+    """``obj[name]``, or SourceError 400 ``missing_field`` naming the field's path."""
+    if obj.get(name) is None:
+        raise SourceError("missing_field", f"{field_path(path, name)}: required")
+    return obj[name]
+
+
+def string_map(value: object, path: str) -> dict[str, str]:
+    """Check that ``value`` is an object of strings to strings; the error names the bad entry."""
+    checked: dict[str, str] = {}
+    for key, item in require_object(value, path).items():
+        if not isinstance(item, str):
+            raise invalid(f"{path}.{key}", "expected a string")
+        checked[key] = item
+    return checked
+
+
+def string_items(value: object) -> dict[str, str]:
+    """The string-to-string entries of a mapping or a list of pairs; anything else is skipped."""
+    pairs = value.items() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return {
+        pair[0]: pair[1]
+        for pair in pairs
+        if isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and isinstance(pair[1], str)
+    }
+
+
+def dig(value: object, *keys: str) -> Any:
+    """``value[k1][k2]...``, or None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def text(value: object) -> str:
+    """``value`` if it is a string, else the empty string (for optional text fields)."""
+    return value if isinstance(value, str) else ""
+
+
+def non_empty(**values: object) -> dict[str, str]:
+    """The keyword arguments whose values are non-empty strings."""
+    return {name: value for name, value in values.items() if isinstance(value, str) and value}
+
+
+def identifier(value: object, path: str) -> str:
+    """A required id given as a string or an integer, as a string."""
+    if value is None:
+        raise SourceError("missing_field", f"{path}: required")
+    if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+        return str(value)
+    raise invalid(path, "expected a string or an integer id")
+
+
+def normal_time(value: object, path: str) -> str:
+    """An RFC 3339 string or epoch seconds as :func:`~app.records.format_time` text."""
+    try:
+        if isinstance(value, str):
+            return format_time(parse_time(value))
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return format_time(datetime.fromtimestamp(value, UTC))
+    except (ValueError, OverflowError, OSError):
+        pass
+    raise invalid(path, f"expected an RFC 3339 time, got {value!r}")
+
+
+def raw_alert(
+    source: Source,
+    payload: dict[str, Any],
+    context: dict[str, Any],
+    *,
+    tenant: str,
+    received_at: str,
+) -> RawAlert:
+    """The value of ``alerts.raw`` for one source alert."""
+    return {
+        "source": source,
+        "received_at": received_at,
+        "tenant": tenant,
+        "payload": payload,
+        "context": context,
+    }
+
+
+def build_alert(
+    raw: RawAlert,
+    *,
+    fingerprint: str,
+    status: Status,
+    severity: str,
+    service: str,
+    title: str,
+    description: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    starts_at: str,
+    ends_at: str | None,
+    group_key: str | None = None,
+) -> Alert:
+    """The canonical alert of ``raw``, its id derived, the later stages' fields still empty."""
+    return {
+        "id": alert_id(raw["tenant"], fingerprint, epoch_ms(starts_at)),
+        "tenant": raw["tenant"],
+        "source": raw["source"],
+        "status": status,
+        "severity": severity,
+        "service": service,
+        "title": title,
+        "description": description,
+        "labels": labels,
+        "annotations": annotations,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "received_at": raw["received_at"],
+        "fingerprint": fingerprint,
+        "group_key": group_key,
+        "template_id": None,
+        "template": None,
+        "duplicate_count": 1,
+        "incident_id": None,
+        "score": None,
+        "decision": None,
+        "reasons": [],
+    }

@@ -1,0 +1,46 @@
+"""Every Kafka topic of the chain, in one place, with its key and partition count.
+
+Stages that share a key share partitions: a table is always keyed like the stream that
+writes it (co-partitioning), and one partition count serves the whole chain.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from app.faust_app import app, settings
+
+PARTITIONS = settings.partitions
+
+
+def _topic(name: str, *, value_serializer: str = "orjson") -> faust.TopicT:
+    return app.topic(
+        name, key_type=str, value_serializer=value_serializer, partitions=PARTITIONS
+    )
+
+
+# Public topics (CONTRACT.md).
+raw = _topic("alerts.raw", value_serializer="raw")  # key: source fingerprint; decoded by the agent
+enriched = _topic("alerts.enriched")  # key: alert id
+feedback = _topic("alerts.feedback", value_serializer="raw")  # key: alert id; decoded by the agent
+deadletter = _topic("alerts.deadletter")  # key: as received
+notifications_sent = _topic("notifications.sent")  # key: incident id
+notifications_failed = _topic("notifications.failed")  # key: incident id
+
+# Between the stages.
+normalized = _topic("alerts.normalized")  # key: fingerprint
+deduped = _topic("alerts.deduped")  # key: tenant
+fingerprinted = _topic("alerts.fingerprinted")  # key: tenant
+correlated = _topic("alerts.correlated")  # key: tenant
+scored = _topic("alerts.scored")  # key: incident id
+fingerprint_facts = _topic("fingerprints.facts")  # key: fingerprint (templates, feedback)
+
+ALL = (
+    raw, enriched, feedback, deadletter, notifications_sent, notifications_failed,
+    normalized, deduped, fingerprinted, correlated, scored, fingerprint_facts,
+)
+
+
+def partition_counts() -> dict[str, int]:
+    """Name → partition count of every topic, for creating them before the worker starts."""
+    return {topic.get_topic_name(): PARTITIONS for topic in ALL}

@@ -1,0 +1,107 @@
+"""What every view shares: JSON answers, the error shape of CONTRACT.md, and authentication."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, Literal
+
+import orjson
+from aiokafka.errors import KafkaError
+from aiohttp import web
+from faust.web import Request, Response, View
+
+from app import metrics
+from app.faust_app import settings
+from app.sources import SourceError
+
+Auth = Literal["bearer", "sentry", "none"]
+Handler = Callable[..., Awaitable[Response]]
+
+
+class ApiError(Exception):
+    """An answer of 4xx with ``{"error": code, "detail": detail}``."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def answer(view: View, value: Any, status: int = 200) -> Response:
+    """A JSON response (orjson)."""
+    return view.bytes(orjson.dumps(value), content_type="application/json", status=status)
+
+
+def guarded(auth: Auth = "bearer") -> Callable[[Handler], Handler]:
+    """Check the caller's credentials and turn every refusal into the contract's error shape."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def guarded_handler(view: View, request: Request, **kwargs: Any) -> Response:
+            try:
+                _authenticate(request, auth)
+                response = await handler(view, request, **kwargs)
+            except (ApiError, SourceError) as exc:
+                response = answer(view, {"error": exc.code, "detail": exc.detail}, exc.status)
+            except web.HTTPRequestEntityTooLarge as exc:
+                response = answer(view, {"error": "too_large", "detail": exc.text}, 413)
+            except (KafkaError, TimeoutError) as exc:
+                detail = f"Kafka did not acknowledge the write, nothing was accepted: {exc!r}"
+                response = answer(view, {"error": "broker_unavailable", "detail": detail}, 503)
+            route = request.match_info.route.resource
+            metrics.http_requests.labels(
+                route.canonical if route else request.path, str(response.status)
+            ).inc()
+            return response
+
+        return guarded_handler
+
+    return decorate
+
+
+async def read_json(request: Request, *, optional: bool = False) -> Any:
+    """The request's JSON body; 415 for another media type, 400 for bad JSON."""
+    body = await request.read()
+    if optional and not body:
+        return {}
+    require_json_media_type(request)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+
+
+def require_json_media_type(request: Request) -> None:
+    """Refuse a body that does not say it is JSON."""
+    media_type = request.content_type
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ApiError(
+            415, "unsupported_media_type", f"expected application/json, got {media_type}"
+        )
+
+
+def tenant_of(request: Request) -> str:
+    """The tenant a request speaks for: ``?tenant=``, then ``X-Alertflow-Tenant``, then default."""
+    return request.query.get("tenant") or request.headers.get("X-Alertflow-Tenant") or "default"
+
+
+def _authenticate(request: Request, auth: Auth) -> None:
+    token = settings.api_token
+    if token is None or auth == "none":
+        return
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if auth == "sentry" and not offered:
+        offered = _sentry_key(request)
+    if not hmac.compare_digest(offered.encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "a valid Authorization: Bearer <token> is required")
+
+
+def _sentry_key(request: Request) -> str:
+    """The DSN public key an SDK sends (header ``X-Sentry-Auth`` or query ``sentry_key``)."""
+    header = request.headers.get("X-Sentry-Auth", "")
+    for part in header.removeprefix("Sentry ").split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "sentry_key":
+            return value
+    return request.query.get("sentry_key", "")

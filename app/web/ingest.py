@@ -1,0 +1,84 @@
+"""The ingest endpoints: Alertmanager, Sentry webhooks, Sentry SDK envelopes, the plain API."""
+
+from __future__ import annotations
+
+from faust.web import Request, Response, View
+
+from app.bridge import publish
+from app.faust_app import app, settings
+from app.records import utc_now
+from app.sources import (
+    ALERT_RESOURCES,
+    split_alertmanager,
+    split_api,
+    split_envelope,
+    split_sentry_webhook,
+    verify_signature,
+)
+from app.web.http import answer, guarded, require_json_media_type, tenant_of
+
+
+@app.page("/webhooks/alertmanager")
+class AlertmanagerWebhook(View):
+    """``POST /webhooks/alertmanager``: an Alertmanager webhook, version 4."""
+
+    @guarded()
+    async def post(self, request: Request) -> Response:
+        """Accept every alert of the group; 202 with their ids, in order."""
+        require_json_media_type(request)
+        raws = split_alertmanager(
+            await request.read(), tenant=tenant_of(request), received_at=utc_now()
+        )
+        return answer(self, {"ids": await publish(raws)}, 202)
+
+
+@app.page("/webhooks/sentry")
+class SentryWebhook(View):
+    """``POST /webhooks/sentry``: a Sentry integration-platform webhook."""
+
+    @guarded()
+    async def post(self, request: Request) -> Response:
+        """Alerts for issue, event_alert, metric_alert and error; 204 for other resources."""
+        require_json_media_type(request)
+        body = await request.read()
+        if settings.sentry_client_secret:
+            verify_signature(
+                body, request.headers.get("Sentry-Hook-Signature"), settings.sentry_client_secret
+            )
+        resource = request.headers.get("Sentry-Hook-Resource", "")
+        if resource not in ALERT_RESOURCES:
+            return self.bytes(b"", status=204)
+        raws = split_sentry_webhook(
+            body, resource=resource, tenant=tenant_of(request), received_at=utc_now()
+        )
+        return answer(self, {"ids": await publish(raws)}, 202)
+
+
+@app.page("/api/{project_id}/envelope/")
+class SentryEnvelope(View):
+    """``POST /api/<project>/envelope/``: what ``sentry-sdk`` sends to its DSN."""
+
+    @guarded(auth="sentry")
+    async def post(self, request: Request, project_id: str) -> Response:
+        """Events become alerts; other items are accepted and ignored. 200 with the event id."""
+        event_id, raws = split_envelope(
+            await request.read(),
+            content_encoding=request.headers.get("Content-Encoding"),
+            project_id=project_id,
+            tenant=tenant_of(request),
+            received_at=utc_now(),
+        )
+        await publish(raws)
+        return answer(self, {"id": event_id}, 200)
+
+
+@app.page("/api/v1/alerts")
+class AlertsApi(View):
+    """``POST /api/v1/alerts``: one plain JSON alert or a list of them."""
+
+    @guarded()
+    async def post(self, request: Request) -> Response:
+        """Accept the alerts; 202 with their ids, in order."""
+        require_json_media_type(request)
+        raws = split_api(await request.read(), tenant=tenant_of(request), received_at=utc_now())
+        return answer(self, {"ids": await publish(raws)}, 202)

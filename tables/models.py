@@ -1,0 +1,5 @@
+"""Tenant → the pickled online scoring model (agents.score)."""
+
+from tables.define import keyed_table
+
+models = keyed_table("models", __doc__, value_serializer="pickle")

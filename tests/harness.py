@@ -1,0 +1,242 @@
+"""Real pieces for integration tests: the broker, a worker process, a receiver, topic readers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+API_TOKEN = "test-token"
+SENTRY_SECRET = "test-sentry-secret"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Answer:
+    """An HTTP answer: status, headers and the decoded JSON body (or raw bytes)."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def http(
+    method: str, url: str, body: Any = None, *, headers: dict[str, str] | None = None,
+    token: str | None = API_TOKEN, raw: bytes | None = None,
+) -> Answer:
+    """One HTTP request; JSON in and out unless ``raw`` is given."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    sent = {"Content-Type": "application/json"} if data is not None else {}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    sent.update(headers or {})
+    request = urllib.request.Request(url, data=data, method=method, headers=sent)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, answer_headers, payload = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, answer_headers, payload = error.code, dict(error.headers), error.read()
+    try:
+        decoded: Any = json.loads(payload) if payload else None
+    except ValueError:
+        decoded = payload
+    return Answer(status, answer_headers, decoded)
+
+
+class TopicReader:
+    """Reads a topic from its beginning in a background thread; tests wait on what it saw."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.records: list[tuple[str | None, Any, int]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        })
+        self._consumer.subscribe([topic])
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            message = self._consumer.poll(0.2)
+            if message is None or message.error():
+                continue
+            key = message.key().decode() if message.key() is not None else None
+            try:
+                value = json.loads(message.value())
+            except ValueError:
+                value = message.value()
+            with self._lock:
+                self.records.append((key, value, message.timestamp()[1]))
+        self._consumer.close()
+
+    def matching(self, predicate: Callable[[str | None, Any], bool]) -> list[tuple[str | None, Any, int]]:
+        """Records seen so far for which ``predicate(key, value)`` holds."""
+        with self._lock:
+            return [record for record in self.records if predicate(record[0], record[1])]
+
+    def wait(
+        self, predicate: Callable[[str | None, Any], bool], count: int = 1, timeout: float = 30.0,
+    ) -> list[tuple[str | None, Any, int]]:
+        """Wait until at least ``count`` records match; return them."""
+        return eventually(
+            lambda: (found := self.matching(predicate)) and len(found) >= count and found,
+            timeout, f"{count} matching record(s)",
+        )
+
+    def close(self) -> None:
+        """Stop reading."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server standing in for a notification service; it records every POST."""
+
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.posts.append({"path": self.path, "headers": dict(self.headers),
+                                       "body": json.loads(body) if body else None})
+                self.send_response(receiver.status)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+
+    def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait for posts whose JSON body satisfies ``predicate``."""
+        return eventually(
+            lambda: [post for post in self.posts if post["body"] and predicate(post["body"])],
+            timeout, "a notification",
+        )
+
+
+@dataclass
+class Worker:
+    """An ``alertflow worker`` process with its own port and data dir."""
+
+    bootstrap: str
+    data_dir: Path
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / f"worker-{self.port}.log"
+
+    def start(self, timeout: float = 120.0) -> None:
+        env = {**os.environ, **self.env, "KAFKA_BOOTSTRAP": self.bootstrap,
+               "ALERTFLOW_HTTP_PORT": str(self.port), "ALERTFLOW_DATA_DIR": str(self.data_dir)}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(REPO / ".venv" / "bin" / "alertflow"), "worker"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            )
+        try:
+            eventually(self._healthy, timeout, f"worker on port {self.port} to be healthy")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n--- worker log ---\n{self.log_tail()}") from None
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
+        try:
+            return http("GET", f"{self.url}/api/v1/health").status == 200
+        except OSError:
+            return False
+
+    def stop(self, *, kill: bool = False, timeout: float = 60.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.send_signal(2)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def unique(prefix: str = "t") -> str:
+    """A fresh name, so tests sharing the broker and worker never see each other's alerts."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def iter_fixture_headers(path: Path) -> Iterator[tuple[str, str]]:
+    """The header lines of a captured request (after its request line)."""
+    for line in path.read_text().splitlines()[1:]:
+        name, _, value = line.partition(":")
+        if value:
+            yield name.strip(), value.strip()

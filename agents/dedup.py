@@ -36,8 +36,8 @@ def decide(state: Episode | None, alert: Alert) -> tuple[Episode, Alert | None]:
 
     >>> a = {"id": "a1", "status": "firing", "received_at": "t1", "duplicate_count": 1}
     >>> state, out = decide(None, a)
-    >>> out is a, state["count"]
-    (True, 1)
+    >>> out["id"], out["duplicate_count"], state["count"]
+    ('a1', 1, 1)
     >>> state, out = decide(state, {**a, "received_at": "t2"})
     >>> out, state["count"], state["last_seen"]
     (None, 2, 't2')

@@ -161,9 +161,9 @@ class Receiver:
             self.server.shutdown()
 
     def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Wait for posts whose JSON body satisfies ``predicate``."""
+        """Wait for posts whose JSON body satisfies ``predicate``; return those bodies."""
         return eventually(
-            lambda: [post for post in self.posts if post["body"] and predicate(post["body"])],
+            lambda: [post["body"] for post in self.posts if post["body"] and predicate(post["body"])],
             timeout, "a notification",
         )
 

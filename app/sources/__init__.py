@@ -12,7 +12,7 @@ from app.sources.alertmanager import normalize_alertmanager, split_alertmanager
 from app.sources.api import MAX_ALERTS, normalize_api, split_api
 from app.sources.common import require_object
 from app.sources.errors import SourceError
-from app.sources.sentry_envelope import MAX_DECOMPRESSED, normalize_envelope_event, split_envelope
+from app.sources.sentry_envelope import normalize_envelope_event, split_envelope
 from app.sources.sentry_webhook import (
     ALERT_RESOURCES,
     normalize_sentry_webhook,
@@ -23,7 +23,6 @@ from app.sources.sentry_webhook import (
 __all__ = [
     "ALERT_RESOURCES",
     "MAX_ALERTS",
-    "MAX_DECOMPRESSED",
     "SourceError",
     "normalize",
     "normalize_alertmanager",

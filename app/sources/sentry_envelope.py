@@ -14,7 +14,6 @@ fingerprint and the event's ``timestamp``); deduplication merges them by fingerp
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from app.identity import label_fingerprint
@@ -34,21 +33,21 @@ from app.sources.common import (
 )
 from app.sources.errors import SourceError
 
-MAX_DECOMPRESSED = 20 * 1024 * 1024
 ALERT_ITEM_TYPE = "event"
-_GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 EnvelopeItem = tuple[dict[str, Any], bytes]
 
 
 def split_envelope(
-    body: bytes, *, content_encoding: str | None, project_id: str, tenant: str, received_at: str
+    body: bytes, *, project_id: str, tenant: str, received_at: str
 ) -> tuple[str | None, list[RawAlert]]:
-    """Decode and parse an envelope; its event id and one RawAlert per ``event`` item.
+    """Parse an envelope; its event id and one RawAlert per ``event`` item.
 
-    The payload is the event unchanged; the context holds the project id and envelope header.
+    ``body`` is what the HTTP server decoded (aiohttp undoes gzip and deflate, within the
+    request size limit). The payload is the event unchanged; the context holds the project id
+    and envelope header.
     """
-    header, items = parse_envelope(decode_body(body, content_encoding))
+    header, items = parse_envelope(body)
     events = [
         require_object(decode_json(payload, f"items[{index}]"), f"items[{index}]")
         for index, (item_header, payload) in enumerate(items)
@@ -61,46 +60,6 @@ def split_envelope(
         for event in events
     ]
     return next(filter(None, event_ids), None), raws
-
-
-def decode_body(body: bytes, content_encoding: str | None) -> bytes:
-    """Undo ``Content-Encoding`` (identity, gzip, deflate), at most ``MAX_DECOMPRESSED`` bytes."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding == "identity":
-        if len(body) > MAX_DECOMPRESSED:
-            raise _too_large()
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        return _inflate(body, _GZIP_WBITS)
-    if encoding == "deflate":  # zlib-wrapped as HTTP says, or raw as some clients send it
-        return _inflate(body, zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS)
-    raise SourceError(
-        "unsupported_media_type",
-        f"Content-Encoding: {encoding!r} is not supported (use gzip, deflate or identity)",
-        status=415,
-    )
-
-
-def _inflate(body: bytes, wbits: int) -> bytes:
-    """Decompress in one bounded step: a gzip bomb stops at ``MAX_DECOMPRESSED`` + 1 bytes."""
-    inflater = zlib.decompressobj(wbits)
-    try:
-        data = inflater.decompress(body, MAX_DECOMPRESSED + 1)
-    except zlib.error as exc:
-        raise SourceError("invalid_encoding", f"body: {exc}") from None
-    if len(data) > MAX_DECOMPRESSED:
-        raise _too_large()
-    if not inflater.eof:
-        raise SourceError("invalid_encoding", "body: the compressed stream is truncated")
-    if inflater.unused_data:
-        raise SourceError("invalid_encoding", "body: data after the compressed stream")
-    return data
-
-
-def _too_large() -> SourceError:
-    return SourceError(
-        "too_large", f"body: more than {MAX_DECOMPRESSED} bytes once decompressed", status=413
-    )
 
 
 def parse_envelope(data: bytes) -> tuple[dict[str, Any], list[EnvelopeItem]]:

@@ -46,6 +46,9 @@ def guarded(auth: Auth = "bearer") -> Callable[[Handler], Handler]:
                 response = answer(view, {"error": exc.code, "detail": exc.detail}, exc.status)
             except web.HTTPRequestEntityTooLarge as exc:
                 response = answer(view, {"error": "too_large", "detail": exc.text}, 413)
+            except web.RequestPayloadError as exc:
+                detail = f"the body does not decode as its Content-Encoding says: {exc}"
+                response = answer(view, {"error": "invalid_encoding", "detail": detail}, 400)
             except (KafkaError, TimeoutError) as exc:
                 detail = f"Kafka did not acknowledge the write, nothing was accepted: {exc!r}"
                 response = answer(view, {"error": "broker_unavailable", "detail": detail}, 503)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
@@ -14,11 +15,13 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 def consuming_problem() -> str | None:
     """Why this worker is not consuming, or ``None`` when it is."""
-    if not app.consumer.started:
-        return "the Kafka consumer has not started"
     if app.rebalancing:
         return "the consumer group is rebalancing"
-    if not app.consumer.assignment():
+    try:
+        assigned = app.consumer.assignment()
+    except ConsumerNotStarted:
+        return "the Kafka consumer has not started"
+    if not assigned:
         return "no partitions are assigned to this worker"
     if app.tables.recovery.in_recovery:
         return "tables are recovering from their changelogs"

@@ -1,19 +1,7 @@
 """The agents, one module per stage, chained by the topics of :mod:`app.topics`.
 
 normalize → dedup → fingerprint → correlate → score → notify, and beside them the views
-(alert_view, fingerprint_stats) that keep what the HTTP API answers.
+(alert_view, fingerprint_stats) that keep what the HTTP API answers. The worker imports them
+all (:func:`app.faust_app.load_modules`); importing this package alone loads nothing, so the
+pure parts (the template miner) stay cheap to import.
 """
-
-from agents.alert_view import alert_view
-from agents.correlate import correlate
-from agents.dedup import dedup
-from agents.fingerprint import fingerprint
-from agents.fingerprint_stats import fingerprint_stats
-from agents.normalize import normalize
-from agents.notify import notify
-from agents.score import score
-
-__all__ = [
-    "alert_view", "correlate", "dedup", "fingerprint", "fingerprint_stats", "normalize",
-    "notify", "score",
-]

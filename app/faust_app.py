@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import faust
 
 from app import codecs as _codecs  # noqa: F401  (registers the orjson codec)
@@ -23,6 +25,9 @@ app = faust.App(
     key_serializer="raw",
     value_serializer="orjson",
     consumer_auto_offset_reset="earliest",
+    # A dead worker's partitions move to the others within seconds, not a minute.
+    broker_session_timeout=15.0,
+    broker_heartbeat_interval=3.0,
     stream_wait_empty=False,
     web_port=settings.http_port,
     web_host=settings.http_host,
@@ -31,8 +36,14 @@ app = faust.App(
 )
 
 
+TOPOLOGY = (
+    "agents.normalize", "agents.dedup", "agents.fingerprint", "agents.correlate",
+    "agents.score", "agents.notify", "agents.alert_view", "agents.fingerprint_stats",
+    "app.web",
+)
+
+
 def load_modules() -> None:
-    """Import every agent, table and view so the worker knows the whole topology."""
-    import agents  # noqa: F401
-    import app.web  # noqa: F401
-    import tables  # noqa: F401
+    """Import every agent and view (and so every table) so the worker knows the topology."""
+    for module in TOPOLOGY:
+        importlib.import_module(module)

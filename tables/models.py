@@ -2,4 +2,4 @@
 
 from tables.define import keyed_table
 
-models = keyed_table("models", __doc__, value_serializer="pickle")
+models = keyed_table("models", __doc__)

@@ -240,3 +240,23 @@ def iter_fixture_headers(path: Path) -> Iterator[tuple[str, str]]:
         name, _, value = line.partition(":")
         if value:
             yield name.strip(), value.strip()
+
+
+def caught_up(bootstrap: str, group: str = "alertflow") -> bool:
+    """True when the worker group has committed every message of every topic it reads."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    request = [ConsumerGroupTopicPartitions(group)]
+    committed = admin.list_consumer_group_offsets(request)[group].result().topic_partitions
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
+    try:
+        for tp in committed:
+            if tp.topic.startswith("alerts.") or tp.topic.startswith("fingerprints."):
+                _, high = probe.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 10)
+                if tp.offset < high:
+                    return False
+        return bool(committed)
+    finally:
+        probe.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from faust.web import Request, Response, View
+from yarl import URL
 
 from app.faust_app import app
 from agents.dedup import table_key
@@ -49,22 +50,39 @@ class AlertView(View):
 
 @app.page("/api/v1/incidents")
 class IncidentList(View):
-    """``GET /api/v1/incidents?tenant=&status=&limit=``: newest first."""
+    """``GET /api/v1/incidents?tenant=&status=&limit=``: newest first, from every worker."""
 
     @guarded()
     async def get(self, request: Request) -> Response:
-        """Incidents of this worker's partitions, filtered."""
+        """This worker's incidents, merged with the other workers' unless ``local=1``."""
         tenant, status = request.query.get("tenant"), request.query.get("status")
         if status is not None and status not in INCIDENT_STATUSES:
             raise ApiError(400, "invalid_query", f"status: expected one of {INCIDENT_STATUSES}")
         limit = _limit(request.query.get("limit", "50"))
         chosen = [
-            incident for incident in incidents_table.values()
+            incident_view(incident) for incident in incidents_table.values()
             if (tenant is None or incident["tenant"] == tenant)
             and (status is None or incident["status"] == status)
         ]
+        if request.query.get("local") != "1":
+            chosen += await _from_other_workers(request)
         chosen.sort(key=lambda incident: incident["last_seen"], reverse=True)
-        return answer(self, {"incidents": [incident_view(i) for i in chosen[:limit]]})
+        return answer(self, {"incidents": chosen[:limit]})
+
+
+async def _from_other_workers(request: Request) -> list[dict[str, Any]]:
+    """The same query answered by every other worker that holds incident partitions."""
+    here = str(app.conf.canonical_url)
+    others = [url for url in app.router.table_metadata(incidents_table.name) if url != here]
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+    found: list[dict[str, Any]] = []
+    for url in others:
+        target = URL(url).with_path(request.path).with_query({**request.query, "local": "1"})
+        async with app.http_client.get(target, headers=headers) as response:
+            if response.status != 200:
+                raise ApiError(503, "worker_unavailable", f"{url} answered {response.status}")
+            found += (await response.json())["incidents"]
+    return found
 
 
 @app.page("/api/v1/incidents/{incident_id}")

@@ -27,9 +27,9 @@ def test_list_of_alerts_gets_ids_in_order_and_all_come_out(
 ) -> None:
     tenant = unique("api")
     alerts = [
-        {"title": f"Queue {name} is backing up", "service": "billing", "severity": "warning",
-         "labels": {"queue": name}}
-        for name in ("invoices", "refunds", "payouts")
+        {"title": f"Consumer lag on partition {n} is {lag} messages", "service": "billing",
+         "severity": "warning", "labels": {"partition": str(n)}}
+        for n, lag in ((3, 1200), (7, 980), (11, 15000))
     ]
     ids = _post_alerts(worker, alerts, tenant)
     assert len(set(ids)) == 3

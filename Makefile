@@ -28,11 +28,12 @@ run: install $(KAFKA_JARS)
 test-tools:
 	scripts/install-test-tools
 
-test: install $(KAFKA_JARS) test-tools
+test: install $(KAFKA_JARS) test-tools lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/python -m ruff check app agents tables tests scripts
+	$(BIN)/ruff check app agents tables tests scripts/eval-templates
+	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates
 
 bench: install $(KAFKA_JARS)
 	$(BIN)/python scripts/bench

@@ -20,8 +20,10 @@ from tables.alerts import alerts as alerts_table
 FEEDBACK_KINDS = ("ack", "resolve")
 
 _view_input = app.topic(
-    topics.enriched.get_topic_name(), topics.feedback.get_topic_name(),
-    key_type=str, value_serializer="raw",
+    topics.enriched.get_topic_name(),
+    topics.feedback.get_topic_name(),
+    key_type=str,
+    value_serializer="raw",
 )
 
 
@@ -39,7 +41,9 @@ def validate_feedback(value: Any) -> Feedback:
     if not isinstance(value, dict) or not isinstance(value.get("alert_id"), str):
         raise ValueError("feedback.alert_id: expected a string")
     if value.get("kind") not in FEEDBACK_KINDS:
-        raise ValueError(f"feedback.kind: expected one of {FEEDBACK_KINDS}, got {value.get('kind')!r}")
+        raise ValueError(
+            f"feedback.kind: expected one of {FEEDBACK_KINDS}, got {value.get('kind')!r}"
+        )
     for field, kind in (("actionable", bool), ("by", str), ("at", str)):
         if not isinstance(value.get(field), kind):
             raise ValueError(f"feedback.{field}: expected {kind.__name__}")
@@ -86,9 +90,14 @@ async def _forward(alert: Alert, feedback: Feedback) -> None:
     """Tell the fingerprint statistics what a person did with an alert of this fingerprint."""
     await topics.fingerprint_facts.send(
         key=alert["fingerprint"],
-        value={"kind": "feedback", "tenant": alert["tenant"], "fingerprint": alert["fingerprint"],
-               "actionable": feedback["actionable"], "feedback": feedback["kind"],
-               "at": feedback["at"]},
+        value={
+            "kind": "feedback",
+            "tenant": alert["tenant"],
+            "fingerprint": alert["fingerprint"],
+            "actionable": feedback["actionable"],
+            "feedback": feedback["kind"],
+            "at": feedback["at"],
+        },
     )
 
 

@@ -71,7 +71,9 @@ def decide(current: OpenIncident | None, alert: Alert, key: str) -> tuple[OpenIn
         alerts = {**current["alerts"], alert["id"]: alert["status"]}
         return {**current, "last_ms": max(current["last_ms"], at), "alerts": alerts}, True
     opened: OpenIncident = {
-        "id": incident_id(key, at), "opened_ms": at, "last_ms": at,
+        "id": incident_id(key, at),
+        "opened_ms": at,
+        "last_ms": at,
         "alerts": {alert["id"]: alert["status"]},
     }
     return opened, False

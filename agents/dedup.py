@@ -57,15 +57,24 @@ def decide(state: Episode | None, alert: Alert, offset: int) -> tuple[Episode, A
     seen_at = alert["received_at"]
     if state is None or state["alert_id"] != alert["id"]:
         episode: Episode = {
-            "alert_id": alert["id"], "status": alert["status"],
-            "since": state["since"] if state else seen_at, "first_seen": seen_at, "last_seen": seen_at, "count": 1,
+            "alert_id": alert["id"],
+            "status": alert["status"],
+            "since": state["since"] if state else seen_at,
+            "first_seen": seen_at,
+            "last_seen": seen_at,
+            "count": 1,
             "total": (state["total"] if state else 0) + 1,
-            "episodes": (state["episodes"] if state else 0) + 1, "offset": offset,
+            "episodes": (state["episodes"] if state else 0) + 1,
+            "offset": offset,
         }
         return episode, {**alert, "duplicate_count": 1}
     episode = {
-        **state, "status": alert["status"], "last_seen": seen_at,
-        "count": state["count"] + 1, "total": state["total"] + 1, "offset": offset,
+        **state,
+        "status": alert["status"],
+        "last_seen": seen_at,
+        "count": state["count"] + 1,
+        "total": state["total"] + 1,
+        "offset": offset,
     }
     if state["status"] == alert["status"]:
         return episode, None

@@ -55,8 +55,14 @@ async def _fingerprint(tenant: str, alert: Alert) -> None:
         templates_table[tenant] = _miners[tenant].to_state()
     await topics.fingerprint_facts.send(
         key=alert["fingerprint"],
-        value={"kind": "template", "tenant": tenant, "fingerprint": alert["fingerprint"],
-               "template_id": template.id, "template": template.text, "at": alert["received_at"]},
+        value={
+            "kind": "template",
+            "tenant": tenant,
+            "fingerprint": alert["fingerprint"],
+            "template_id": template.id,
+            "template": template.text,
+            "at": alert["received_at"],
+        },
     )
     marked = {**alert, "template_id": template.id, "template": template.text}
     await topics.fingerprinted.send(

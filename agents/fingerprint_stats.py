@@ -16,8 +16,15 @@ from app import topics
 from app.faust_app import app
 from tables.fingerprint_stats import fingerprint_stats as stats_table
 
-EMPTY = {"template_id": None, "template": None, "acks": 0, "resolves": 0,
-         "actionable": 0, "noise": 0, "last_feedback_at": None}
+EMPTY = {
+    "template_id": None,
+    "template": None,
+    "acks": 0,
+    "resolves": 0,
+    "actionable": 0,
+    "noise": 0,
+    "last_feedback_at": None,
+}
 
 
 def fold(stats: dict[str, Any] | None, fact: dict[str, Any]) -> dict[str, Any]:

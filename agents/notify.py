@@ -56,10 +56,20 @@ def update_incident(incident: Incident | None, alert: Alert) -> Incident:
     """
     if incident is None:
         incident = {
-            "id": alert["incident_id"], "tenant": alert["tenant"], "status": "firing",
-            "title": alert["title"], "severity": alert["severity"], "score": 0.0,
-            "alerts": {}, "services": [], "templates": [], "first_seen": alert["starts_at"],
-            "last_seen": alert["starts_at"], "paging": False, "reasons": [], "notified": {},
+            "id": alert["incident_id"],
+            "tenant": alert["tenant"],
+            "status": "firing",
+            "title": alert["title"],
+            "severity": alert["severity"],
+            "score": 0.0,
+            "alerts": {},
+            "services": [],
+            "templates": [],
+            "first_seen": alert["starts_at"],
+            "last_seen": alert["starts_at"],
+            "paging": False,
+            "reasons": [],
+            "notified": {},
         }
     alerts = {**incident["alerts"], alert["id"]: alert["status"]}
     severity = max(incident["severity"], alert["severity"], key=lambda s: SEVERITY_RANK.get(s, 1))
@@ -150,11 +160,18 @@ async def _notify(incident_id: str, alert: Alert) -> None:
         delivery = await deliver(SINKS[receiver], app.http_client, message)
         outcome = "success" if delivery.ok else "failure"
         metrics.notifications_sent.labels(receiver, outcome).inc()
-        record = {"receiver": receiver, "notification": message, "attempts": delivery.attempts,
-                  "at": utc_now(), "error": delivery.error}
+        record = {
+            "receiver": receiver,
+            "notification": message,
+            "attempts": delivery.attempts,
+            "at": utc_now(),
+            "error": delivery.error,
+        }
         if delivery.ok:
-            incident["notified"] = {**incident["notified"], f"{receiver}:{incident['status']}":
-                                    record["at"]}
+            incident["notified"] = {
+                **incident["notified"],
+                f"{receiver}:{incident['status']}": record["at"],
+            }
             await topics.notifications_sent.send(key=incident_id, value=record)
         else:
             await topics.notifications_failed.send(key=incident_id, value=record)

@@ -24,7 +24,7 @@ async def run_stage(stage: str, stream: faust.StreamT, handle: Handler) -> None:
         started = time.perf_counter()
         try:
             await handle(event.key, event.value)
-        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the stage
+        except Exception as exc:
             log.exception("%s: record at %s sent to alerts.deadletter", stage, event.message.tp)
             await dead_letter(stage, event.message.topic, event.key, event.value, exc)
         metrics.stage_duration.labels(stage).observe(time.perf_counter() - started)

@@ -18,7 +18,7 @@ def grouping_accuracy(
         raise ValueError("true_labels and predicted_labels differ in length")
     true_sizes = Counter(true_labels)
     predicted: defaultdict[Hashable, list[Hashable]] = defaultdict(list)
-    for true, guess in zip(true_labels, predicted_labels):
+    for true, guess in zip(true_labels, predicted_labels, strict=True):
         predicted[guess].append(true)
     correct = sum(
         len(group)

@@ -106,7 +106,7 @@ def tokenize(message: str, max_tokens: int = 100) -> list[str]:
 
 
 def _generalise(template: list[str], tokens: list[str]) -> list[str]:
-    return [t if t == m else WILDCARD for t, m in zip(template, tokens)]
+    return [t if t == m else WILDCARD for t, m in zip(template, tokens, strict=False)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +246,11 @@ class TemplateMiner:
 
     def _score(self, template: list[str], tokens: list[str], extra: int = 0) -> tuple[float, int]:
         """Return ``(share of matching constants, matching constants)``, or ``(-1, 0)``."""
-        for t, m in zip(template[: self.prefix], tokens):
+        for t, m in zip(template[: self.prefix], tokens, strict=False):
             if t != m and _is_word(t) and _is_word(m):
                 return (-1.0, 0)
         same, diff = 0, extra
-        for t, m in zip(template, tokens):
+        for t, m in zip(template, tokens, strict=False):
             if t != WILDCARD:
                 if t == m:
                     same += 1

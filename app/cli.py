@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from app.settings import EMBEDDED_BROKER_PORT, Settings, SettingsError, load_settings
 
-CACHE_DIR = Path(os.environ.get("ALERTFLOW_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache"))
+CACHE_DIR = Path(
+    os.environ.get("ALERTFLOW_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache")
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,10 +67,8 @@ def broker(settings: Settings) -> int:
         _create_topics(bootstrap)
         print(f"Kafka is up at {bootstrap}; Ctrl-C stops it.", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 
@@ -106,12 +107,14 @@ def tail_topic(settings: Settings, topic: str, *, from_beginning: bool) -> int:
     """Print every record of ``topic`` as one JSON line, until Ctrl-C."""
     from confluent_kafka import Consumer
 
-    consumer = Consumer({
-        "bootstrap.servers": settings.bootstrap,
-        "group.id": f"alertflow-tail-{uuid.uuid4().hex}",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest" if from_beginning else "latest",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap,
+            "group.id": f"alertflow-tail-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+        }
+    )
     consumer.subscribe([topic])
     try:
         while True:

@@ -37,8 +37,14 @@ app = faust.App(
 
 
 TOPOLOGY = (
-    "agents.normalize", "agents.dedup", "agents.fingerprint", "agents.correlate",
-    "agents.score", "agents.notify", "agents.alert_view", "agents.fingerprint_stats",
+    "agents.normalize",
+    "agents.dedup",
+    "agents.fingerprint",
+    "agents.correlate",
+    "agents.score",
+    "agents.notify",
+    "agents.alert_view",
+    "agents.fingerprint_stats",
     "app.web",
 )
 

@@ -9,39 +9,56 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 alerts_received = Counter(
-    "alerts_received", "Alerts accepted by the HTTP bridge (written to Kafka).",
-    ["source"], registry=REGISTRY,
+    "alerts_received",
+    "Alerts accepted by the HTTP bridge (written to Kafka).",
+    ["source"],
+    registry=REGISTRY,
 )
 alerts_processed = Counter(
-    "alerts_processed", "Alerts that reached alerts.enriched.",
-    ["tenant", "severity", "status"], registry=REGISTRY,
+    "alerts_processed",
+    "Alerts that reached alerts.enriched.",
+    ["tenant", "severity", "status"],
+    registry=REGISTRY,
 )
 alert_processing_duration = Histogram(
     "alert_processing_duration_seconds",
     "Seconds from receipt by the bridge to the enriched record.",
-    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 stage_duration = Histogram(
-    "alertflow_stage_duration_seconds", "Seconds one stage spends on one record.",
-    ["stage"], buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "alertflow_stage_duration_seconds",
+    "Seconds one stage spends on one record.",
+    ["stage"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 suppressions_processed = Counter(
-    "suppressions_processed", "Alerts held back from notification, by reason.",
-    ["reason"], registry=REGISTRY,
+    "suppressions_processed",
+    "Alerts held back from notification, by reason.",
+    ["reason"],
+    registry=REGISTRY,
 )
 correlations_processed = Counter(
-    "correlations_processed", "Alerts that joined an incident that was already open.",
+    "correlations_processed",
+    "Alerts that joined an incident that was already open.",
     registry=REGISTRY,
 )
 notifications_sent = Counter(
-    "notifications_sent", "Notification attempts that ended, by receiver and outcome.",
-    ["receiver", "outcome"], registry=REGISTRY,
+    "notifications_sent",
+    "Notification attempts that ended, by receiver and outcome.",
+    ["receiver", "outcome"],
+    registry=REGISTRY,
 )
 dead_letters = Counter(
-    "dead_letters", "Records a stage could not process, sent to alerts.deadletter.",
-    ["stage"], registry=REGISTRY,
+    "dead_letters",
+    "Records a stage could not process, sent to alerts.deadletter.",
+    ["stage"],
+    registry=REGISTRY,
 )
 http_requests = Counter(
-    "alertflow_http_requests", "HTTP requests answered, by route and status.",
-    ["route", "status"], registry=REGISTRY,
+    "alertflow_http_requests",
+    "HTTP requests answered, by route and status.",
+    ["route", "status"],
+    registry=REGISTRY,
 )

@@ -99,7 +99,7 @@ def parse_time(text: str) -> datetime:
     if "." in text:  # Go and Sentry send up to nanoseconds; Python takes microseconds
         head, _, rest = text.partition(".")
         digits = len(rest) - len(rest.lstrip("0123456789"))
-        text = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}"
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

@@ -139,4 +139,6 @@ def _require_bootstrap(bootstrap: str) -> None:
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")
         if not host or not port.isdigit():
-            raise SettingsError(f"KAFKA_BOOTSTRAP: expected host:port[,host:port], got {bootstrap!r}")
+            raise SettingsError(
+                f"KAFKA_BOOTSTRAP: expected host:port[,host:port], got {bootstrap!r}"
+            )

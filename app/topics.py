@@ -14,9 +14,7 @@ PARTITIONS = settings.partitions
 
 
 def _topic(name: str, *, value_serializer: str = "orjson") -> faust.TopicT:
-    return app.topic(
-        name, key_type=str, value_serializer=value_serializer, partitions=PARTITIONS
-    )
+    return app.topic(name, key_type=str, value_serializer=value_serializer, partitions=PARTITIONS)
 
 
 # Public topics (CONTRACT.md).
@@ -36,8 +34,18 @@ scored = _topic("alerts.scored")  # key: incident id
 fingerprint_facts = _topic("fingerprints.facts")  # key: fingerprint (templates, feedback)
 
 ALL = (
-    raw, enriched, feedback, deadletter, notifications_sent, notifications_failed,
-    normalized, deduped, fingerprinted, correlated, scored, fingerprint_facts,
+    raw,
+    enriched,
+    feedback,
+    deadletter,
+    notifications_sent,
+    notifications_failed,
+    normalized,
+    deduped,
+    fingerprinted,
+    correlated,
+    scored,
+    fingerprint_facts,
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import API_TOKEN, SENTRY_SECRET, REPO, Receiver, TopicReader, Worker, free_port
+from tests.harness import API_TOKEN, REPO, SENTRY_SECRET, Receiver, TopicReader, Worker, free_port
 
 
 @pytest.fixture(scope="session")
@@ -36,13 +36,19 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="session")
-def worker(bootstrap: str, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+def worker(
+    bootstrap: str, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
     """One worker for the session, with API token, Sentry secret and webhook receiver set."""
-    process = Worker(bootstrap, tmp_path_factory.mktemp("worker"), env={
-        "ALERTFLOW_API_TOKEN": API_TOKEN,
-        "ALERTFLOW_SENTRY_CLIENT_SECRET": SENTRY_SECRET,
-        "ALERTFLOW_WEBHOOK_URL": receiver.url,
-    })
+    process = Worker(
+        bootstrap,
+        tmp_path_factory.mktemp("worker"),
+        env={
+            "ALERTFLOW_API_TOKEN": API_TOKEN,
+            "ALERTFLOW_SENTRY_CLIENT_SECRET": SENTRY_SECRET,
+            "ALERTFLOW_WEBHOOK_URL": receiver.url,
+        },
+    )
     process.start()
     yield process
     process.stop()

@@ -55,8 +55,13 @@ class Answer:
 
 
 def http(
-    method: str, url: str, body: Any = None, *, headers: dict[str, str] | None = None,
-    token: str | None = API_TOKEN, raw: bytes | None = None,
+    method: str,
+    url: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    token: str | None = API_TOKEN,
+    raw: bytes | None = None,
 ) -> Answer:
     """One HTTP request; JSON in and out unless ``raw`` is given."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
@@ -67,7 +72,11 @@ def http(
     request = urllib.request.Request(url, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            status, answer_headers, payload = response.status, dict(response.headers), response.read()
+            status, answer_headers, payload = (
+                response.status,
+                dict(response.headers),
+                response.read(),
+            )
     except urllib.error.HTTPError as error:
         status, answer_headers, payload = error.code, dict(error.headers), error.read()
     try:
@@ -84,10 +93,14 @@ class TopicReader:
         self.records: list[tuple[str | None, Any, int]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"test-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         self._consumer.subscribe([topic])
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -100,24 +113,30 @@ class TopicReader:
             key = message.key().decode() if message.key() is not None else None
             try:
                 value = json.loads(message.value())
-            except ValueError:
-                value = message.value()
+            except ValueError:  # what outside producers wrote; kept searchable as text
+                value = {"undecodable": message.value().decode("utf-8", "replace")}
             with self._lock:
                 self.records.append((key, value, message.timestamp()[1]))
         self._consumer.close()
 
-    def matching(self, predicate: Callable[[str | None, Any], bool]) -> list[tuple[str | None, Any, int]]:
+    def matching(
+        self, predicate: Callable[[str | None, Any], bool]
+    ) -> list[tuple[str | None, Any, int]]:
         """Records seen so far for which ``predicate(key, value)`` holds."""
         with self._lock:
             return [record for record in self.records if predicate(record[0], record[1])]
 
     def wait(
-        self, predicate: Callable[[str | None, Any], bool], count: int = 1, timeout: float = 30.0,
+        self,
+        predicate: Callable[[str | None, Any], bool],
+        count: int = 1,
+        timeout: float = 30.0,
     ) -> list[tuple[str | None, Any, int]]:
         """Wait until at least ``count`` records match; return them."""
         return eventually(
             lambda: (found := self.matching(predicate)) and len(found) >= count and found,
-            timeout, f"{count} matching record(s)",
+            timeout,
+            f"{count} matching record(s)",
         )
 
     def close(self) -> None:
@@ -143,10 +162,15 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.posts.append({"path": self.path, "headers": dict(self.headers),
-                                       "body": json.loads(body) if body else None})
+                receiver.posts.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": json.loads(body) if body else None,
+                    }
+                )
                 self.send_response(receiver.status)
                 self.end_headers()
 
@@ -160,11 +184,16 @@ class Receiver:
         if self.server is not None:
             self.server.shutdown()
 
-    def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> list[dict[str, Any]]:
+    def wait(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> list[dict[str, Any]]:
         """Wait for posts whose JSON body satisfies ``predicate``; return those bodies."""
         return eventually(
-            lambda: [post["body"] for post in self.posts if post["body"] and predicate(post["body"])],
-            timeout, "a notification",
+            lambda: [
+                post["body"] for post in self.posts if post["body"] and predicate(post["body"])
+            ],
+            timeout,
+            "a notification",
         )
 
 
@@ -187,13 +216,21 @@ class Worker:
         return self.data_dir / f"worker-{self.port}.log"
 
     def start(self, timeout: float = 120.0) -> None:
-        env = {**os.environ, **self.env, "KAFKA_BOOTSTRAP": self.bootstrap,
-               "ALERTFLOW_HTTP_PORT": str(self.port), "ALERTFLOW_DATA_DIR": str(self.data_dir)}
+        env = {
+            **os.environ,
+            **self.env,
+            "KAFKA_BOOTSTRAP": self.bootstrap,
+            "ALERTFLOW_HTTP_PORT": str(self.port),
+            "ALERTFLOW_DATA_DIR": str(self.data_dir),
+        }
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [str(REPO / ".venv" / "bin" / "alertflow"), "worker"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
             )
         try:
             eventually(self._healthy, timeout, f"worker on port {self.port} to be healthy")
@@ -203,7 +240,9 @@ class Worker:
     def _healthy(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
+            raise AssertionError(
+                f"worker exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
         try:
             return http("GET", f"{self.url}/api/v1/health").status == 200
         except OSError:

@@ -1,4 +1,4 @@
-"""The console commands ops teams use: ``alertflow tail``, ``alertflow templates``, config errors."""
+"""The console commands ops teams use: ``tail``, ``templates``, and configuration errors."""
 
 from __future__ import annotations
 
@@ -13,13 +13,17 @@ ALERTFLOW = str(REPO / ".venv" / "bin" / "alertflow")
 
 
 def test_tail_prints_one_json_record_per_line(
-    worker: Worker, bootstrap: str, enriched: TopicReader,
+    worker: Worker,
+    bootstrap: str,
+    enriched: TopicReader,
 ) -> None:
     (alert_id,) = http("POST", f"{worker.url}/api/v1/alerts", {"title": unique("tail")}).body["ids"]
     enriched.wait(lambda key, value: key == alert_id)
     tail = subprocess.Popen(
         [ALERTFLOW, "tail", "--topic", "alerts.enriched", "--from-beginning"],
-        env={**os.environ, "KAFKA_BOOTSTRAP": bootstrap}, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "KAFKA_BOOTSTRAP": bootstrap},
+        stdout=subprocess.PIPE,
+        text=True,
     )
     lines: list[dict] = []
     reader = threading.Thread(
@@ -40,8 +44,12 @@ def test_templates_reads_stdin_and_writes_id_and_template() -> None:
         "User alice logged in",
     ]
     done = subprocess.run(
-        [ALERTFLOW, "templates"], input="\n".join(lines) + "\n", capture_output=True, text=True,
-        timeout=60, check=True,
+        [ALERTFLOW, "templates"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     rows = [line.split("\t") for line in done.stdout.splitlines()]
     assert len(rows) == 3 and all(len(row) == 2 for row in rows)
@@ -52,7 +60,11 @@ def test_templates_reads_stdin_and_writes_id_and_template() -> None:
 
 def test_bad_configuration_exits_2_with_the_key_named() -> None:
     done = subprocess.run(
-        [ALERTFLOW, "templates"], input="", capture_output=True, text=True, timeout=60,
+        [ALERTFLOW, "templates"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "ALERTFLOW_HTTP_PORT": "99999"},
     )
     assert done.returncode == 2 and "ALERTFLOW_HTTP_PORT" in done.stderr

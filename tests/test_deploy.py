@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlparse
 
 import pytest
@@ -38,8 +38,11 @@ def defaults(value: Any) -> str:
 
 def dockerfile() -> list[tuple[str, str]]:
     """``(INSTRUCTION, arguments)`` of deploy/Dockerfile, continuations joined, comments dropped."""
-    lines = [line for line in (DEPLOY / "Dockerfile").read_text().splitlines()
-             if not line.lstrip().startswith("#")]
+    lines = [
+        line
+        for line in (DEPLOY / "Dockerfile").read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
     joined = "\n".join(lines).replace("\\\n", " ")
     instructions = []
     for line in filter(str.strip, joined.splitlines()):
@@ -75,9 +78,15 @@ def published(service: str) -> list[tuple[int, int]]:
     return pairs
 
 
-@pytest.mark.parametrize("path", [
-    REPO / "docker-compose.yml", *sorted(DEPLOY.glob("*.yml")), *sorted(DEPLOY.glob("*.yaml")),
-], ids=lambda path: str(path.relative_to(REPO)))
+@pytest.mark.parametrize(
+    "path",
+    [
+        REPO / "docker-compose.yml",
+        *sorted(DEPLOY.glob("*.yml")),
+        *sorted(DEPLOY.glob("*.yaml")),
+    ],
+    ids=lambda path: str(path.relative_to(REPO)),
+)
 def test_yaml_parses(path: Path) -> None:
     assert isinstance(yaml.safe_load(path.read_text()), dict)
 
@@ -126,8 +135,11 @@ def test_image_runs_the_worker_as_non_root() -> None:
 
 
 def test_build_context_holds_every_package() -> None:
-    allowed = {line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     assert "pyproject.toml" in allowed
     packages = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
     assert {pattern.rstrip("*") for pattern in packages} <= allowed
@@ -147,7 +159,9 @@ def test_alertmanager_sends_to_alertflow_with_its_token() -> None:
     [webhook] = receiver["webhook_configs"]
     url = urlparse(webhook["url"])
     assert (url.hostname, url.port, url.path) == (
-        "alertflow", load_settings(container_env()).http_port, "/webhooks/alertmanager"
+        "alertflow",
+        load_settings(container_env()).http_port,
+        "/webhooks/alertmanager",
     )
     # The credentials file is a compose config holding the very expression alertflow's token has.
     credentials_file = webhook["http_config"]["authorization"]["credentials_file"]
@@ -172,9 +186,9 @@ def test_example_settings_file_holds_every_setting_at_its_default() -> None:
 
 class _Health(BaseHTTPRequestHandler):
     status = 200
-    seen: list[tuple[str, str | None]] = []
+    seen: ClassVar[list[tuple[str, str | None]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("Authorization")))
         self.send_response(self.status)
         self.end_headers()
@@ -193,9 +207,14 @@ def health_server() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-@pytest.mark.parametrize(("token", "status", "healthy"), [
-    (None, 200, True), ("s3cret", 200, True), ("s3cret", 503, False),
-])
+@pytest.mark.parametrize(
+    ("token", "status", "healthy"),
+    [
+        (None, 200, True),
+        ("s3cret", 200, True),
+        ("s3cret", 503, False),
+    ],
+)
 def test_healthcheck_asks_health_with_the_token(
     health_server: ThreadingHTTPServer, token: str | None, status: int, healthy: bool
 ) -> None:
@@ -206,21 +225,30 @@ def test_healthcheck_asks_health_with_the_token(
     env = {"ALERTFLOW_HTTP_PORT": str(health_server.server_port)}
     if token:
         env["ALERTFLOW_API_TOKEN"] = token
-    done = subprocess.run([sys.executable, *command[1:]], env=env, cwd=REPO,
-                          capture_output=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, *command[1:]], env=env, cwd=REPO, capture_output=True, timeout=30
+    )
     assert (done.returncode == 0) is healthy, done.stderr
     assert _Health.seen == [("/api/v1/health", f"Bearer {token}" if token else None)]
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not on PATH")
 def test_promtool_accepts_prometheus_config() -> None:
-    done = subprocess.run(["promtool", "check", "config", str(DEPLOY / "prometheus.yml")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["promtool", "check", "config", str(DEPLOY / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool is not on PATH")
 def test_amtool_accepts_alertmanager_config() -> None:
-    done = subprocess.run(["amtool", "check-config", str(DEPLOY / "alertmanager.yml")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["amtool", "check-config", str(DEPLOY / "alertmanager.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

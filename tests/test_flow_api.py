@@ -17,18 +17,25 @@ def _post_alerts(worker: Worker, body: object, tenant: str) -> list[str]:
 
 def _view(worker: Worker, path: str, ready=lambda body: True) -> dict:
     return eventually(
-        lambda: (a := http("GET", f"{worker.url}{path}")).status == 200 and ready(a.body) and a.body,
+        lambda: (
+            (a := http("GET", f"{worker.url}{path}")).status == 200 and ready(a.body) and a.body
+        ),
         what=f"GET {path}",
     )
 
 
 def test_list_of_alerts_gets_ids_in_order_and_all_come_out(
-    worker: Worker, enriched: TopicReader,
+    worker: Worker,
+    enriched: TopicReader,
 ) -> None:
     tenant = unique("api")
     alerts = [
-        {"title": f"Consumer lag on partition {n} is {lag} messages", "service": "billing",
-         "severity": "warning", "labels": {"partition": str(n)}}
+        {
+            "title": f"Consumer lag on partition {n} is {lag} messages",
+            "service": "billing",
+            "severity": "warning",
+            "labels": {"partition": str(n)},
+        }
         for n, lag in ((3, 1200), (7, 980), (11, 15000))
     ]
     ids = _post_alerts(worker, alerts, tenant)
@@ -42,34 +49,58 @@ def test_list_of_alerts_gets_ids_in_order_and_all_come_out(
 
 
 def test_acknowledge_shows_in_alert_fingerprint_and_feedback_topic(
-    worker: Worker, enriched: TopicReader, feedback_topic: TopicReader,
+    worker: Worker,
+    enriched: TopicReader,
+    feedback_topic: TopicReader,
 ) -> None:
     tenant = unique("api")
-    (alert_id,) = _post_alerts(worker, {"title": "Payment gateway timeouts", "service": "pay"}, tenant)
+    (alert_id,) = _post_alerts(
+        worker, {"title": "Payment gateway timeouts", "service": "pay"}, tenant
+    )
     (_, alert, _), *_ = enriched.wait(lambda key, value: key == alert_id)
 
-    answer = http("POST", f"{worker.url}/api/v1/alerts/{alert_id}/acknowledge",
-                  {"by": "ann", "note": "looking"})
+    answer = http(
+        "POST",
+        f"{worker.url}/api/v1/alerts/{alert_id}/acknowledge",
+        {"by": "ann", "note": "looking"},
+    )
     assert answer.status == 202
-    (key, feedback, _), *_ = feedback_topic.wait(lambda key, value: key == alert_id)
+    (_, feedback, _), *_ = feedback_topic.wait(lambda key, value: key == alert_id)
     assert feedback["kind"] == "ack" and feedback["actionable"] is True and feedback["by"] == "ann"
     assert feedback["incident_id"] == alert["incident_id"]
 
     view = _view(worker, f"/api/v1/alerts/{alert_id}", lambda body: body["acknowledged"])
     assert view["feedback"][0]["note"] == "looking"
-    stats = _view(worker, f"/api/v1/fingerprints/{alert['fingerprint']}?tenant={tenant}",
-                  lambda body: body.get("acks") == 1)
+    stats = _view(
+        worker,
+        f"/api/v1/fingerprints/{alert['fingerprint']}?tenant={tenant}",
+        lambda body: body.get("acks") == 1,
+    )
     assert stats["actionable"] == 1 and stats["noise"] == 0 and stats["template"]
 
 
 def test_resolve_incident_as_noise_applies_to_every_alert(
-    worker: Worker, enriched: TopicReader, feedback_topic: TopicReader,
+    worker: Worker,
+    enriched: TopicReader,
+    feedback_topic: TopicReader,
 ) -> None:
     tenant = unique("api")
-    ids = _post_alerts(worker, [
-        {"title": "Disk 91% full on web-1", "service": "web", "labels": {"alertname": "DiskFull", "host": "web-1"}},
-        {"title": "Disk 93% full on web-2", "service": "web", "labels": {"alertname": "DiskFull", "host": "web-2"}},
-    ], tenant)
+    ids = _post_alerts(
+        worker,
+        [
+            {
+                "title": "Disk 91% full on web-1",
+                "service": "web",
+                "labels": {"alertname": "DiskFull", "host": "web-1"},
+            },
+            {
+                "title": "Disk 93% full on web-2",
+                "service": "web",
+                "labels": {"alertname": "DiskFull", "host": "web-2"},
+            },
+        ],
+        tenant,
+    )
     records = enriched.wait(lambda key, value: key in ids, count=2)
     incident_ids = {value["incident_id"] for _, value, _ in records}
     assert len(incident_ids) == 1, "same service and alertname within minutes: one incident"
@@ -80,7 +111,9 @@ def test_resolve_incident_as_noise_applies_to_every_alert(
     listed = _view(worker, f"/api/v1/incidents?tenant={tenant}&status=firing&limit=10")
     assert [i["id"] for i in listed["incidents"]] == [incident_id]
 
-    answer = http("POST", f"{worker.url}/api/v1/incidents/{incident_id}/resolve", {"actionable": False})
+    answer = http(
+        "POST", f"{worker.url}/api/v1/incidents/{incident_id}/resolve", {"actionable": False}
+    )
     assert answer.status == 202 and set(answer.body["ids"]) == set(ids)
     feedback = feedback_topic.wait(lambda key, value: key in ids, count=2)
     assert {value["kind"] for _, value, _ in feedback} == {"resolve"}
@@ -88,15 +121,23 @@ def test_resolve_incident_as_noise_applies_to_every_alert(
 
 
 def test_resolved_incident_sends_a_resolved_notification(
-    worker: Worker, enriched: TopicReader, receiver: Receiver,
+    worker: Worker,
+    enriched: TopicReader,
+    receiver: Receiver,
 ) -> None:
     tenant = unique("api")
-    alert = {"title": "Checkout error rate above 5%", "service": "checkout",
-             "starts_at": "2026-11-23T10:00:00Z", "labels": {"alertname": "ErrorRate"}}
+    alert = {
+        "title": "Checkout error rate above 5%",
+        "service": "checkout",
+        "starts_at": "2026-11-23T10:00:00Z",
+        "labels": {"alertname": "ErrorRate"},
+    }
     (alert_id,) = _post_alerts(worker, alert, tenant)
     (_, firing, _), *_ = enriched.wait(lambda key, value: key == alert_id)
     receiver.wait(lambda n: n["incident_id"] == firing["incident_id"] and n["status"] == "firing")
-    (same_id,) = _post_alerts(worker, {**alert, "status": "resolved", "ends_at": "2026-11-23T10:05:00Z"}, tenant)
+    (same_id,) = _post_alerts(
+        worker, {**alert, "status": "resolved", "ends_at": "2026-11-23T10:05:00Z"}, tenant
+    )
     assert same_id == alert_id
     (note, *_) = receiver.wait(
         lambda n: n["incident_id"] == firing["incident_id"] and n["status"] == "resolved"
@@ -105,7 +146,10 @@ def test_resolved_incident_sends_a_resolved_notification(
 
 
 def test_unparseable_record_on_raw_topic_goes_to_deadletter_and_the_stage_goes_on(
-    worker: Worker, bootstrap: str, deadletters: TopicReader, enriched: TopicReader,
+    worker: Worker,
+    bootstrap: str,
+    deadletters: TopicReader,
+    enriched: TopicReader,
 ) -> None:
     marker = unique("garbage")
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
@@ -126,22 +170,39 @@ def test_metrics_and_health(worker: Worker, enriched: TopicReader) -> None:
     health = http("GET", f"{worker.url}/api/v1/health")
     assert health.status == 200 and health.body["status"] == "ok"
     text = http("GET", f"{worker.url}/metrics", token=None).body.decode()
-    for name in ("alerts_received_total{source=\"api\"}", "alerts_processed_total",
-                 "alert_processing_duration_seconds_bucket", "suppressions_processed_total",
-                 "correlations_processed_total", "notifications_sent_total"):
+    for name in (
+        'alerts_received_total{source="api"}',
+        "alerts_processed_total",
+        "alert_processing_duration_seconds_bucket",
+        "suppressions_processed_total",
+        "correlations_processed_total",
+        "notifications_sent_total",
+    ):
         assert name in text, name
 
 
 def test_compressed_raw_records_from_other_producers_are_read(
-    worker: Worker, bootstrap: str, enriched: TopicReader,
+    worker: Worker,
+    bootstrap: str,
+    enriched: TopicReader,
 ) -> None:
     """aiokafka's lz4, zstd and snappy codecs are installed (Faust would crash otherwise)."""
     tenant = unique("codec")
     for codec in ("lz4", "zstd", "snappy", "gzip"):
-        producer = Producer({"bootstrap.servers": bootstrap, "compression.type": codec,
-                             "partitioner": "murmur2_random"})
-        raw = {"source": "api", "tenant": tenant, "received_at": "2026-11-23T10:00:00.000Z",
-               "context": {}, "payload": {"title": f"compressed with {codec}"}}
+        producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "compression.type": codec,
+                "partitioner": "murmur2_random",
+            }
+        )
+        raw = {
+            "source": "api",
+            "tenant": tenant,
+            "received_at": "2026-11-23T10:00:00.000Z",
+            "context": {},
+            "payload": {"title": f"compressed with {codec}"},
+        }
         producer.produce("alerts.raw", key=codec.encode(), value=json.dumps(raw).encode())
         producer.flush(10)
     records = enriched.wait(lambda key, value: value["tenant"] == tenant, count=4)

@@ -98,7 +98,10 @@ class Daemon:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 env=_client_env(),
             )
         with explained(self.log_section):
@@ -151,7 +154,12 @@ class Alertmanager:
     def amtool(self, *args: str) -> str:
         argv = [self.amtool_path, *args, f"--alertmanager.url={self.url}", "--timeout=30s"]
         done = subprocess.run(
-            argv, check=False, capture_output=True, text=True, timeout=TIMEOUT, env=_client_env(),
+            argv,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=_client_env(),
         )
         output = f"{done.stdout}{done.stderr}"
         self.calls.append(f"$ {' '.join(argv)}\n{output}")
@@ -164,19 +172,32 @@ class Alertmanager:
 
 def alertmanager_config(webhook_url: str) -> str:
     """Alertmanager 0.25 configuration: everything goes to the worker, grouped and sent fast."""
-    return json.dumps({  # JSON is YAML
-        "route": {
-            "receiver": "alertflow", "group_by": ["alertname"],
-            "group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h",
+    return json.dumps(
+        {  # JSON is YAML
+            "route": {
+                "receiver": "alertflow",
+                "group_by": ["alertname"],
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [
+                {
+                    "name": "alertflow",
+                    "webhook_configs": [
+                        {
+                            "url": webhook_url,
+                            "send_resolved": True,
+                            "http_config": {
+                                "authorization": {"type": "Bearer", "credentials": API_TOKEN}
+                            },
+                        }
+                    ],
+                }
+            ],
         },
-        "receivers": [{
-            "name": "alertflow",
-            "webhook_configs": [{
-                "url": webhook_url, "send_resolved": True,
-                "http_config": {"authorization": {"type": "Bearer", "credentials": API_TOKEN}},
-            }],
-        }],
-    }, indent=2)
+        indent=2,
+    )
 
 
 @pytest.fixture
@@ -186,15 +207,23 @@ def alertmanager(worker: Worker, tmp_path: Path) -> Iterator[Alertmanager]:
     config = tmp_path / "am.yml"
     config.write_text(alertmanager_config(f"{worker.url}/webhooks/alertmanager?tenant={tenant}"))
     check = subprocess.run(
-        [amtool, "check-config", str(config)], check=False, capture_output=True, text=True,
+        [amtool, "check-config", str(config)],
+        check=False,
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, f"amtool check-config: {check.stdout}{check.stderr}"
     (tmp_path / "data").mkdir()
     daemon = Daemon(
         "alertmanager",
-        [binary, f"--config.file={config}", f"--storage.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-         "--log.level=debug"],
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=debug",
+        ],
         tmp_path / "alertmanager.log",
         f"http://127.0.0.1:{port}/-/ready",
     )
@@ -210,14 +239,20 @@ def _rfc3339(moment: datetime) -> str:
 
 
 def test_alertmanager_webhook_firing_then_resolved_keeps_id_and_fingerprint(
-    alertmanager: Alertmanager, worker: Worker, enriched: TopicReader, deadletters: TopicReader,
+    alertmanager: Alertmanager,
+    worker: Worker,
+    enriched: TopicReader,
+    deadletters: TopicReader,
 ) -> None:
     name, tenant = unique("AmtoolFired"), alertmanager.tenant
     labels = {"alertname": name, "severity": "warning", "service": "checkout"}
     summary = f"checkout latency high ({name})"
     started = _rfc3339(datetime.now(UTC) - timedelta(minutes=1))
-    alert_args = [*(f"{k}={v}" for k, v in labels.items()), f"--annotation=summary={summary}",
-                  f"--start={started}"]
+    alert_args = [
+        *(f"{k}={v}" for k, v in labels.items()),
+        f"--annotation=summary={summary}",
+        f"--start={started}",
+    ]
 
     def of_tenant(status: str) -> Callable[[str | None, Any], bool]:
         return lambda _, value: value.get("tenant") == tenant and value.get("status") == status
@@ -228,8 +263,11 @@ def test_alertmanager_webhook_firing_then_resolved_keeps_id_and_fingerprint(
         # Alertmanager's own fingerprint of the alert, from its v2 API.
         matcher = quote(f'alertname="{name}"')
         listing = f"{alertmanager.url}/api/v2/alerts?filter={matcher}"
-        listed = eventually(lambda: (a := _get(listing, token=None)).status == 200 and a.body,
-                            TIMEOUT, "Alertmanager to list the alert")
+        listed = eventually(
+            lambda: (a := _get(listing, token=None)).status == 200 and a.body,
+            TIMEOUT,
+            "Alertmanager to list the alert",
+        )
         am_fingerprint = listed[0]["fingerprint"]
         assert am_fingerprint == label_fingerprint(labels)
         expected_id = alert_id(tenant, am_fingerprint, epoch_ms(started))
@@ -244,8 +282,11 @@ def test_alertmanager_webhook_firing_then_resolved_keeps_id_and_fingerprint(
         assert timestamp == epoch_ms(firing["starts_at"]) == epoch_ms(started)
 
         view_url = f"{worker.url}/api/v1/alerts/{expected_id}"
-        view = eventually(lambda: (a := _get(view_url)).status == 200 and a,
-                          TIMEOUT, f"GET /api/v1/alerts/{expected_id}")
+        view = eventually(
+            lambda: (a := _get(view_url)).status == 200 and a,
+            TIMEOUT,
+            f"GET /api/v1/alerts/{expected_id}",
+        )
         assert view.body["id"] == expected_id and view.body["fingerprint"] == am_fingerprint
 
         # Resolve: the same alert again, ended a moment ago; Alertmanager sends it resolved.
@@ -256,8 +297,11 @@ def test_alertmanager_webhook_firing_then_resolved_keeps_id_and_fingerprint(
         assert resolved["fingerprint"] == am_fingerprint and resolved["labels"] == labels
         assert resolved["ends_at"] is not None
         assert epoch_ms(started) == epoch_ms(resolved["starts_at"]) < epoch_ms(resolved["ends_at"])
-        eventually(lambda: _get(view_url).body.get("status") == "resolved",
-                   TIMEOUT, "the alert view to show the alert resolved")
+        eventually(
+            lambda: _get(view_url).body.get("status") == "resolved",
+            TIMEOUT,
+            "the alert view to show the alert resolved",
+        )
         # Nothing else for this tenant: one firing and one resolved record.
         assert len(enriched.matching(lambda _, value: value.get("tenant") == tenant)) == 2
 
@@ -284,17 +328,31 @@ class Prometheus:
 def prometheus(worker: Worker, tmp_path: Path) -> Iterator[Prometheus]:
     binary, port = _binary("prometheus"), free_port()
     config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{
-            "job_name": "alertflow", "scrape_interval": "1s", "scrape_timeout": "1s",
-            "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}],
-        }],
-    }, indent=2))
+    config.write_text(
+        json.dumps(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "alertflow",
+                        "scrape_interval": "1s",
+                        "scrape_timeout": "1s",
+                        "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}],
+                    }
+                ],
+            },
+            indent=2,
+        )
+    )
     daemon = Daemon(
         "prometheus",
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=debug"],
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=debug",
+        ],
         tmp_path / "prometheus.log",
         f"http://127.0.0.1:{port}/-/ready",
     )
@@ -306,7 +364,10 @@ def prometheus(worker: Worker, tmp_path: Path) -> Iterator[Prometheus]:
 
 
 def test_prometheus_scrapes_the_metrics_endpoint(
-    prometheus: Prometheus, worker: Worker, enriched: TopicReader, deadletters: TopicReader,
+    prometheus: Prometheus,
+    worker: Worker,
+    enriched: TopicReader,
+    deadletters: TopicReader,
 ) -> None:
     tenant, job = unique("prom"), 'job="alertflow"'
     latency_count = f"alert_processing_duration_seconds_count{{{job}}}"
@@ -314,28 +375,48 @@ def test_prometheus_scrapes_the_metrics_endpoint(
     def at_least_one(expression: str) -> bool:
         return (prometheus.value(expression) or 0.0) >= 1.0
 
-    sections = (prometheus.daemon.log_section, worker_log(worker),
-                dead_letters_of(deadletters, tenant))
+    sections = (
+        prometheus.daemon.log_section,
+        worker_log(worker),
+        dead_letters_of(deadletters, tenant),
+    )
     with explained(*sections):
-        answer = http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}",
-                      {"title": f"scraped {tenant}", "severity": "info", "service": "metrics"})
+        answer = http(
+            "POST",
+            f"{worker.url}/api/v1/alerts?tenant={tenant}",
+            {"title": f"scraped {tenant}", "severity": "info", "service": "metrics"},
+        )
         assert answer.status == 202, answer.body
         (alert,) = answer.body["ids"]
 
         # up == 1: Prometheus fetched and parsed the exposition.
-        eventually(lambda: prometheus.value(f"up{{{job}}}") == 1.0, TIMEOUT,
-                   "Prometheus to scrape the worker (up == 1)")
-        eventually(lambda: at_least_one(f'alerts_received_total{{{job},source="api"}}'),
-                   TIMEOUT, 'alerts_received_total{source="api"} >= 1 in Prometheus')
-        eventually(lambda: prometheus.value(latency_count) is not None,
-                   TIMEOUT, "alert_processing_duration_seconds_count in Prometheus")
+        eventually(
+            lambda: prometheus.value(f"up{{{job}}}") == 1.0,
+            TIMEOUT,
+            "Prometheus to scrape the worker (up == 1)",
+        )
+        eventually(
+            lambda: at_least_one(f'alerts_received_total{{{job},source="api"}}'),
+            TIMEOUT,
+            'alerts_received_total{source="api"} >= 1 in Prometheus',
+        )
+        eventually(
+            lambda: prometheus.value(latency_count) is not None,
+            TIMEOUT,
+            "alert_processing_duration_seconds_count in Prometheus",
+        )
         assert (prometheus.value(f"scrape_samples_scraped{{{job}}}") or 0.0) > 0
 
         # Once the alert is enriched, the latency histogram and the processed counter count it.
         enriched.wait(lambda key, _: key == alert, timeout=TIMEOUT)
-        eventually(lambda: at_least_one(latency_count)
-                   and at_least_one(f'alerts_processed_total{{{job},tenant="{tenant}"}}'),
-                   TIMEOUT, "alert_processing_duration_seconds and alerts_processed to count it")
+        eventually(
+            lambda: (
+                at_least_one(latency_count)
+                and at_least_one(f'alerts_processed_total{{{job},tenant="{tenant}"}}')
+            ),
+            TIMEOUT,
+            "alert_processing_duration_seconds and alerts_processed to count it",
+        )
 
 
 # --- sentry-sdk -----------------------------------------------------------------------------
@@ -363,8 +444,13 @@ def run_sentry_client(dsn: str, marker: str, compression: str = "gzip") -> tuple
     venv_python = REPO / ".venv" / "bin" / "python"
     python = str(venv_python) if venv_python.exists() else sys.executable
     done = subprocess.run(
-        [python, "-c", SENTRY_CLIENT, dsn, marker, compression], check=False,
-        capture_output=True, text=True, timeout=TIMEOUT + 30, env=_client_env(), cwd=REPO,
+        [python, "-c", SENTRY_CLIENT, dsn, marker, compression],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT + 30,
+        env=_client_env(),
+        cwd=REPO,
     )
     assert done.returncode == 0, f"sentry client exited {done.returncode}:\n{done.stderr}"
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
@@ -372,7 +458,10 @@ def run_sentry_client(dsn: str, marker: str, compression: str = "gzip") -> tuple
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])
 def test_sentry_sdk_events_come_out_enriched(
-    worker: Worker, enriched: TopicReader, deadletters: TopicReader, compression: str,
+    worker: Worker,
+    enriched: TopicReader,
+    deadletters: TopicReader,
+    compression: str,
 ) -> None:
     marker = unique("sdk")
     dsn = f"http://{API_TOKEN}@127.0.0.1:{worker.port}/42"
@@ -387,7 +476,8 @@ def test_sentry_sdk_events_come_out_enriched(
 
         records = enriched.wait(
             lambda _, value: value.get("source") == "sentry" and value.get("service") == marker,
-            count=2, timeout=TIMEOUT,
+            count=2,
+            timeout=TIMEOUT,
         )
         by_event = {value["annotations"].get("event_id"): value for _, value, _ in records}
         assert set(by_event) == {ids["exception"], ids["message"]}
@@ -405,13 +495,17 @@ def test_sentry_sdk_events_come_out_enriched(
         assert message["fingerprint"] != exception["fingerprint"]
 
         view_url = f"{worker.url}/api/v1/alerts/{message['id']}"
-        view = eventually(lambda: (a := _get(view_url)).status == 200 and a,
-                          TIMEOUT, "GET /api/v1/alerts/{id} of the message event")
+        view = eventually(
+            lambda: (a := _get(view_url)).status == 200 and a,
+            TIMEOUT,
+            "GET /api/v1/alerts/{id} of the message event",
+        )
         assert view.body["source"] == "sentry" and view.body["title"] == marker
 
 
 def test_sentry_sdk_with_a_wrong_public_key_is_rejected(
-    worker: Worker, raw_topic: TopicReader,
+    worker: Worker,
+    raw_topic: TopicReader,
 ) -> None:
     marker = unique("sdk-denied")
     _, log = run_sentry_client(f"http://not-{API_TOKEN}@127.0.0.1:{worker.port}/42", marker)
@@ -420,12 +514,14 @@ def test_sentry_sdk_with_a_wrong_public_key_is_rejected(
 
 
 def test_sentry_envelope_capture_needs_the_right_public_key(
-    worker: Worker, raw_topic: TopicReader,
+    worker: Worker,
+    raw_topic: TopicReader,
 ) -> None:
     capture = FIXTURES / "sentry" / "sdk-envelope-message"
     body = capture.with_suffix(".bin").read_bytes()
     headers = {
-        name: value for name, value in iter_fixture_headers(capture.with_suffix(".headers"))
+        name: value
+        for name, value in iter_fixture_headers(capture.with_suffix(".headers"))
         if name.lower() not in ("host", "content-length", "x-sentry-auth")
     }
     tenant = unique("sdk-capture")
@@ -434,8 +530,9 @@ def test_sentry_envelope_capture_needs_the_right_public_key(
     def post(key: str | None, *, in_query: bool = False) -> int:
         sent = dict(headers)
         if key is not None and not in_query:
-            sent["X-Sentry-Auth"] = (f"Sentry sentry_key={key}, sentry_version=7, "
-                                     "sentry_client=sentry.python/2.75.0")
+            sent["X-Sentry-Auth"] = (
+                f"Sentry sentry_key={key}, sentry_version=7, sentry_client=sentry.python/2.75.0"
+            )
         query = f"&sentry_key={key}" if in_query else ""
         return http("POST", url + query, headers=sent, raw=body, token=None).status
 

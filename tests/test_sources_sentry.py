@@ -27,7 +27,9 @@ HOOKS = FIXTURES / "sentry-webhooks"
 ISSUE = (HOOKS / "issue-created.json").read_bytes()
 EVENT_ALERT = (HOOKS / "event-alert-triggered.json").read_bytes()
 METRIC_ALERT = (HOOKS / "metric-alert-resolved.json").read_bytes()
-EXCEPTION_ENVELOPE = gzip.decompress((FIXTURES / "sentry" / "sdk-envelope-exception.bin").read_bytes())
+EXCEPTION_ENVELOPE = gzip.decompress(
+    (FIXTURES / "sentry" / "sdk-envelope-exception.bin").read_bytes()
+)
 MESSAGE_ENVELOPE = gzip.decompress((FIXTURES / "sentry" / "sdk-envelope-message.bin").read_bytes())
 RECEIVED = "2026-11-23T07:00:00.000Z"
 SECRET = "a-client-secret"

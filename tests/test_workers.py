@@ -11,26 +11,34 @@ def _partitions(worker: Worker) -> int:
 
 
 def test_second_worker_takes_partitions_and_views_are_routed(
-    worker: Worker, enriched: TopicReader, receiver: Receiver, tmp_path,
+    worker: Worker,
+    enriched: TopicReader,
+    receiver: Receiver,
+    tmp_path,
 ) -> None:
     alone = eventually(lambda: _partitions(worker), what="the first worker to own partitions")
     tenants = [unique("spread") for _ in range(8)]
-    ids = [http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", {"title": "spread"})
-           .body["ids"][0] for tenant in tenants]
+    ids = [
+        http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", {"title": "spread"}).body[
+            "ids"
+        ][0]
+        for tenant in tenants
+    ]
     enriched.wait(lambda key, value: key in ids, count=len(ids))
 
     second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
     second.start()
     try:
-        eventually(lambda: 0 < _partitions(second) and _partitions(worker) < alone, 90,
-                   "partitions spread over both workers")
-        for alert_id in ids:
-            for through in (worker, second):
-                answer = eventually(
-                    lambda: (a := http("GET", f"{through.url}/api/v1/alerts/{alert_id}"))
-                    .status == 200 and a, 60, f"alert {alert_id} through {through.url}",
-                )
-                assert answer.body["id"] == alert_id
+        eventually(
+            lambda: _partitions(second) > 0 and _partitions(worker) < alone,
+            90,
+            "partitions spread over both workers",
+        )
+        for url in (f"{w.url}/api/v1/alerts/{i}" for i in ids for w in (worker, second)):
+            answer = eventually(
+                lambda url=url: (a := http("GET", url)).status == 200 and a, 60, f"GET {url}"
+            )
+            assert answer.body["id"] == url.rsplit("/", 1)[1]
         listed = http("GET", f"{second.url}/api/v1/incidents?limit=1000").body["incidents"]
         assert set(tenants) <= {incident["tenant"] for incident in listed}
     finally:
@@ -39,7 +47,9 @@ def test_second_worker_takes_partitions_and_views_are_routed(
 
 
 def test_killed_worker_comes_back_with_its_state(
-    worker: Worker, enriched: TopicReader, bootstrap: str,
+    worker: Worker,
+    enriched: TopicReader,
+    bootstrap: str,
 ) -> None:
     tenant = unique("restart")
     alert = {"title": "Replica lag above 30s", "service": "pg", "starts_at": "2026-11-23T09:00:00Z"}
@@ -53,27 +63,36 @@ def test_killed_worker_comes_back_with_its_state(
 
     view = eventually(
         lambda: (a := http("GET", f"{worker.url}/api/v1/alerts/{alert_id}")).status == 200 and a,
-        60, "the alert view after the restart",
+        60,
+        "the alert view after the restart",
     )
     assert view.body["tenant"] == tenant
     # The dedup table came back too: a re-send is counted, not published again.
     (again,) = http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", alert).body["ids"]
     assert again == alert_id
     marker = unique("after")
-    (probe,) = http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", {"title": marker}).body["ids"]
+    (probe,) = http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", {"title": marker}).body[
+        "ids"
+    ]
     enriched.wait(lambda key, value: key == probe)
     assert len(enriched.matching(lambda key, value: key == alert_id)) == 1
 
 
 def test_alerts_accepted_just_before_a_kill_are_not_lost(
-    worker: Worker, enriched: TopicReader,
+    worker: Worker,
+    enriched: TopicReader,
 ) -> None:
     tenant = unique("crash")
-    ids = [http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", {"title": f"crash {n}"})
-           .body["ids"][0] for n in range(20)]
+    ids = [
+        http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", {"title": f"crash {n}"}).body[
+            "ids"
+        ][0]
+        for n in range(20)
+    ]
     worker.stop(kill=True)
     worker.start()
     eventually(
         lambda: {key for key, _, _ in enriched.matching(lambda key, value: key in ids)} == set(ids),
-        90, "every accepted alert in alerts.enriched after the restart",
+        90,
+        "every accepted alert in alerts.enriched after the restart",
     )

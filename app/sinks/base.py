@@ -42,7 +42,7 @@ async def deliver(
         try:
             await sink.send(session, notification)
             return Delivery(ok=True, attempts=attempt)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         if attempt < attempts:
             await asyncio.sleep(random.uniform(0, base_delay * 2 ** (attempt - 1)))

@@ -39,8 +39,15 @@ def feedback_of(body: Any, alert_id: str, incident_id: str | None, action: str) 
         raise ApiError(400, "invalid_field", "actionable: expected true or false")
     if note is not None and not isinstance(note, str):
         raise ApiError(400, "invalid_field", "note: expected a string")
-    return {"alert_id": alert_id, "incident_id": incident_id, "kind": ACTIONS[action],
-            "actionable": actionable, "by": by, "at": utc_now(), "note": note}
+    return {
+        "alert_id": alert_id,
+        "incident_id": incident_id,
+        "kind": ACTIONS[action],
+        "actionable": actionable,
+        "by": by,
+        "at": utc_now(),
+        "note": note,
+    }
 
 
 async def _publish(records: list[Feedback]) -> None:
@@ -80,6 +87,8 @@ class IncidentFeedback(View):
         if incident is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
         body = await read_json(request, optional=True)
-        records = [feedback_of(body, alert_id, incident_id, action) for alert_id in incident["alerts"]]
+        records = [
+            feedback_of(body, alert_id, incident_id, action) for alert_id in incident["alerts"]
+        ]
         await _publish(records)
         return answer(self, {"ids": list(incident["alerts"])}, 202)

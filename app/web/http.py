@@ -8,8 +8,8 @@ from functools import wraps
 from typing import Any, Literal
 
 import orjson
-from aiokafka.errors import KafkaError
 from aiohttp import web
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
 from app import metrics

@@ -7,8 +7,8 @@ from typing import Any
 from faust.web import Request, Response, View
 from yarl import URL
 
-from app.faust_app import app
 from agents.dedup import table_key
+from app.faust_app import app
 from app.web.http import ApiError, answer, guarded, tenant_of
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
@@ -22,12 +22,20 @@ MAX_LIMIT = 1000
 def incident_view(incident: dict[str, Any]) -> dict[str, Any]:
     """An incident as the API shows it: its alert ids, first/last seen, status."""
     return {
-        "id": incident["id"], "tenant": incident["tenant"], "status": incident["status"],
-        "title": incident["title"], "severity": incident["severity"], "score": incident["score"],
-        "alert_ids": list(incident["alerts"]), "alert_count": len(incident["alerts"]),
-        "alerts": incident["alerts"], "services": incident["services"],
-        "templates": incident["templates"], "first_seen": incident["first_seen"],
-        "last_seen": incident["last_seen"], "reasons": incident["reasons"],
+        "id": incident["id"],
+        "tenant": incident["tenant"],
+        "status": incident["status"],
+        "title": incident["title"],
+        "severity": incident["severity"],
+        "score": incident["score"],
+        "alert_ids": list(incident["alerts"]),
+        "alert_count": len(incident["alerts"]),
+        "alerts": incident["alerts"],
+        "services": incident["services"],
+        "templates": incident["templates"],
+        "first_seen": incident["first_seen"],
+        "last_seen": incident["last_seen"],
+        "reasons": incident["reasons"],
         "notified": incident["notified"],
     }
 
@@ -43,8 +51,11 @@ class AlertView(View):
         entry = alerts_table.get(alert_id)
         if entry is None or entry["alert"] is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
-        view = {**entry["alert"], "feedback": entry["feedback"],
-                "acknowledged": entry["acknowledged"]}
+        view = {
+            **entry["alert"],
+            "feedback": entry["feedback"],
+            "acknowledged": entry["acknowledged"],
+        }
         return answer(self, view)
 
 
@@ -60,7 +71,8 @@ class IncidentList(View):
             raise ApiError(400, "invalid_query", f"status: expected one of {INCIDENT_STATUSES}")
         limit = _limit(request.query.get("limit", "50"))
         chosen = [
-            incident_view(incident) for incident in incidents_table.values()
+            incident_view(incident)
+            for incident in incidents_table.values()
             if (tenant is None or incident["tenant"] == tenant)
             and (status is None or incident["status"] == status)
         ]
@@ -112,10 +124,16 @@ class FingerprintView(View):
         if episode is None:
             raise ApiError(404, "not_found", f"no fingerprint {fingerprint}")
         view = {
-            "fingerprint": fingerprint, "tenant": tenant_of(request), "count": episode["total"], "episodes": episode["episodes"],
-            "first_seen": episode["since"], "last_seen": episode["last_seen"],
-            "status": episode["status"], "alert_id": episode["alert_id"],
-            "episode_count": episode["count"], **(stats or {}),
+            "fingerprint": fingerprint,
+            "tenant": tenant_of(request),
+            "count": episode["total"],
+            "episodes": episode["episodes"],
+            "first_seen": episode["since"],
+            "last_seen": episode["last_seen"],
+            "status": episode["status"],
+            "alert_id": episode["alert_id"],
+            "episode_count": episode["count"],
+            **(stats or {}),
         }
         return answer(self, view)
 

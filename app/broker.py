@@ -147,7 +147,7 @@ class _BrokerProcess:
     name: ClassVar[str]
 
     def __init__(self, data_dir: Path, port: int) -> None:
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).resolve()  # the process runs with cwd=data_dir
         self.port = port
         self.process: subprocess.Popen[bytes] | None = None
 

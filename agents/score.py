@@ -1,102 +1,120 @@
 """Stage 5: an online River model per tenant scores how likely a person acts on the alert.
 
-The score becomes a decision — ``notify``, ``digest`` or ``suppress`` — but an alert of
-``critical`` severity, or of a kind the model has never been taught about, is never suppressed
-by the model alone.
+Reads ``alerts.correlated`` and ``learning.examples`` (both keyed by tenant, so a tenant's
+model, its signals and both streams share one partition): an alert is scored and decided
+(``app.learning.scoring``) and its features go to ``learning.observations`` for the labels
+stage to join with feedback; an example is learned (progressive validation first). An alert of
+``critical`` severity or of a kind nobody has labelled yet is never suppressed by the model.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import functools
+import os
+from pathlib import Path
 from typing import Any
 
 import faust
-from river import compose, linear_model, preprocessing
 
 from agents.stage import run_stage
 from app import metrics, topics
-from app.faust_app import app
-from app.records import Alert, Decision, epoch_ms, parse_time
+from app.faust_app import app, settings
+from app.learning.features import empty_signals
+from app.learning.model import Example, Learner
+from app.learning.scoring import Thresholds, score_alert
+from app.records import Alert, epoch_ms
 from tables.models import models as models_table
+from tables.signals import signals as signals_table
 
-NOTIFY_AT = 0.35
-DIGEST_AT = 0.15
-
-_models: dict[str, compose.Pipeline] = {}
-
-
-def new_model() -> compose.Pipeline:
-    """A calibrated linear model over one-hot categorical features."""
-    return preprocessing.OneHotEncoder() | linear_model.LogisticRegression()
+_score_input = app.topic(
+    topics.correlated.get_topic_name(),
+    topics.examples.get_topic_name(),
+    key_type=str,
+    value_serializer="orjson",
+)
+_learners: dict[str, Learner] = {}  # warm copies of the models table, per tenant
 
 
-def features(alert: Alert) -> dict[str, Any]:
-    """What the model sees of an alert.
+def thresholds(alert: Alert) -> Thresholds:
+    """The thresholds of the alert's route (``app.routes``, where it sets them), else global.
 
-    >>> features({"source": "api", "severity": "info", "service": "db", "labels": {},
-    ...           "template_id": "t1", "starts_at": "2026-11-23T03:00:00Z"})["hour"]
-    '3'
+    >>> thresholds({"tenant": "t", "labels": {}, "severity": "info"}).notify
+    0.35
     """
-    started: datetime = parse_time(alert["starts_at"])
-    return {
-        "source": alert["source"],
-        "severity": alert["severity"],
-        "service": alert["service"],
-        "alertname": alert["labels"].get("alertname") or alert["template_id"] or "",
-        "hour": str(started.hour),
-        "weekday": str(started.weekday()),
-    }
-
-
-def decide(score: float, alert: Alert, taught: bool) -> tuple[Decision, str]:
-    """The decision for a score, and why, in words.
-
-    >>> decide(0.1, {"severity": "critical"}, True)
-    ('notify', 'critical severity is never suppressed by the model (score 0.10)')
-    >>> decide(0.1, {"severity": "info"}, True)
-    ('suppress', 'the model gives 0.10 that someone acts on it, below 0.15')
-    """
-    if alert["severity"] == "critical" and score < NOTIFY_AT:
-        return "notify", f"critical severity is never suppressed by the model (score {score:.2f})"
-    if not taught and score < NOTIFY_AT:
-        return "notify", f"no feedback on this kind of alert yet (score {score:.2f})"
-    if score >= NOTIFY_AT:
-        return "notify", f"the model gives {score:.2f} that someone acts on it"
-    if score >= DIGEST_AT:
-        return "digest", f"the model gives {score:.2f} that someone acts on it, below {NOTIFY_AT}"
-    return "suppress", f"the model gives {score:.2f} that someone acts on it, below {DIGEST_AT}"
-
-
-def _model(tenant: str) -> compose.Pipeline:
-    if tenant not in _models:
-        _models[tenant] = models_table.get(tenant) or new_model()
-    return _models[tenant]
-
-
-async def _score(tenant: str, alert: Alert) -> None:
-    model = _model(tenant)
-    score = float(model.predict_proba_one(features(alert)).get(True, 0.5))
-    decision, why = decide(score, alert, taught=False)
-    if decision == "suppress":
-        metrics.suppressions_processed.labels("model").inc()
-    scored = {
-        **alert,
-        "score": round(score, 4),
-        "decision": decision,
-        "reasons": [*alert["reasons"], why],
-    }
-    await topics.scored.send(
-        key=alert["incident_id"], value=scored, timestamp=epoch_ms(alert["starts_at"]) / 1000
+    default = Thresholds(settings.notify_threshold, settings.digest_threshold)
+    try:
+        from app import routes
+    except ImportError:
+        return default
+    landed = routes.match(_routing_tree(), routes.group_labels(alert))
+    route = landed[0] if landed else None
+    notify = getattr(route, "notify_threshold", None)
+    digest = getattr(route, "digest_threshold", None)
+    if route is None or (notify is None and digest is None):
+        return default
+    return Thresholds(
+        default.notify if notify is None else notify,
+        default.digest if digest is None else digest,
+        route.name,
     )
 
 
-@app.agent(topics.correlated, concurrency=1)
+@functools.cache
+def _routing_tree() -> Any:
+    from app import routes
+
+    config = os.environ.get("ALERTFLOW_CONFIG")
+    return routes.load_routes(Path(config) if config else None)
+
+
+def _learner(tenant: str) -> Learner:
+    if tenant not in _learners:
+        _learners[tenant] = Learner.load(models_table.get(tenant), settings.notify_threshold)
+    return _learners[tenant]
+
+
+async def _score(tenant: str, alert: Alert, offset: int) -> None:
+    state = signals_table.get(tenant) or empty_signals()
+    replay = offset <= state["offset"]
+    state, scored, observation = score_alert(
+        state, _learner(tenant), alert, thresholds(alert), replay=replay
+    )
+    signals_table[tenant] = {**state, "offset": max(offset, state["offset"])}
+    metrics.model_decisions.labels(scored["decision"]).inc()
+    if scored["decision"] == "suppress":
+        metrics.suppressions_processed.labels("model").inc()
+    at = epoch_ms(alert["starts_at"]) / 1000
+    await topics.observations.send(key=alert["id"], value=observation, timestamp=at)
+    await topics.scored.send(key=alert["incident_id"], value=scored, timestamp=at)
+
+
+def _learn(tenant: str, example: Example) -> None:
+    learner = _learner(tenant)
+    try:
+        learned = learner.learn(example)
+    except Exception:
+        del _learners[tenant]  # half-learned: the table still holds the last good state
+        raise
+    if learned:
+        models_table[tenant] = learner.dump()
+        metrics.export_model(tenant, learner.report())
+
+
+async def _handle(tenant: str, value: Any) -> None:
+    message = faust.current_event().message
+    if message.topic == topics.examples.get_topic_name():
+        _learn(tenant, value)
+    else:
+        await _score(tenant, value, message.offset)
+
+
+@app.agent(_score_input, concurrency=1)
 async def score(stream: faust.StreamT[Any]) -> None:
-    """Score and decide every alert."""
-    await run_stage("score", stream, _score)
+    """Score and decide every alert; learn from every labelled example."""
+    await run_stage("score", stream, _handle)
 
 
 @app.on_partitions_assigned.connect
 async def _forget_models(*_: Any, **__: Any) -> None:
     """After a rebalance the table is the truth: drop the warm copies."""
-    _models.clear()
+    _learners.clear()

@@ -45,6 +45,7 @@ TOPOLOGY = (
     "agents.notify",
     "agents.alert_view",
     "agents.fingerprint_stats",
+    "agents.labels",
     "app.web",
 )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -62,3 +64,47 @@ http_requests = Counter(
     ["route", "status"],
     registry=REGISTRY,
 )
+
+# Online learning (agents.score): progressive validation of each tenant's model.
+model_decisions = Counter(
+    "alertflow_model_decisions",
+    "Decisions of the score stage.",
+    ["decision"],
+    registry=REGISTRY,
+)
+model_samples = Gauge(
+    "alertflow_model_samples",
+    "Labelled examples the tenant's model has learned.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+model_roc_auc = Gauge(
+    "alertflow_model_roc_auc",
+    "Progressive-validation ROC AUC of the tenant's model on people's labels.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+model_precision = Gauge(
+    "alertflow_model_precision",
+    "Progressive-validation precision at the notify threshold.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+model_recall = Gauge(
+    "alertflow_model_recall",
+    "Progressive-validation recall at the notify threshold.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+
+
+def export_model(tenant: str, report: dict[str, Any]) -> None:
+    """Set the model gauges of a tenant from ``Learner.report()`` (unknown values are NaN)."""
+    model_samples.labels(tenant).set(report["samples"])
+    for gauge, name in (
+        (model_roc_auc, "roc_auc"),
+        (model_precision, "precision"),
+        (model_recall, "recall"),
+    ):
+        value = report[name]
+        gauge.labels(tenant).set(float("nan") if value is None else value)

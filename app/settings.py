@@ -37,6 +37,10 @@ class Settings:
     partitions: int = 4
     public_url: str | None = None
     log_level: str = "info"
+    notify_threshold: float = 0.35  # score from which the model pages (agents.score)
+    digest_threshold: float = 0.15  # score from which it digests; below, it suppresses
+    self_resolve_minutes: float = 15.0  # resolved by itself within this: weak noise label
+    self_resolve_weight: float = 0.3  # sample weight of that weak label
 
     @property
     def bootstrap(self) -> str:
@@ -61,6 +65,10 @@ _VARIABLES = {
     "ALERTFLOW_PARTITIONS": "partitions",
     "ALERTFLOW_PUBLIC_URL": "public_url",
     "ALERTFLOW_LOG_LEVEL": "log_level",
+    "ALERTFLOW_NOTIFY_THRESHOLD": "notify_threshold",
+    "ALERTFLOW_DIGEST_THRESHOLD": "digest_threshold",
+    "ALERTFLOW_SELF_RESOLVE_MINUTES": "self_resolve_minutes",
+    "ALERTFLOW_SELF_RESOLVE_WEIGHT": "self_resolve_weight",
 }
 
 
@@ -112,6 +120,14 @@ def _validate(values: dict[str, Any]) -> Settings:
         raise SettingsError(f"ALERTFLOW_HTTP_PORT: {values['http_port']} is not a TCP port")
     if not 1 <= values.get("partitions", 4) <= 256:
         raise SettingsError("ALERTFLOW_PARTITIONS: must be between 1 and 256")
+    for field in _NUMBERS:
+        if field in values:
+            values[field] = _number(names[field], values[field])
+    for field in ("notify_threshold", "digest_threshold", "self_resolve_weight"):
+        if values.get(field, 0.0) > 1.0:
+            raise SettingsError(f"{names[field]}: must be between 0 and 1")
+    if values.get("digest_threshold", 0.15) > values.get("notify_threshold", 0.35):
+        raise SettingsError("ALERTFLOW_DIGEST_THRESHOLD: above ALERTFLOW_NOTIFY_THRESHOLD")
     if "data_dir" in values:
         values["data_dir"] = Path(str(values["data_dir"]))
     for field in ("webhook_url", "public_url"):
@@ -127,6 +143,19 @@ def _whole_number(name: str, value: Any) -> int:
         return int(str(value))
     except ValueError:
         raise SettingsError(f"{name}: expected a whole number, got {value!r}") from None
+
+
+_NUMBERS = ("notify_threshold", "digest_threshold", "self_resolve_minutes", "self_resolve_weight")
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {value!r}") from None
+    if number < 0:
+        raise SettingsError(f"{name}: must not be negative")
+    return number
 
 
 def _require_http_url(name: str, url: str) -> None:

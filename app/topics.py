@@ -32,6 +32,8 @@ fingerprinted = _topic("alerts.fingerprinted")  # key: tenant
 correlated = _topic("alerts.correlated")  # key: tenant
 scored = _topic("alerts.scored")  # key: incident id
 fingerprint_facts = _topic("fingerprints.facts")  # key: fingerprint (templates, feedback)
+observations = _topic("learning.observations")  # key: alert id (features the model saw)
+examples = _topic("learning.examples")  # key: tenant (labelled features the model learns)
 
 ALL = (
     raw,
@@ -46,6 +48,8 @@ ALL = (
     correlated,
     scored,
     fingerprint_facts,
+    observations,
+    examples,
 )
 
 

@@ -1,4 +1,4 @@
-"""Tenant → the pickled online scoring model (agents.score)."""
+"""Tenant → its online model (base64 pickle), validation and kind statistics (agents.score)."""
 
 from tables.define import keyed_table
 

@@ -292,7 +292,7 @@ def caught_up(bootstrap: str, group: str = "alertflow") -> bool:
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
     try:
         for tp in committed:
-            if tp.topic.startswith("alerts.") or tp.topic.startswith("fingerprints."):
+            if tp.topic.startswith(("alerts.", "fingerprints.", "learning.")):
                 _, high = probe.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), 10)
                 if tp.offset < high:
                     return False

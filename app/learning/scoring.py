@@ -1,0 +1,103 @@
+"""From an alert to its score, decision and reasons: the pure core of the score stage.
+
+The decision is ``notify`` from the notify threshold up, ``digest`` from the digest threshold
+up, ``suppress`` below — except that an alert of ``critical`` severity, or of a kind nobody has
+labelled yet, is never suppressed (nor digested) by the model alone: people must trust it first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app.learning.features import Signals, features, kind_of, observe
+from app.learning.labels import Observation
+from app.learning.model import Learner
+from app.records import Alert, Decision
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where scores turn into decisions, for one route."""
+
+    notify: float = 0.35
+    digest: float = 0.15
+    route: str = "default"
+
+
+def decide(
+    score: float, alert: Alert, taught: bool, at: Thresholds, told: str = ""
+) -> tuple[Decision, str]:
+    """The decision for a score, and why, in words; ``told`` says what people said so far.
+
+    >>> decide(0.1, {"severity": "critical"}, True, Thresholds())
+    ('notify', 'critical severity is never suppressed by the model alone (score 0.10)')
+    >>> decide(0.5, {"severity": "info"}, False, Thresholds())[1]
+    'first alerts of this kind: nobody has told the model about it yet, so it pages (score 0.50)'
+    >>> decide(0.1, {"severity": "info"}, True, Thresholds(), " (0 acted on, 4 noise)")[1]
+    'the model gives 0.10 that someone acts on it (0 acted on, 4 noise): suppressed below 0.15'
+    """
+    said = f"the model gives {score:.2f} that someone acts on it{told}"
+    if not taught:
+        return (
+            "notify",
+            f"first alerts of this kind: nobody has told the model about it yet, so it pages "
+            f"(score {score:.2f})",
+        )
+    if score >= at.notify:
+        return "notify", said
+    if alert["severity"] == "critical":
+        return (
+            "notify",
+            f"critical severity is never suppressed by the model alone (score {score:.2f})",
+        )
+    if score >= at.digest:
+        return "digest", f"{said}: below {at.notify:g} ({at.route}), so it goes to the digest"
+    return "suppress", f"{said}: suppressed below {at.digest:g}"
+
+
+def score_alert(
+    signals: Signals, learner: Learner, alert: Alert, at: Thresholds, replay: bool = False
+) -> tuple[Signals, Alert, Observation]:
+    """Signals after the alert, the scored alert, and the observation the labels join.
+
+    On a ``replay`` (the signals already hold the alert) the signals stay as they are.
+
+    >>> from app.learning.features import empty_signals
+    >>> alert = {"id": "a1", "tenant": "t", "source": "api", "severity": "warning",
+    ...          "service": "db", "title": "Lag", "labels": {}, "template_id": "t1",
+    ...          "fingerprint": "f", "incident_id": "i", "status": "firing",
+    ...          "starts_at": "2026-11-23T03:00:00Z", "ends_at": None, "reasons": []}
+    >>> signals, scored, seen = score_alert(empty_signals(), Learner(0.35), alert, Thresholds())
+    >>> scored["score"], scored["decision"], seen["kind"], seen["features"]["recent_rate"]
+    (0.4, 'notify', 't1', 0.0)
+    """
+    kind = kind_of(alert)
+    seen = features(alert, signals, learner.kinds.get(kind))
+    score, _ = learner.predict(seen)
+    decision, why = decide(score, alert, learner.taught(kind), at, _told(learner, kind))
+    scored: Alert = {
+        **alert,
+        "score": round(score, 4),
+        "decision": decision,
+        "reasons": [*alert["reasons"], why],
+    }
+    observation: Observation = {
+        "alert_id": alert["id"],
+        "tenant": alert["tenant"],
+        "kind": kind,
+        "status": alert["status"],
+        "features": seen,
+        "score": round(score, 4),
+        "decision": decision,
+        "starts_at": alert["starts_at"],
+        "ends_at": alert["ends_at"],
+    }
+    return (signals if replay else observe(signals, alert)), scored, observation
+
+
+def _told(learner: Learner, kind: str) -> str:
+    stats: dict[str, Any] | None = learner.kinds.get(kind)  # type: ignore[assignment]
+    if not stats:
+        return ""
+    return f" ({stats['actionable']:g} acted on, {stats['noise']:g} noise for {kind})"

@@ -1,0 +1,48 @@
+"""``GET /api/v1/models/{tenant}``: a tenant's online model, answered by the worker that owns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from app.faust_app import app, settings
+from app.learning.features import ack_ratio
+from app.learning.model import Learner
+from app.web.http import answer, guarded
+from tables.models import models as models_table
+
+
+def model_view(tenant: str, state: dict[str, Any] | None) -> dict[str, Any]:
+    """What the API shows of a tenant's model: progressive validation and per-kind labels.
+
+    >>> model_view("t", None)["samples"], model_view("t", None)["roc_auc"]
+    (0, None)
+    """
+    learner = Learner.load(state, settings.notify_threshold)
+    kinds = {
+        kind: {
+            "actionable": stats["actionable"],
+            "noise": stats["noise"],
+            "ack_ratio": round(ack_ratio(stats), 4),
+        }
+        for kind, stats in learner.kinds.items()
+    }
+    return {
+        "tenant": tenant,
+        "model": "hashed features → online logistic regression (River), severity prior",
+        **learner.report(),
+        "digest_threshold": settings.digest_threshold,
+        "kinds": kinds,
+    }
+
+
+@app.page("/api/v1/models/{tenant}")
+class ModelView(View):
+    """``GET /api/v1/models/{tenant}``: samples seen, ROC AUC, precision/recall at the threshold."""
+
+    @app.table_route(table=models_table, match_info="tenant")
+    @guarded()
+    async def get(self, request: Request, tenant: str) -> Response:
+        """The model of the tenant (a tenant without feedback has an untrained one)."""
+        return answer(self, model_view(tenant, models_table.get(tenant)))

@@ -17,7 +17,7 @@ from app import metrics, topics
 from app.faust_app import app, settings
 from app.records import Alert, epoch_ms, parse_time, utc_now
 from app.sinks.base import Sink, deliver
-from app.sinks.webhook import WebhookSink
+from app.sinks.config import load_receivers
 from tables.incidents import incidents as incidents_table
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
@@ -134,10 +134,7 @@ def _added(items: list[str], item: str | None) -> list[str]:
 
 
 def _sinks() -> dict[str, Sink]:
-    if settings.webhook_url is None:
-        return {}
-    sink = WebhookSink(settings.webhook_url, secret=settings.webhook_secret)
-    return {sink.name: sink}
+    return load_receivers(settings)  # ALERTFLOW_WEBHOOK_URL's and the config's receivers:
 
 
 SINKS = _sinks()

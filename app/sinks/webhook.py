@@ -10,6 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from app.sinks.base import post_bytes
+
 SIGNATURE_HEADER = "X-Alertflow-Signature"
 
 
@@ -20,15 +22,18 @@ class WebhookSink:
     url: str
     secret: str | None = None
     name: str = "webhook"
-    timeout: float = 10.0
 
     async def send(self, session: aiohttp.ClientSession, notification: dict[str, Any]) -> None:
         """Post the notification; any non-2xx answer is an error."""
         body = orjson.dumps(notification)
-        headers = {"Content-Type": "application/json", "User-Agent": "alertflow"}
-        if self.secret:
-            digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
-            headers[SIGNATURE_HEADER] = f"sha256={digest}"
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with session.post(self.url, data=body, headers=headers, timeout=timeout) as answer:
-            answer.raise_for_status()
+        headers = {SIGNATURE_HEADER: signature(body, self.secret)} if self.secret else {}
+        await post_bytes(session, self.url, body, headers)
+
+
+def signature(body: bytes, secret: str) -> str:
+    """The signature header value: ``sha256=`` and the hex HMAC-SHA256 of the body.
+
+    >>> signature(b'{"a":1}', "s3cret")
+    'sha256=5910e62016ef5034272c926c27071992a465c2335cecf41851bda071577f4f6d'
+    """
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import yaml
 
 EMBEDDED_BROKER_PORT = 9092
+SECTIONS = {"routes", "dedup", "receivers"}  # nested sections: app.routes, agents.dedup, app.sinks
 
 
 class SettingsError(ValueError):
@@ -104,6 +105,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     fields = set(_VARIABLES.values())
     values: dict[str, Any] = {}
     for key, value in document.items():
+        if key in SECTIONS:
+            continue  # read by the module that owns the section
         field = _VARIABLES.get(str(key).upper()) or str(key).lower().removeprefix("alertflow_")
         if field not in fields:
             raise SettingsError(f"ALERTFLOW_CONFIG: unknown setting {key!r} in {path}")

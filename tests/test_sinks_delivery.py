@@ -216,3 +216,16 @@ async def test_rate_limit_in_real_time(server: Any, session: Any) -> None:
     offsets = [arrival - started for arrival in sorted(fake.arrivals)]
     assert all(offset >= i * 0.05 - 0.005 for i, offset in enumerate(offsets)), offsets
     assert len(offsets) == 6
+
+
+async def test_a_refusal_during_the_trial_closes_the_breaker(server: Any, session: Any) -> None:
+    fake, url = server
+    fake.script = [(500, {}, 0), (400, {}, 0)]
+    clock = Clock()
+    target = receiver(url, retry=RetryPolicy(attempts=1), breaker=Breaker(failures=1))
+    assert (await send(target, session, clock)).outcome == "retries_exhausted"
+    assert target.breaker.state == "open"
+    clock.now += 30
+    assert (await send(target, session, clock)).outcome == "rejected"  # the service answered
+    assert target.breaker.state == "closed"
+    assert (await send(target, session, clock)).ok

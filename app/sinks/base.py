@@ -266,7 +266,8 @@ async def deliver(
             receiver.breaker = receiver.breaker.record(True, clock())
             return Delivery(True, attempt)
         error = str(failure)
-        if not failure.retry:  # the service is up and said no: not the breaker's business
+        if not failure.retry:  # the service is up and refuses this message: no retry
+            receiver.breaker = receiver.breaker.record(True, clock())
             return Delivery(False, attempt, error, "rejected")
         receiver.breaker = receiver.breaker.record(False, clock())
         pause = policy.delay(attempt, draw(), failure.retry_after)

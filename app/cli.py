@@ -83,7 +83,11 @@ def worker(settings: Settings) -> int:
 
     from app.faust_app import app, load_modules
 
-    load_modules()
+    try:
+        load_modules()
+    except SettingsError as exc:  # the routes: and dedup: sections, read by their modules
+        print(f"alertflow: configuration error: {exc}", file=sys.stderr)
+        return 2
     try:
         faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
     except SystemExit as exit_:

@@ -1,0 +1,280 @@
+"""Kafka side of the bench (confluent-kafka): produce, raw consume, offsets, lag, arrivals."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import orjson
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from benchlib.mix import RawRecord
+
+RAW = "alerts.raw"
+ENRICHED = "alerts.enriched"
+GROUP = "alertflow"  # the Faust app id is the consumer group
+
+
+def produce(bootstrap: str, records: Iterable[RawRecord]) -> tuple[int, float]:
+    """Write ``records`` to ``alerts.raw`` as the bridge would (murmur2, acks=all).
+
+    Returns how many and the seconds it took until the broker acknowledged all of them.
+    """
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "partitioner": "murmur2_random",  # what aiokafka (Faust) uses for keyed records
+            "acks": "all",
+            "linger.ms": 20,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    failures: list[str] = []
+
+    def delivered(error: object, _message: object) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    started, count = time.perf_counter(), 0
+    for record in records:
+        while True:
+            try:
+                producer.produce(
+                    RAW,
+                    key=record.key.encode(),
+                    value=record.value,
+                    timestamp=record.timestamp_ms,
+                    on_delivery=delivered,
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+        count += 1
+        if count % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    if failures:
+        raise RuntimeError(f"{len(failures)} records not written, e.g. {failures[0]}")
+    return count, time.perf_counter() - started
+
+
+def raw_consume(bootstrap: str, count: int, timeout: float = 120.0) -> float:
+    """Consume ``count`` messages of ``alerts.raw`` and parse each with orjson; msgs/s.
+
+    Timed from the first message to the last: the client-side limit of consume + parse.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-raw-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 64 * 1024 * 1024,
+            "max.partition.fetch.bytes": 16 * 1024 * 1024,
+        }
+    )
+    consumer.subscribe([RAW])
+    seen, first, deadline = 0, 0.0, time.monotonic() + timeout
+    parsed = 0
+    try:
+        while seen < count and time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=10_000, timeout=0.5)
+            if batch and not first:
+                first = time.perf_counter()
+            for message in batch:
+                if message.error() is None:
+                    parsed += len(orjson.loads(message.value()))
+                    seen += 1
+        elapsed = time.perf_counter() - first
+    finally:
+        consumer.close()
+    if seen < count:
+        raise RuntimeError(f"raw consume saw {seen} of {count} messages in {timeout:.0f} s")
+    return seen / elapsed
+
+
+class Offsets:
+    """End offsets of topics and committed offsets of the worker group, via the admin API."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.admin: AdminClient | None = AdminClient({"bootstrap.servers": bootstrap})
+        self.partitions: dict[str, int] = {}
+
+    def _admin(self) -> AdminClient:
+        assert self.admin is not None, "closed"
+        return self.admin
+
+    def highs(self, *topics: str) -> dict[tuple[str, int], int]:
+        """(topic, partition) → high watermark (the offset the next message will get)."""
+        for topic in topics:
+            if topic not in self.partitions:
+                meta = self._admin().list_topics(topic, timeout=10).topics[topic]
+                self.partitions[topic] = len(meta.partitions)
+        request = {
+            TopicPartition(topic, p): OffsetSpec.latest()
+            for topic in topics
+            for p in range(self.partitions[topic])
+        }
+        futures = self._admin().list_offsets(request, request_timeout=10)
+        return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+
+    def start(self, topic: str) -> dict[int, int]:
+        """Partition → current end of ``topic``: where a reader of what comes next starts."""
+        return {p: high for (_, p), high in self.highs(topic).items()}
+
+    def total(self, topic: str) -> int:
+        """Messages ever written to ``topic`` (nothing is deleted during a bench)."""
+        return sum(self.highs(topic).values())
+
+    def committed(self, group: str = GROUP) -> dict[tuple[str, int], int]:
+        """(topic, partition) → committed offset of ``group``; empty before its first commit."""
+        request = [ConsumerGroupTopicPartitions(group)]
+        try:
+            answer = self._admin().list_consumer_group_offsets(request)[group].result(timeout=10)
+        except KafkaException:
+            return {}
+        return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in answer.topic_partitions}
+
+    def lag(self, group: str = GROUP) -> tuple[int, int, int]:
+        """Offsets of ``alerts.raw`` committed, lag on it, and lag over every topic read."""
+        committed = self.committed(group)
+        highs = self.highs(*sorted({topic for topic, _ in committed} | {RAW}))
+        lag = {tp: high - committed.get(tp, 0) for tp, high in highs.items()}
+        raw = [tp for tp in highs if tp[0] == RAW]
+        return (
+            sum(committed.get(tp, 0) for tp in raw),
+            sum(lag[tp] for tp in raw),
+            sum(lag.values()),
+        )
+
+    def close(self) -> None:
+        """Let go of the admin client (librdkafka destroys it with its last reference)."""
+        self.admin = None
+
+
+@dataclass
+class LagSample:
+    """Consumer lag of the worker group at one moment (seconds since the phase began)."""
+
+    at: float
+    raw_committed: int
+    raw_lag: int
+    chain_lag: int  # over every topic the group reads
+
+
+@dataclass
+class LagSampler:
+    """Samples the worker group's lag in a background thread every ``interval`` seconds."""
+
+    bootstrap: str
+    interval: float = 1.0
+    samples: list[LagSample] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        offsets = Offsets(self.bootstrap)
+        try:
+            while not self._stop.wait(self.interval):
+                at = time.monotonic() - self._started
+                self.samples.append(LagSample(at, *offsets.lag()))
+        finally:
+            offsets.close()
+
+    def stop(self) -> list[LagSample]:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.samples
+
+
+class Arrivals:
+    """Reads ``alerts.enriched`` from ``start`` (partition → offset) in a thread.
+
+    Counts the records and, with ``track``, notes when each key (alert id) arrived.
+    """
+
+    def __init__(self, bootstrap: str, start: dict[int, int], *, track: bool = False) -> None:
+        self.count = 0
+        self.first = self.last = 0.0  # perf_counter of the first and last arrival
+        self.at: dict[str, float] = {}
+        self.track = track
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"bench-enriched-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,
+                "fetch.min.bytes": 1,
+            }
+        )
+        self._consumer.assign([TopicPartition(ENRICHED, p, o) for p, o in start.items()])
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._consumer.consume(num_messages=5_000, timeout=0.05)
+            now = time.perf_counter()
+            for message in batch:
+                if message.error() is not None:
+                    continue
+                if self.track:
+                    self.at[message.key().decode()] = now
+                self.count += 1
+            if batch:
+                self.first = self.first or now
+                self.last = now
+        self._consumer.close()
+
+    def wait_for(self, count: int, *, stall: float = 60.0) -> bool:
+        """Wait until ``count`` records arrived; False when none came for ``stall`` seconds."""
+        seen, since = self.count, time.monotonic()
+        while self.count < count:
+            time.sleep(0.05)
+            if self.count != seen:
+                seen, since = self.count, time.monotonic()
+            elif time.monotonic() - since > stall:
+                return False
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def drain(
+    offsets: Offsets, arrivals: Arrivals, *, settle: float = 4.0, stall: float = 120.0
+) -> bool:
+    """Wait until the worker group has committed all it reads and nothing arrived for ``settle``.
+
+    ``settle`` exceeds Faust's commit interval (2.8 s), so a topic whose first commit is still to
+    come cannot pass for done. False when neither lag nor arrivals moved for ``stall`` seconds.
+    """
+    quiet_since = moved_at = time.monotonic()
+    last: tuple[int, int] | None = None
+    while True:
+        time.sleep(0.5)
+        now, state = time.monotonic(), (offsets.lag()[2], arrivals.count)
+        if state != last:
+            moved_at, last = now, state
+            quiet_since = now
+        if state[0] == 0 and now - quiet_since >= settle:
+            return True
+        if now - moved_at > stall:
+            return False

@@ -1,0 +1,141 @@
+"""The processes the bench starts (worker, receiver, Alertmanager) and stops, by their own PIDs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def status_of(url: str) -> int | None:
+    """HTTP status of a GET, None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process (``VmRSS`` of /proc/<pid>/status) in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+class Process:
+    """A child process logging to a file, stopped with SIGINT then SIGKILL."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, env: dict[str, str]) -> None:
+        self.name, self.argv, self.log, self.env = name, argv, log, env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, ready_url: str, timeout: float = 120.0) -> None:
+        """Start it and wait until ``ready_url`` answers 200."""
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=REPO,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while status_of(ready_url) != 200:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}\n{self.tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} not ready in {timeout:.0f} s\n{self.tail()}")
+            time.sleep(0.2)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            text = ["(no log)"]
+        return f"--- last lines of {self.log} ---\n" + "\n".join(text)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any ALERTFLOW_* or KAFKA_* setting of the caller, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTFLOW_", "KAFKA_"))}
+    return {**env, **extra}
+
+
+def worker(bootstrap: str, data_dir: Path, webhook_url: str) -> tuple[Process, str]:
+    """An ``alertflow worker`` (not yet started) and its base URL."""
+    port = free_port()
+    env = clean_env(
+        KAFKA_BOOTSTRAP=bootstrap,
+        ALERTFLOW_HTTP_PORT=str(port),
+        ALERTFLOW_DATA_DIR=str(data_dir),
+        ALERTFLOW_WEBHOOK_URL=webhook_url,
+        ALERTFLOW_LOG_LEVEL="warning",
+    )
+    argv = [str(REPO / ".venv" / "bin" / "alertflow"), "worker"]
+    return Process("worker", argv, data_dir / f"worker-{port}.log", env), f"http://127.0.0.1:{port}"
+
+
+def receiver(log_dir: Path) -> tuple[Process, str]:
+    """The notification receiver (``receiver.py``), not yet started, and its base URL."""
+    port = free_port()
+    argv = [sys.executable, str(Path(__file__).with_name("receiver.py")), str(port)]
+    return Process(
+        "receiver", argv, log_dir / "receiver.log", clean_env()
+    ), f"http://127.0.0.1:{port}"
+
+
+def alertmanager(work_dir: Path) -> tuple[Process, str]:
+    """Debian's Alertmanager with a receiver that sends nothing, not yet started; its URL."""
+    port = free_port()
+    config = work_dir / "alertmanager.yml"
+    config.write_text('route: {receiver: "null"}\nreceivers: [{name: "null"}]\n')
+    (work_dir / "am-data").mkdir(exist_ok=True)
+    argv = [
+        str(ALERTMANAGER),
+        f"--config.file={config}",
+        f"--storage.path={work_dir / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
+    return Process("alertmanager", argv, work_dir / "alertmanager.log", clean_env()), (
+        f"http://127.0.0.1:{port}"
+    )

@@ -1,0 +1,88 @@
+"""Figures into text: percentiles, the lag time line, the result table and the last line."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from benchlib.kafka import LagSample
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by the nearest-rank method; NaN for no values.
+
+    >>> percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50)
+    3.0
+    >>> percentile(list(range(1, 101)), 99)
+    99
+    >>> math.isnan(percentile([], 50))
+    True
+    """
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(math.ceil(q / 100 * len(ordered)), 1)
+    return ordered[rank - 1]
+
+
+def thin(samples: Sequence[LagSample], rows: int = 20) -> list[LagSample]:
+    """At most ``rows`` samples, evenly spread, always keeping the first and the last.
+
+    >>> s = [LagSample(float(i), i, 0, 0) for i in range(100)]
+    >>> [x.at for x in thin(s, 4)]
+    [0.0, 33.0, 66.0, 99.0]
+    """
+    if len(samples) <= rows:
+        return list(samples)
+    step = (len(samples) - 1) / (rows - 1)
+    return [samples[round(i * step)] for i in range(rows)]
+
+
+def lag_lines(samples: Sequence[LagSample]) -> list[str]:
+    """The lag time line: raw offsets committed, their rate, lag on alerts.raw and overall.
+
+    >>> print("\\n".join(lag_lines([LagSample(1.0, 0, 100, 120), LagSample(2.0, 50, 50, 90)])))
+         t s  raw committed   alerts/s  raw lag  chain lag
+         1.0              0          -      100        120
+         2.0             50         50       50         90
+    """
+    lines = [f"{'t s':>8}{'raw committed':>15}{'alerts/s':>11}{'raw lag':>9}{'chain lag':>11}"]
+    previous: LagSample | None = None
+    for sample in thin(samples):
+        rate = "-"
+        if previous is not None and sample.at > previous.at:
+            rate = (
+                f"{(sample.raw_committed - previous.raw_committed) / (sample.at - previous.at):.0f}"
+            )
+        lines.append(
+            f"{sample.at:>8.1f}{sample.raw_committed:>15}{rate:>11}{sample.raw_lag:>9}"
+            f"{sample.chain_lag:>11}"
+        )
+        previous = sample
+    return lines
+
+
+def table(rows: Sequence[tuple[str, str, str]]) -> list[str]:
+    """Rows of (measure, value, note) as aligned text.
+
+    >>> print("\\n".join(table([("raw", "10 msgs/s", "x"), ("pipeline", "1 alerts/s", "")])))
+    measure   value       note
+    raw       10 msgs/s   x
+    pipeline  1 alerts/s
+    """
+    head = ("measure", "value", "note")
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(2)]
+    return [f"{m:<{widths[0]}}  {v:<{widths[1]}}  {n}".rstrip() for m, v, n in [head, *rows]]
+
+
+def last_line(pipeline: float, raw: float, p99_ms: float, rss: float) -> str:
+    """The bench's promised last line.
+
+    >>> last_line(2500.4, 750000, 31.26, 812.0)
+    'pipeline 2500 alerts/s = 0.33% of raw consume; p99 31 ms at 1000/s; rss 812 MB'
+    """
+    share = 100 * pipeline / raw if raw else math.nan
+    return (
+        f"pipeline {pipeline:.0f} alerts/s = {share:.2g}% of raw consume; "
+        f"p99 {p99_ms:.0f} ms at 1000/s; rss {rss:.0f} MB"
+    )

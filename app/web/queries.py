@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from yarl import URL
 
 from agents.dedup import table_key
 from app.faust_app import app
+from app.records import format_time, parse_time
 from app.web.http import ApiError, answer, guarded, tenant_of
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
 from tables.fingerprint_stats import fingerprint_stats as stats_table
 from tables.incidents import incidents as incidents_table
+from tables.templates import templates as templates_table
 
 INCIDENT_STATUSES = ("firing", "resolved")
 MAX_LIMIT = 1000
@@ -61,35 +64,93 @@ class AlertView(View):
 
 @app.page("/api/v1/incidents")
 class IncidentList(View):
-    """``GET /api/v1/incidents?tenant=&status=&limit=``: newest first, from every worker."""
+    """``GET /api/v1/incidents``: newest first, from every worker.
+
+    Filters: ``tenant``, ``status``, ``service``, ``template`` (a template id or words of the
+    template), ``since`` and ``until`` (RFC 3339, on last seen); paging: ``limit`` (1–1000,
+    default 50) and ``offset``; the answer says ``total`` and ``next_offset`` (null at the end).
+    """
 
     @guarded()
     async def get(self, request: Request) -> Response:
         """This worker's incidents, merged with the other workers' unless ``local=1``."""
-        tenant, status = request.query.get("tenant"), request.query.get("status")
-        if status is not None and status not in INCIDENT_STATUSES:
-            raise ApiError(400, "invalid_query", f"status: expected one of {INCIDENT_STATUSES}")
+        keep = incident_filter(request.query)
         limit = _limit(request.query.get("limit", "50"))
-        chosen = [
-            incident_view(incident)
-            for incident in incidents_table.values()
-            if (tenant is None or incident["tenant"] == tenant)
-            and (status is None or incident["status"] == status)
-        ]
+        offset = _whole(request.query.get("offset", "0"), "offset")
+        chosen = [incident_view(i) for i in incidents_table.values() if keep(i)]
         if request.query.get("local") != "1":
-            chosen += await _from_other_workers(request)
-        chosen.sort(key=lambda incident: incident["last_seen"], reverse=True)
-        return answer(self, {"incidents": chosen[:limit]})
+            chosen += await _from_other_workers(request, min(offset + limit, MAX_LIMIT))
+        chosen.sort(key=lambda incident: (incident["last_seen"], incident["id"]), reverse=True)
+        page = chosen[offset : offset + limit]
+        following = offset + limit if offset + limit < len(chosen) else None
+        return answer(self, {"incidents": page, "total": len(chosen), "next_offset": following})
 
 
-async def _from_other_workers(request: Request) -> list[dict[str, Any]]:
-    """The same query answered by every other worker that holds incident partitions."""
+def incident_filter(query: Any) -> Any:
+    """The predicate of the incident filters in ``query``; 400 for a bad value.
+
+    >>> keep = incident_filter({"status": "firing", "service": "db", "since": "2026-01-01T00:00Z"})
+    >>> keep({"tenant": "t", "status": "firing", "services": ["db"], "templates": [],
+    ...       "last_seen": "2026-01-02T00:00:00.000Z"})
+    True
+    """
+    tenant, status, service = query.get("tenant"), query.get("status"), query.get("service")
+    template = query.get("template")
+    if status is not None and status not in INCIDENT_STATUSES:
+        raise ApiError(400, "invalid_query", f"status: expected one of {INCIDENT_STATUSES}")
+    since, until = _time(query.get("since"), "since"), _time(query.get("until"), "until")
+
+    def keep(incident: dict[str, Any]) -> bool:
+        last_seen = format_time(parse_time(incident["last_seen"]))
+        return (
+            (tenant is None or incident["tenant"] == tenant)
+            and (status is None or incident["status"] == status)
+            and (service is None or service in incident["services"])
+            and (template is None or any(template in t for t in incident["templates"]))
+            and (since is None or last_seen >= since)
+            and (until is None or last_seen <= until)
+        )
+
+    return keep
+
+
+@app.page("/api/v1/clusters")
+class ClusterList(View):
+    """``GET /api/v1/clusters?tenant=&min_count=&limit=``: a tenant's recurring templates.
+
+    Every template the tenant's miner holds with at least ``min_count`` (default 2) messages,
+    most frequent first: ``{template_id, template, count}``.
+    """
+
+    @guarded()
+    async def get(self, request: Request) -> Response:
+        """Answered by the worker that owns the tenant's templates."""
+        tenant = tenant_of(request)
+        try:
+            return await app.router.route_req(templates_table.name, tenant, self.web, request)
+        except SameNode:
+            pass
+        limit = _limit(request.query.get("limit", "50"))
+        least = _whole(request.query.get("min_count", "2"), "min_count")
+        state = templates_table.get(tenant) or {"clusters": []}
+        clusters = [
+            {"template_id": cid, "template": variants[-1][1], "count": count}
+            for cid, count, variants in state["clusters"]
+            if count >= least and variants
+        ]
+        clusters.sort(key=lambda c: (-c["count"], c["template_id"]))
+        return answer(self, {"tenant": tenant, "clusters": clusters[:limit]})
+
+
+async def _from_other_workers(request: Request, enough: int) -> list[dict[str, Any]]:
+    """The first ``enough`` answers to the same query from every other worker holding incidents."""
     here = str(app.conf.canonical_url)
     others = [url for url in app.router.table_metadata(incidents_table.name) if url != here]
     headers = {"Authorization": request.headers.get("Authorization", "")}
     found: list[dict[str, Any]] = []
     for url in others:
-        target = URL(url).with_path(request.path).with_query({**request.query, "local": "1"})
+        query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
+        target = URL(url).with_path(request.path).with_query(query)
         async with app.http_client.get(target, headers=headers) as response:
             if response.status != 200:
                 raise ApiError(503, "worker_unavailable", f"{url} answered {response.status}")
@@ -136,6 +197,21 @@ class FingerprintView(View):
             **(stats or {}),
         }
         return answer(self, view)
+
+
+def _whole(text: str, name: str) -> int:
+    if not text.isdigit():
+        raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text!r}")
+    return int(text)
+
+
+def _time(text: str | None, name: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        return format_time(parse_time(text))
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None
 
 
 def _limit(text: str) -> int:

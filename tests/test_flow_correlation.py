@@ -1,0 +1,112 @@
+"""Dedup, fingerprints and correlation on the real broker: re-sends, groupKey, same template,
+resolution, and the incident, cluster and fingerprint views."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from app.records import format_time
+from tests.harness import TopicReader, Worker, eventually, http, unique
+
+
+def _webhook(group_key: str, alerts: list[dict], status: str = "firing") -> dict:
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "alertflow",
+        "groupKey": group_key,
+        "groupLabels": {},
+        "commonLabels": {},
+        "externalURL": "http://am",
+        "alerts": alerts,
+    }
+
+
+def _alert(
+    name: str, service: str, instance: str, summary: str, starts: datetime, status: str = "firing"
+) -> dict:
+    alert = {
+        "status": status,
+        "startsAt": format_time(starts),
+        "annotations": {"summary": summary},
+        "labels": {"alertname": name, "service": service, "instance": instance},
+    }
+    if status == "resolved":
+        alert["endsAt"] = format_time(starts + timedelta(minutes=10))
+    return alert
+
+
+def _post(worker: Worker, body: dict, tenant: str) -> list[str]:
+    answer = http("POST", f"{worker.url}/webhooks/alertmanager?tenant={tenant}", body)
+    assert answer.status == 202, answer.body
+    return answer.body["ids"]
+
+
+def _get(worker: Worker, path: str, ready=lambda body: True) -> dict:
+    return eventually(
+        lambda: (
+            (a := http("GET", f"{worker.url}{path}")).status == 200 and ready(a.body) and a.body
+        ),
+        what=f"GET {path}",
+    )
+
+
+def test_a_cascade_becomes_one_incident_and_resolves(worker: Worker, enriched: TopicReader) -> None:
+    tenant = unique("corr")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    db = _alert("PostgresDown", "postgres", "pg-1", "Postgres primary pg-1 is down", t0)
+    api = _alert(
+        "HighLatency", "orders", "o-1", "p99 latency of orders is 900ms", t0 + timedelta(minutes=1)
+    )
+    web = _alert(
+        "Slow", "checkout", "c-1", "p99 latency of checkout is 1500ms", t0 + timedelta(minutes=2)
+    )
+    ids = _post(worker, _webhook('{}:{alertname="PostgresDown"}', [db]), tenant)
+    ids += _post(worker, _webhook('{}:{alertname="PostgresDown"}', [db]), tenant)  # re-send
+    ids += _post(worker, _webhook('{}:{service="orders"}', [api]), tenant)
+    ids += _post(worker, _webhook('{}:{service="orders"}', [api, web]), tenant)  # groupKey
+    assert ids[0] == ids[1] and len(set(ids)) == 3
+    records = enriched.wait(lambda key, value: value["tenant"] == tenant, count=3)
+    by_id = {value["id"]: value for _, value, _ in records}
+    assert len(records) == 3, "the re-sends were deduplicated"
+    assert by_id[ids[2]]["incident_id"] == by_id[ids[4]]["incident_id"]
+    reasons = by_id[ids[2]]["reasons"] + by_id[ids[4]]["reasons"]  # either may come first
+    assert any("same Alertmanager group" in r or "same template" in r for r in reasons), reasons
+    assert by_id[ids[0]]["incident_id"] != by_id[ids[2]]["incident_id"], "nothing learned yet"
+
+    incident = by_id[ids[2]]["incident_id"]
+    view = _get(worker, f"/api/v1/incidents/{incident}", lambda b: b["alert_count"] == 2)
+    assert set(view["alert_ids"]) == {ids[2], ids[4]}
+    assert set(view["services"]) == {"orders", "checkout"} and view["status"] == "firing"
+
+    resolved = [
+        {**a, "status": "resolved", "endsAt": format_time(t0 + timedelta(minutes=9))}
+        for a in (api, web)
+    ]
+    _post(worker, _webhook('{}:{service="orders"}', resolved, "resolved"), tenant)
+    view = _get(worker, f"/api/v1/incidents/{incident}", lambda b: b["status"] == "resolved")
+    assert view["alert_count"] == 2
+
+    listing = _get(worker, f"/api/v1/incidents?tenant={tenant}&limit=1", lambda b: b["total"] == 2)
+    assert len(listing["incidents"]) == 1 and listing["next_offset"] == 1
+    second = _get(worker, f"/api/v1/incidents?tenant={tenant}&limit=1&offset=1")
+    assert second["next_offset"] is None
+    assert {listing["incidents"][0]["id"], second["incidents"][0]["id"]} == {
+        incident,
+        by_id[ids[0]]["incident_id"],
+    }
+    firing = _get(worker, f"/api/v1/incidents?tenant={tenant}&status=firing&service=postgres")
+    assert [i["id"] for i in firing["incidents"]] == [by_id[ids[0]]["incident_id"]]
+    assert http("GET", f"{worker.url}/api/v1/incidents?since=yesterday").status == 400
+
+    clusters = _get(worker, f"/api/v1/clusters?tenant={tenant}", lambda b: len(b["clusters"]) == 1)
+    assert clusters["clusters"][0]["count"] == 2
+    assert clusters["clusters"][0]["template"] == "<*> latency of <*> is <*>"
+
+    stats = _get(
+        worker,
+        f"/api/v1/fingerprints/{by_id[ids[0]]['fingerprint']}?tenant={tenant}",
+        lambda b: b.get("template") is not None,
+    )
+    assert stats["count"] == 2 and stats["episode_count"] == 2
+    assert stats["template"] == "Postgres primary <*> is down"

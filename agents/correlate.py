@@ -10,11 +10,11 @@ An alert joins, in this order of preference, an incident that is still firing an
 1. holds an alert of the same Alertmanager ``groupKey`` (upstream grouping is never split,
    whatever the gap or the lifetime cap),
 2. has the alert's correlation key,
-3. holds an alert with the same content template (one with at least two constant words),
-4. holds a template that co-occurred with the alert's template, within ``COOCCUR_MS``, at
-   least ``MIN_COOCCUR`` times in the last ``COOCCUR_DAYS`` days (learned online per tenant),
-5. is the alert storm of its tenant or service: when the rate of new alerts leaps far above its
-   own baseline (an EWMA of new firing alerts per minute), the storm collapses into one incident.
+3. is the alert storm of its tenant or service: when the rate of new alerts leaps far above its
+   own baseline (an EWMA of new firing alerts per minute), the storm collapses into one incident,
+4. holds an alert with the same content template (one with at least two constant words),
+5. holds a template that co-occurred with the alert's template, within ``COOCCUR_MS``, on at
+   least ``MIN_COOCCUR`` occasions in the last ``COOCCUR_DAYS`` days (learned online per tenant).
 
 Otherwise it opens a new incident. An incident is resolved when all its alerts are; a resolved
 incident never absorbs new alerts. A route may require ``min_alerts`` firing alerts, or

@@ -321,7 +321,7 @@ def _sweep(partition: int, now_ms: int) -> None:
     expired = [
         key
         for key, row in dedup_table.items()
-        if row["partition"] == partition and now_ms - epoch_ms(row["last_seen"]) > longest
+        if row.get("partition") == partition and now_ms - epoch_ms(row["last_seen"]) > longest
     ]
     for key in expired:
         del dedup_table[key]

@@ -1,4 +1,4 @@
-"""The ``alertflow`` command: run, worker, broker, templates, tail."""
+"""The ``alertflow`` command: run, worker, broker, templates, tail, eval."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     tail = commands.add_parser("tail", help="follow a topic, one JSON record per line")
     tail.add_argument("--topic", default="alerts.enriched")
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    evaluate = commands.add_parser("eval", help="replay a stream with feedback; learning curve")
+    evaluate.add_argument("--seed", type=int, default=1, help="of the simulated stream")
+    evaluate.add_argument("--days", type=float, default=7.0, help="of the simulated stream")
+    evaluate.add_argument("--tenants", nargs="+", default=["acme", "globex"])
+    evaluate.add_argument("--enriched", type=Path, help="recorded alerts.enriched (JSON lines)")
+    evaluate.add_argument("--feedback", type=Path, help="recorded alerts.feedback (JSON lines)")
+    evaluate.add_argument("--model", default="logistic", help="logistic, hoeffding or forest")
+    evaluate.add_argument("--plot", type=Path, default=Path("learning-curve.png"))
+    evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -40,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return templates()
     if args.command == "tail":
         return tail_topic(settings, args.topic, from_beginning=args.from_beginning)
+    if args.command == "eval":
+        from app.learning.evaluation import run_eval
+
+        return run_eval(args, settings)
     if args.command == "broker":
         return broker(settings)
     if args.command == "worker":

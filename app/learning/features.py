@@ -111,6 +111,7 @@ def features(alert: Alert, signals: Signals, kind: KindStats | None) -> Features
         "incident_size": math.log1p(size),
         "recent_rate": math.log1p(rate),
         "ack_ratio": ack_ratio(kind),
+        "ack_log_odds": math.log(ack_ratio(kind) / (1 - ack_ratio(kind))),
         "never_acked": 1.0 if kind["last_ack_ms"] is None else 0.0,
     }
     if kind["last_ack_ms"] is not None:

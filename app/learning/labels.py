@@ -5,8 +5,10 @@ turns what people did (``alerts.feedback``) into training examples:
 
 - acknowledged → actionable; resolved with ``actionable: false`` → noise; in general the label
   is the feedback's ``actionable`` (weight 1). The first piece of feedback on an alert labels it.
-- an alert that resolves by itself within ``self_resolve_ms`` of its start, before anyone gave
-  feedback, is weak evidence of noise (``self_resolve_weight``, source ``self_resolve``).
+- an alert that paged (decision ``notify``) and resolves by itself within ``self_resolve_ms`` of
+  its start, before anyone gave feedback, is weak evidence of noise (``self_resolve_weight``,
+  source ``self_resolve``). Alerts that were digested or suppressed never get this label: nobody
+  was asked, so nobody's silence means anything (else the model would confirm itself).
   Feedback that comes later still labels it, with full weight.
 """
 
@@ -137,10 +139,10 @@ def _label(
 
 
 def _self_resolved(state: Joined, observation: Observation, policy: LabelPolicy) -> Example | None:
-    if observation["status"] != "resolved" or state["labelled"]:
-        return None
-    ended = observation["ends_at"] or observation["starts_at"]
     first = state["observation"] or observation
+    if observation["status"] != "resolved" or state["labelled"] or first["decision"] != "notify":
+        return None  # only a page nobody answered says "noise": unseen alerts say nothing
+    ended = observation["ends_at"] or observation["starts_at"]
     if epoch_ms(ended) - epoch_ms(first["starts_at"]) > policy.self_resolve_ms:
         return None
     return _example(first, "self_resolve", False, policy.self_resolve_weight, "self_resolve", ended)

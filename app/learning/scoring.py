@@ -1,19 +1,21 @@
 """From an alert to its score, decision and reasons: the pure core of the score stage.
 
 The decision is ``notify`` from the notify threshold up, ``digest`` from the digest threshold
-up, ``suppress`` below — except that an alert of ``critical`` severity, or of a kind nobody has
-labelled yet, is never suppressed (nor digested) by the model alone: people must trust it first.
+up, ``suppress`` below — except that an alert of ``critical`` severity, of a kind nobody has
+labelled yet, or of a kind people act on more often than not, is never suppressed (nor
+digested) by the model alone: people must trust it first, and what they act on keeps paging.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from app.learning.features import Signals, features, kind_of, observe
+from app.learning.features import KindStats, Signals, ack_ratio, features, kind_of, observe
 from app.learning.labels import Observation
 from app.learning.model import Learner
 from app.records import Alert, Decision
+
+ACTED_ON = 0.5  # a kind people act on at least this often (Beta-smoothed) always pages
 
 
 @dataclass(frozen=True)
@@ -26,19 +28,27 @@ class Thresholds:
 
 
 def decide(
-    score: float, alert: Alert, taught: bool, at: Thresholds, told: str = ""
+    score: float, alert: Alert, kind: str, stats: KindStats | None, at: Thresholds
 ) -> tuple[Decision, str]:
-    """The decision for a score, and why, in words; ``told`` says what people said so far.
+    """The decision for a score, and why, in words; ``stats`` is what people said of the kind.
 
-    >>> decide(0.1, {"severity": "critical"}, True, Thresholds())
+    >>> noise = {"actionable": 0.0, "noise": 4.0, "last_ack_ms": None}
+    >>> decide(0.1, {"severity": "critical"}, "Lag", noise, Thresholds())
     ('notify', 'critical severity is never suppressed by the model alone (score 0.10)')
-    >>> decide(0.5, {"severity": "info"}, False, Thresholds())[1]
+    >>> decide(0.5, {"severity": "info"}, "Lag", None, Thresholds())[1]
     'first alerts of this kind: nobody has told the model about it yet, so it pages (score 0.50)'
-    >>> decide(0.1, {"severity": "info"}, True, Thresholds(), " (0 acted on, 4 noise)")[1]
-    'the model gives 0.10 that someone acts on it (0 acted on, 4 noise): suppressed below 0.15'
+    >>> decide(0.1, {"severity": "info"}, "Lag", noise, Thresholds())
+    ('suppress', 'the model gives 0.10 that someone acts on it (0 acted on, 4 noise for Lag): \
+suppressed below 0.15')
+    >>> acted = {"actionable": 9.0, "noise": 2.0, "last_ack_ms": 1}
+    >>> decide(0.1, {"severity": "info"}, "Lag", acted, Thresholds())[1]
+    'people acted on most alerts of this kind (9 acted on, 2 noise for Lag): it pages (score 0.10)'
     """
+    told = (
+        f" ({stats['actionable']:g} acted on, {stats['noise']:g} noise for {kind})" if stats else ""
+    )
     said = f"the model gives {score:.2f} that someone acts on it{told}"
-    if not taught:
+    if stats is None or stats["actionable"] + stats["noise"] < 1.0:
         return (
             "notify",
             f"first alerts of this kind: nobody has told the model about it yet, so it pages "
@@ -50,6 +60,11 @@ def decide(
         return (
             "notify",
             f"critical severity is never suppressed by the model alone (score {score:.2f})",
+        )
+    if ack_ratio(stats) >= ACTED_ON:
+        return (
+            "notify",
+            f"people acted on most alerts of this kind{told}: it pages (score {score:.2f})",
         )
     if score >= at.digest:
         return "digest", f"{said}: below {at.notify:g} ({at.route}), so it goes to the digest"
@@ -75,7 +90,7 @@ def score_alert(
     kind = kind_of(alert)
     seen = features(alert, signals, learner.kinds.get(kind))
     score, _ = learner.predict(seen)
-    decision, why = decide(score, alert, learner.taught(kind), at, _told(learner, kind))
+    decision, why = decide(score, alert, kind, learner.kinds.get(kind), at)
     scored: Alert = {
         **alert,
         "score": round(score, 4),
@@ -94,10 +109,3 @@ def score_alert(
         "ends_at": alert["ends_at"],
     }
     return (signals if replay else observe(signals, alert)), scored, observation
-
-
-def _told(learner: Learner, kind: str) -> str:
-    stats: dict[str, Any] | None = learner.kinds.get(kind)  # type: ignore[assignment]
-    if not stats:
-        return ""
-    return f" ({stats['actionable']:g} acted on, {stats['noise']:g} noise for {kind})"

@@ -39,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--model", default="logistic", help="logistic, hoeffding or forest")
     evaluate.add_argument("--plot", type=Path, default=Path("learning-curve.png"))
     evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object")
+    check = commands.add_parser("check-config", help="validate the configuration file; exit 0 or 1")
+    check.add_argument("file", nargs="?", type=Path, help="default: $ALERTFLOW_CONFIG")
     args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return check_config(args.file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings()
@@ -149,11 +153,28 @@ def tail_topic(settings: Settings, topic: str, *, from_beginning: bool) -> int:
         consumer.close()
 
 
+def check_config(path: Path | None) -> int:
+    """Validate routes, receivers, inhibit rules, escalation policies and settings of a file."""
+    from app.notify_config import check_file, config_path
+
+    path = path or config_path()
+    if path is None:
+        print("alertflow check-config: name a file or set ALERTFLOW_CONFIG", file=sys.stderr)
+        return 1
+    try:
+        summary = check_file(path)
+    except Exception as exc:  # every way a file can be wrong ends the same: say so, exit 1
+        print(f"alertflow check-config: {path}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: OK: {summary}")
+    return 0
+
+
 def _create_topics(bootstrap: str) -> None:
     from app.broker import ensure_topics
-    from app.topics import partition_counts
+    from app.topics import partition_counts, topic_configs
 
-    ensure_topics(bootstrap, partition_counts())
+    ensure_topics(bootstrap, partition_counts(), config=topic_configs())
 
 
 if __name__ == "__main__":

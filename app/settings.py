@@ -17,6 +17,7 @@ import yaml
 
 EMBEDDED_BROKER_PORT = 9092
 SECTIONS = {"routes", "dedup", "receivers"}  # nested sections: app.routes, agents.dedup, app.sinks
+SECTIONS |= {"inhibit_rules", "escalation_policies", "notify"}  # app.notify_config
 
 
 class SettingsError(ValueError):

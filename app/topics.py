@@ -32,6 +32,7 @@ fingerprinted = _topic("alerts.fingerprinted")  # key: tenant
 correlated = _topic("alerts.correlated")  # key: tenant
 scored = _topic("alerts.scored")  # key: incident id
 fingerprint_facts = _topic("fingerprints.facts")  # key: fingerprint (templates, feedback)
+notify_events = _topic("notify.events")  # key: incident id (acks, delivery results, ticks)
 observations = _topic("learning.observations")  # key: alert id (features the model saw)
 examples = _topic("learning.examples")  # key: tenant (labelled features the model learns)
 
@@ -48,6 +49,7 @@ ALL = (
     correlated,
     scored,
     fingerprint_facts,
+    notify_events,
     observations,
     examples,
 )
@@ -55,4 +57,9 @@ ALL = (
 
 def partition_counts() -> dict[str, int]:
     """Name → partition count of every topic, for creating them before the worker starts."""
-    return {topic.get_topic_name(): PARTITIONS for topic in ALL}
+    return {topic.get_topic_name(): PARTITIONS for topic in ALL} | {"silences": 1}
+
+
+def topic_configs() -> dict[str, dict[str, str]]:
+    """Per-topic configs for the topics created before the worker starts."""
+    return {"silences": {"cleanup.policy": "compact"}}  # tables.silences: a table's changelog

@@ -1,0 +1,116 @@
+"""Inhibition: while a source alert fires, target alerts with the same ``equal`` labels are muted.
+
+Alertmanager's ``inhibit_rules``, from the ``ALERTFLOW_CONFIG`` YAML::
+
+    inhibit_rules:
+      - source_matchers: ['severity="critical"']
+        target_matchers: ['severity=~"warning|info"']
+        equal: [tenant, cluster]
+
+An inhibited alert still flows to ``alerts.enriched`` (decision ``suppress``, with the source
+in its reasons). An alert never inhibits itself. The firing sources are kept in
+:mod:`tables.inhibitors`, which every worker reads whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.routes import Matcher, RouteError, parse_matcher
+
+_KEYS = {"source_matchers", "target_matchers", "equal"}
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """Sources that match ``source`` mute targets that match ``target`` and agree on ``equal``."""
+
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ()
+
+    def is_source(self, labels: Mapping[str, str]) -> bool:
+        """Whether an alert with ``labels`` can inhibit others under this rule."""
+        return all(m.matches(labels) for m in self.source)
+
+    def inhibits(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
+        """Whether a firing ``source`` mutes ``target`` under this rule.
+
+        >>> rule = parse_rules([{"source_matchers": ["severity=critical"],
+        ...     "target_matchers": ["severity=warning"], "equal": ["cluster"]}])[0]
+        >>> crit = {"severity": "critical", "cluster": "eu"}
+        >>> rule.inhibits(crit, {"severity": "warning", "cluster": "eu"})
+        True
+        >>> rule.inhibits(crit, {"severity": "warning", "cluster": "us"})
+        False
+        """
+        return (
+            self.is_source(source)
+            and all(m.matches(target) for m in self.target)
+            and all(source.get(name, "") == target.get(name, "") for name in self.equal)
+        )
+
+
+def parse_rules(spec: Any, path: str = "inhibit_rules") -> tuple[InhibitRule, ...]:
+    """Validate the ``inhibit_rules`` list.
+
+    >>> parse_rules([{"source_matchers": ["a=b"]}])
+    Traceback (most recent call last):
+    ...
+    app.routes.RouteError: inhibit_rules[0].target_matchers: at least one matcher is required
+    """
+    if spec is None:
+        return ()
+    if not isinstance(spec, list):
+        raise RouteError(f"{path}: expected a list")
+    rules = []
+    for i, item in enumerate(spec):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise RouteError(f"{where}: expected a mapping")
+        unknown = sorted(set(map(str, item)) - _KEYS)
+        if unknown:
+            raise RouteError(f"{where}: unknown key {unknown[0]!r}")
+        sides = {}
+        for side in ("source_matchers", "target_matchers"):
+            matchers = item.get(side)
+            if not isinstance(matchers, list) or not matchers:
+                raise RouteError(f"{where}.{side}: at least one matcher is required")
+            sides[side] = tuple(
+                parse_matcher(m, f"{where}.{side}[{j}]") for j, m in enumerate(matchers)
+            )
+        equal = item.get("equal", [])
+        if not isinstance(equal, list) or not all(isinstance(n, str) and n for n in equal):
+            raise RouteError(f"{where}.equal: expected a list of label names")
+        rules.append(InhibitRule(sides["source_matchers"], sides["target_matchers"], tuple(equal)))
+    return tuple(rules)
+
+
+def is_source(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> bool:
+    """Whether an alert with ``labels`` must be remembered as a possible inhibitor."""
+    return any(rule.is_source(labels) for rule in rules)
+
+
+def inhibited_by(
+    rules: Iterable[InhibitRule],
+    alert_id: str,
+    labels: Mapping[str, str],
+    sources: Iterable[tuple[str, Mapping[str, str]]],
+) -> str | None:
+    """The id of a firing source alert that mutes this one, if any (never the alert itself).
+
+    >>> rules = parse_rules([{"source_matchers": ["alertname=NodeDown"],
+    ...     "target_matchers": ["alertname!=NodeDown"], "equal": ["node"]}])
+    >>> sources = [("s1", {"alertname": "NodeDown", "node": "n1"})]
+    >>> inhibited_by(rules, "a1", {"alertname": "DiskFull", "node": "n1"}, sources)
+    's1'
+    >>> inhibited_by(rules, "s1", sources[0][1], sources) is None
+    True
+    """
+    rules = tuple(rules)
+    for source_id, source in sorted(sources, key=lambda s: s[0]):
+        if source_id != alert_id and any(rule.inhibits(source, labels) for rule in rules):
+            return source_id
+    return None

@@ -1,0 +1,111 @@
+"""Escalation policies in event time (app.escalation, app.dispatch)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.dispatch import plan
+from app.escalation import parse_policies
+from app.notify_config import parse_config
+from app.routes import RouteError
+
+MIN = 60_000
+CONFIG = parse_config(
+    {
+        "routes": {"receiver": "oncall", "escalation": "db"},
+        "escalation_policies": [
+            {
+                "name": "db",
+                "levels": [
+                    {"after": "15m", "receivers": ["secondary"]},
+                    {"after": "45m", "receivers": ["lead", "secondary"]},
+                ],
+            }
+        ],
+    },
+    {"oncall": None, "secondary": None, "lead": None},
+)
+
+
+def _incident(**changes: object) -> dict:
+    return {
+        "alerts": {"a1": "firing"},
+        "muted": {},
+        "labels": {},
+        "paged_ms": 0,
+        "acknowledged": None,
+        "told": {},
+        "escalated": 0,
+        **changes,
+    }
+
+
+def _run(incident: dict, times: list[int]) -> list[tuple[int, str, str]]:
+    sent = []
+    for now in times:
+        incident, sends, _ = plan(incident, CONFIG, now)
+        sent += [(now, s.receiver, s.state) for s in sends]
+    return sent
+
+
+def test_levels_fire_when_event_time_reaches_them_and_only_once() -> None:
+    sent = _run(_incident(), [0, 14 * MIN, 15 * MIN, 16 * MIN, 44 * MIN, 45 * MIN, 90 * MIN])
+    assert sent == [
+        (0, "oncall", "firing"),
+        (15 * MIN, "secondary", "escalation:1"),
+        (45 * MIN, "lead", "escalation:2"),
+        (45 * MIN, "secondary", "escalation:2"),
+    ]
+
+
+def test_a_late_tick_reaches_every_level_it_passed() -> None:
+    sent = _run(_incident(), [0, 60 * MIN])
+    assert [state for _, _, state in sent] == [
+        "firing",
+        "escalation:1",
+        "escalation:2",
+        "escalation:2",
+    ]
+
+
+def test_the_next_due_time_is_the_next_level() -> None:
+    incident, _, due = plan(_incident(), CONFIG, 0)
+    assert due == 15 * MIN
+    incident, _, due = plan(incident, CONFIG, 15 * MIN)
+    assert due == 45 * MIN
+    assert plan(incident, CONFIG, 45 * MIN)[2] is None
+
+
+def test_acknowledged_or_resolved_incidents_do_not_escalate() -> None:
+    acked = _incident(acknowledged={"by": "ann"})
+    assert [s for _, _, s in _run(acked, [0, 60 * MIN])] == ["firing"]
+    resolved = _incident(alerts={"a1": "resolved"})
+    assert _run(resolved, [0, 60 * MIN]) == []
+    incident, _, _ = plan(_incident(), CONFIG, 0)
+    incident["acknowledged"] = {"by": "ann"}
+    assert plan(incident, CONFIG, 60 * MIN)[1:] == ([], None)
+
+
+def test_levels_must_be_in_order_and_name_receivers() -> None:
+    with pytest.raises(RouteError, match="in order"):
+        parse_policies(
+            [
+                {
+                    "name": "p",
+                    "levels": [
+                        {"after": "30m", "receivers": ["a"]},
+                        {"after": "10m", "receivers": ["b"]},
+                    ],
+                }
+            ]
+        )
+    with pytest.raises(RouteError, match="no receiver named 'ghost'"):
+        parse_config(
+            {
+                "routes": {"receiver": "a"},
+                "escalation_policies": [
+                    {"name": "p", "levels": [{"after": "5m", "receivers": ["ghost"]}]}
+                ],
+            },
+            {"a": None},
+        )

@@ -110,3 +110,38 @@ def test_a_cascade_becomes_one_incident_and_resolves(worker: Worker, enriched: T
     )
     assert stats["count"] == 2 and stats["episode_count"] == 2
     assert stats["template"] == "Postgres primary <*> is down"
+
+
+def test_a_symptom_in_the_same_cluster_joins_and_survives_a_crash(
+    worker: Worker, enriched: TopicReader
+) -> None:
+    tenant = unique("near")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    root = {
+        **_alert("PostgresDown", "postgres", "pg-1", "Postgres primary pg-1 is down", t0),
+        "labels": {"alertname": "PostgresDown", "service": "postgres", "cluster": "eu-9"},
+    }
+    symptom = {
+        **_alert("Errors", "orders", "o-1", "Orders API errors", t0 + timedelta(seconds=70)),
+        "labels": {"alertname": "Errors", "service": "orders", "cluster": "eu-9"},
+    }
+    (root_id,) = _post(worker, _webhook('{}:{alertname="PostgresDown"}', [root]), tenant)
+    (symptom_id,) = _post(worker, _webhook('{}:{alertname="Errors"}', [symptom]), tenant)
+    records = enriched.wait(lambda key, value: value["tenant"] == tenant, count=2)
+    by_id = {value["id"]: value for _, value, _ in records}
+    incident = by_id[root_id]["incident_id"]
+    assert by_id[symptom_id]["incident_id"] == incident
+    assert (
+        f"started 70s after the newest alert of incident {incident}, in the same cluster=eu-9"
+        in by_id[symptom_id]["reasons"]
+    )
+
+    worker.stop(kill=True)  # the incident's rows must come back from the table
+    worker.start()
+    resolved = {**root, "status": "resolved", "endsAt": format_time(t0 + timedelta(minutes=5))}
+    _post(worker, _webhook('{}:{alertname="PostgresDown"}', [resolved], "resolved"), tenant)
+    (record,) = enriched.wait(
+        lambda key, value: value["tenant"] == tenant and value["status"] == "resolved"
+    )
+    assert record[1]["incident_id"] == incident
+    assert "resolved; its incident still has 1 firing alerts" in record[1]["reasons"]

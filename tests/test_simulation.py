@@ -67,6 +67,13 @@ def test_replay_reports_dedup_ratio_and_ari_deterministically() -> None:
     for line in runs[0].stdout.splitlines():
         figures = json.loads(line)
         assert 0.3 < figures["dedup_ratio"] < 0.9
-        assert figures["ari"] > 0.5, figures
+        assert figures["ari"] > 0.9, figures
+        assert figures["pure"] > 0.8, figures
         assert figures["incidents"] < figures["alerts"] / 1.5
         assert figures["storm_joins"] > 20
+        whole = {
+            kind: tuple(map(int, n.split("/"))) for kind, n in figures["whole_by_kind"].items()
+        }
+        assert whole["storm"][0] == whole["storm"][1], "every storm is one incident"
+        assert whole["flap"][0] == whole["flap"][1], "every flapping alert is one incident"
+        assert whole["cascade"][0] >= 0.75 * whole["cascade"][1], figures

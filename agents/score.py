@@ -17,11 +17,11 @@ from typing import Any
 import faust
 
 from agents.stage import run_stage
-from app import metrics, topics
+from app import metrics, routes, topics
 from app.faust_app import app, settings
 from app.learning.features import empty_signals
 from app.learning.model import Example, Learner
-from app.learning.scoring import Thresholds, score_alert
+from app.learning.scoring import Thresholds, route_thresholds, score_alert
 from app.records import Alert, epoch_ms
 from tables.models import models as models_table
 from tables.signals import signals as signals_table
@@ -36,33 +36,18 @@ _learners: dict[str, Learner] = {}  # warm copies of the models table, per tenan
 
 
 def thresholds(alert: Alert) -> Thresholds:
-    """The thresholds of the alert's route (``app.routes``, where it sets them), else global.
+    """The thresholds of the alert's route where it sets them, else the global settings.
 
     >>> thresholds({"tenant": "t", "labels": {}, "severity": "info"}).notify
     0.35
     """
     default = Thresholds(settings.notify_threshold, settings.digest_threshold)
-    try:
-        from app import routes
-    except ImportError:
-        return default
-    landed = routes.match(_routing_tree(), routes.group_labels(alert))
-    route = landed[0] if landed else None
-    notify = getattr(route, "notify_threshold", None)
-    digest = getattr(route, "digest_threshold", None)
-    if route is None or (notify is None and digest is None):
-        return default
-    return Thresholds(
-        default.notify if notify is None else notify,
-        default.digest if digest is None else digest,
-        route.name,
-    )
+    (route, *_) = routes.match(_routing_tree(), routes.group_labels(alert))
+    return route_thresholds(route, default)
 
 
 @functools.cache
-def _routing_tree() -> Any:
-    from app import routes
-
+def _routing_tree() -> routes.Route:
     config = os.environ.get("ALERTFLOW_CONFIG")
     return routes.load_routes(Path(config) if config else None)
 

@@ -34,13 +34,13 @@ def test_without_feedback_the_score_is_the_severity_prior() -> None:
 
 
 def test_labels_separate_kinds_and_the_prior_fades() -> None:
-    learner = _taught(20)
+    learner = _taught(40)
     noisy, _ = learner.predict({"kind": "Noisy", "severity": "warning", "label:host": "new"})
     real, _ = learner.predict({"kind": "Real", "severity": "warning", "label:host": "new"})
     assert noisy < 0.35 < real
     assert learner.weight >= PRIOR_WEIGHT
-    assert learner.kinds["Noisy"] == {"actionable": 0.0, "noise": 20.0, "last_ack_ms": None}
-    assert learner.kinds["Real"]["last_ack_ms"] == 19_000
+    assert learner.kinds["Noisy"] == {"actionable": 0.0, "noise": 40.0, "last_ack_ms": None}
+    assert learner.kinds["Real"]["last_ack_ms"] == 39_000
 
 
 def test_an_example_is_learned_once() -> None:

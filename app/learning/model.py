@@ -23,7 +23,7 @@ DEFAULT_PRIOR = 0.4
 PRIOR_WEIGHT = 10.0  # until a tenant's labels weigh this much, its score leans on the prior
 REMEMBERED_EXAMPLES = 2000  # ids of the last examples learned: a replay never trains twice
 MODELS = ("logistic", "hoeffding", "forest")
-LEARNING_RATE = 0.1  # of the logistic regression's SGD: chosen with ``alertflow eval``
+LEARNING_RATE = 0.05  # of the logistic regression's SGD: chosen with ``alertflow eval``
 
 
 class Example(TypedDict):

@@ -9,6 +9,7 @@ digested) by the model alone: people must trust it first, and what they act on k
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from app.learning.features import KindStats, Signals, ack_ratio, features, kind_of, observe
 from app.learning.labels import Observation
@@ -25,6 +26,27 @@ class Thresholds:
     notify: float = 0.35
     digest: float = 0.15
     route: str = "default"
+
+
+def route_thresholds(route: Any, default: Thresholds) -> Thresholds:
+    """The route's ``notify_threshold`` / ``digest_threshold`` where it sets them.
+
+    >>> from types import SimpleNamespace
+    >>> db = SimpleNamespace(name="db", notify_threshold=0.6, digest_threshold=None)
+    >>> route_thresholds(db, Thresholds())
+    Thresholds(notify=0.6, digest=0.15, route='db')
+    >>> route_thresholds(SimpleNamespace(name="root"), Thresholds())
+    Thresholds(notify=0.35, digest=0.15, route='default')
+    """
+    notify = getattr(route, "notify_threshold", None)
+    digest = getattr(route, "digest_threshold", None)
+    if notify is None and digest is None:
+        return default
+    return Thresholds(
+        default.notify if notify is None else notify,
+        default.digest if digest is None else digest,
+        route.name,
+    )
 
 
 def decide(

@@ -18,6 +18,7 @@ from agents.stage import decode_json, run_stage
 from app import topics
 from app.faust_app import app, settings
 from app.learning.labels import FEEDBACK, OBSERVATIONS, LabelPolicy, expired, join
+from app.records import epoch_ms
 from tables.observations import observations as observations_table
 
 SWEEP_EVERY = 1000  # events between two sweeps of this partition's expired entries
@@ -44,7 +45,8 @@ async def _label(alert_id: str, value: bytes) -> None:
         await topics.examples.send(
             key=example["tenant"], value=example, timestamp=example["at_ms"] / 1000
         )
-    _sweep(message.partition, state["touched_ms"])
+    if message.topic == OBSERVATIONS:  # the alerts' event time is the clock of expiry
+        _sweep(message.partition, epoch_ms(record["ends_at"] or record["starts_at"]))
 
 
 def _sweep(partition: int, now_ms: int) -> None:

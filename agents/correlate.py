@@ -8,14 +8,16 @@ for at most ``max_duration``. Event time is the alert's ``starts_at`` (the Kafka
 A new firing alert joins, in this order of preference:
 
 1. the incident of its own fingerprint's last episode, when that incident resolved at most
-   ``group_gap`` ago (a flapping alert stays one incident),
+   ``group_gap`` ago, or whatever the gap when dedup held flapping changes back in between
+   (``held_changes``): a flapping alert stays one incident,
 2. a firing incident holding an alert of the same Alertmanager ``groupKey`` (upstream grouping
    is never split, whatever the gap or the lifetime cap),
 3. a firing incident with the alert's correlation key,
 4. the alert storm of its tenant or service: when the rate of new alerts leaps far above its
    own baseline (an EWMA of new firing alerts per minute), the storm collapses into one
    incident — and the incidents the storm opened in its first minute, before it was detected,
-   are merged into it,
+   are merged into it; a storm's incident, which holds every kind of content, is left out of
+   the content rules below,
 5. a firing incident holding an alert with the same content template (one with at least two
    constant words),
 6. a firing incident in the same place (a shared ``cluster``, ``namespace``, ``node``,
@@ -26,9 +28,11 @@ A new firing alert joins, in this order of preference:
    ``COOCCUR_MS``, on at least ``MIN_COOCCUR`` occasions in the last ``COOCCUR_DAYS`` days,
    and on at least half the occasions either template fired (so not by chance).
 
-Otherwise it opens a new incident. An incident is resolved when all its alerts are. A route may
-require ``min_alerts`` firing alerts, or ``min_distinct_alerts`` distinct firing fingerprints,
-before the incident opens: until then its alerts carry ``incident_open: false``.
+Rules 4–7 never join across clusters: an alert with a ``cluster`` label joins no incident
+whose alerts carry another. Otherwise it opens a new incident. An incident is resolved when
+all its alerts are. A route may require ``min_alerts`` firing alerts, or
+``min_distinct_alerts`` distinct firing fingerprints, before the incident opens: until then
+its alerts carry ``incident_open: false``.
 
 State lives in the ``correlation`` table as many small rows, every one keyed by the tenant
 first (``<tenant>``, ``<tenant>|i|<incident>``, ``<tenant>|a|<alert>`` …) and written while
@@ -64,6 +68,7 @@ COOCCUR_SHARE = 0.5  # … which must also be this share of the occasions of eac
 PROXIMITY_MS = 2 * 60_000  # an alert this close after an incident's newest, in the same place …
 PROPAGATION_MS = 10 * 60_000  # … joins it while the incident is younger than this
 PLACE_LABELS = ("cluster", "namespace", "node", "instance", "host")
+CLUSTER = "cluster"  # joins by storm, content or place never cross clusters
 KEEP_RESOLVED_MS = 24 * 3_600_000  # a resolved incident is remembered this long
 KEEP_FIRING_MS = 7 * 86_400_000  # an untouched firing incident is remembered this long
 STORM_FACTOR = 5.0  # new alerts per minute above this multiple of the baseline …
@@ -294,8 +299,14 @@ def _place(rows: Rows, head: Head, alert: Alert, route: Route, at: int) -> tuple
         return rows.get(_key(tenant, "i", iid)) if iid else None
 
     before = incident(rows.get(_key(tenant, "f", alert["fingerprint"])))
-    if before is not None and not _firing(before) and _refires(before, at):
-        return before, "fired again within the group gap after its incident resolved: the same"
+    if before is not None and not _firing(before) and _within_life(before, at):
+        if alert.get("held_changes"):
+            return before, (
+                f"released after flapping ({alert.get('held_changes')} changes held back):"
+                f" the incident of its earlier episodes"
+            )
+        if 0 <= at - before["touched_ms"] <= before["gap_ms"]:
+            return before, "fired again within the group gap after its incident resolved: the same"
     grouped = incident(head["groups"].get(alert["group_key"] or ""))
     if grouped is not None and _firing(grouped):
         return grouped, f"same Alertmanager group ({alert['group_key']}) as incident"
@@ -307,14 +318,23 @@ def _place(rows: Rows, head: Head, alert: Alert, route: Route, at: int) -> tuple
     for scope in _scopes(alert):
         storm_id, last = head["storms"].get(scope, ("", 0))
         storm = incident(storm_id)
-        if storm is not None and at - last <= STORM_QUIET_MS and _within_life(storm, at):
+        if (
+            storm is not None
+            and at - last <= STORM_QUIET_MS
+            and _within_life(storm, at)
+            and not _elsewhere(storm, alert["labels"])
+        ):
             head["storms"] = {**head["storms"], scope: [storm_id, max(last, at)]}
             return storm, _storm_words(head, scope, at)
     live = sorted(
         ((iid, brief) for iid, brief in head["live"].items() if _brief_absorbs(brief, at)),
         key=lambda item: -item[1][1],
     )
-    candidates = [i for i in (incident(iid) for iid, _ in live) if i is not None and _firing(i)]
+    candidates = [  # a storm holds every kind of content: it attracts nothing by content
+        i
+        for i in (incident(iid) for iid, _ in live)
+        if i and _firing(i) and not i["storm"] and not _elsewhere(i, alert["labels"])
+    ]
     template = alert["template_id"]
     if template and _specific(alert["template"]):
         for found in candidates:
@@ -465,11 +485,6 @@ def _firing(incident: Incident) -> bool:
 
 def _within_life(incident: Incident, at: int) -> bool:
     return at - incident["opened_ms"] <= incident["max_ms"]
-
-
-def _refires(incident: Incident, at: int) -> bool:
-    """A resolved incident takes back its own alert that fires again within its gap."""
-    return 0 <= at - incident["touched_ms"] <= incident["gap_ms"] and _within_life(incident, at)
 
 
 def _absorbs(incident: Incident, at: int) -> bool:
@@ -646,6 +661,8 @@ def _merge_storm(rows: Rows, head: Head, tenant: str, storm_id: str, scope: str,
             continue
         if scope.startswith("service ") and scope[8:] not in absorbed["services"]:
             continue
+        if _elsewhere(storm, absorbed["places"]):
+            continue
         for alert_id in absorbed["alerts"]:
             rows.put(_key(tenant, "a", alert_id), {"incident": storm_id, "from": iid})
         for fingerprint in set(absorbed["fingerprints"].values()):
@@ -661,6 +678,17 @@ def _merge_storm(rows: Rows, head: Head, tenant: str, storm_id: str, scope: str,
     brief = [storm["opened_ms"], storm["last_ms"], storm["gap_ms"], storm["max_ms"]]
     head["live"] = {**head["live"], storm_id: brief}
     return count
+
+
+def _elsewhere(incident: Incident, places: dict[str, str]) -> bool:
+    """Whether alerts with ``places`` are in another cluster than the incident's.
+
+    >>> incident = {"places": {"cluster": "eu-2"}}
+    >>> [_elsewhere(incident, p) for p in ({"cluster": "eu-1"}, {}, {"cluster": "eu-2"})]
+    [True, False, False]
+    """
+    mine, theirs = places.get(CLUSTER), incident["places"].get(CLUSTER)
+    return bool(mine and theirs and mine != theirs)
 
 
 def _united(storm: Incident, other: Incident) -> Incident:

@@ -9,13 +9,18 @@ passes as a new episode.
 
 Flapping: an alert that changes state more than ``flap_changes`` times within ``flap_window``
 is held back (nothing passes) until it settles — no change for ``settle`` — and is then
-released in its latest state, with the reason in ``reasons``. Release is lazy: it rides on the
-next message of the fingerprint (Alertmanager re-sends every ``group_interval``).
+released in its latest state, with the reason in ``reasons``. Release rides on event time: the
+next message of the fingerprint, or any later message of the same partition whose
+``received_at`` is past the settle time (:func:`tick`), so an alert that settles firing and is
+never re-sent is released too.
 
 Dedup's clock is the alert's ``received_at``, which travels in the record, so a replay decides
 as live did. A fingerprint unseen for ``expire_after`` is forgotten (its row is reset when it
-comes back, and swept from the table). Policies per source come from the ``dedup:`` key of
-the ``ALERTFLOW_CONFIG`` file::
+comes back, and deleted from the table). Each partition keeps one bookkeeping row (held rows
+and when they settle, recent releases, the sweep position) and hourly expiry buckets, all
+written in that partition; each message sweeps the buckets whose hour has passed, so expiry
+costs a few rows at a time instead of a scan of the table. Policies per source come from the
+``dedup:`` key of the ``ALERTFLOW_CONFIG`` file::
 
     dedup:
       default: {flap_changes: 4, flap_window: 30m, settle: 10m, expire_after: 7d}
@@ -25,6 +30,7 @@ the ``ALERTFLOW_CONFIG`` file::
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypedDict
@@ -40,7 +46,9 @@ from app.records import Alert, epoch_ms
 from app.routes import RouteError, parse_duration
 from tables.dedup import dedup as dedup_table
 
-SWEEP_EVERY = 5000  # messages between two sweeps of expired rows
+HOUR_MS = 3_600_000
+SWEEP_HOURS = 48  # expiry buckets looked at per message at most
+KEEP_RELEASED = 10_000  # offsets a tick's release is kept for, to be sent again on a replay
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ POLICIES: dict[str, DedupPolicy] = {
 }
 
 
-_NEW_FIELDS = {"partition": -1, "changes": [], "sent": [], "held": 0}  # rows of older versions
+_NEW_FIELDS = {"partition": -1, "changes": [], "sent": [], "held": 0, "pending": None, "source": ""}
 
 
 class Episode(TypedDict):
@@ -84,6 +92,16 @@ class Episode(TypedDict):
     changes: list[int]  # times (ms) of recent state changes, within the flap window
     sent: list[str]  # [alert id, status] the next stage saw last
     held: int  # state changes held back while flapping
+    pending: Alert | None  # the latest alert held back, released when it settles
+    source: str  # whose policy applies
+
+
+class Ticks(TypedDict):
+    """What dedup keeps per partition, beside the rows of the fingerprints."""
+
+    due: dict[str, int]  # key of a held row → event time it settles
+    released: list[list[Any]]  # [offset, alert] released by a tick, sent again on a replay
+    swept: int  # expiry buckets up to this hour are swept
 
 
 def decide(
@@ -132,14 +150,60 @@ def decide(
     if _flapping(episode, at, changed, policy):
         if alert["status"] == "firing" or episode["sent"][1:] != ["firing"]:
             episode["held"] += int(changed)
+            episode["pending"] = alert
             return episode, None
         alert = {**alert, "id": episode["sent"][0]}  # a resolve is never held back
         reasons.append(_flap_words(episode, policy, "resolved; re-fires are held back"))
-    elif episode["held"] and not changed:  # settled
-        reasons.append(_flap_words(episode, policy, f"{episode['held']} changes were held back"))
-        episode = {**episode, "held": 0, "changes": []}
-        if alert["status"] == "resolved" and episode["sent"][1:] == ["resolved"]:
-            return episode, None  # settled as the next stage already knows it: resolved
+        episode["pending"] = None
+    elif episode["held"] and not changed:
+        return _settle(episode, alert, policy, reasons)
+    return _pass(episode, alert, reasons)
+
+
+def release(
+    episode: Episode, now_ms: int, policy: DedupPolicy = POLICIES["api"]
+) -> tuple[Episode, Alert | None]:
+    """Release a held alert once ``now_ms`` (event time of any later message) is past its
+    settle time; ``None`` when it is not due or the next stage already knows its state.
+
+    >>> a = {"id": "a1", "status": "firing", "received_at": "2026-01-01T00:00:00Z",
+    ...      "reasons": [], "duplicate_count": 1}
+    >>> held = {"held": 2, "changes": [0, 60_000, 120_000, 180_000], "pending": a,
+    ...         "sent": ["a0", "resolved"], "count": 3}
+    >>> release(held, 600_000)[1] is None  # seven minutes after the last change: not yet
+    True
+    >>> episode, out = release(held, 780_000)
+    >>> out["id"], out["reasons"][0][:40], episode["held"], episode["pending"]
+    ('a1', 'flapping: 4 state changes within 20m; 2 ', 0, None)
+    """
+    alert = episode["pending"]
+    if alert is None or not episode["held"] or settles_at(episode, policy) > now_ms:  # type: ignore[operator]
+        return episode, None
+    return _settle({**episode}, alert, policy, [])
+
+
+def settles_at(episode: Episode, policy: DedupPolicy) -> int | None:
+    """Event time a held alert settles, if one is held."""
+    if not episode.get("held") or not episode.get("pending"):
+        return None
+    return episode["changes"][-1] + policy.settle_ms
+
+
+def _settle(
+    episode: Episode, alert: Alert, policy: DedupPolicy, reasons: list[str]
+) -> tuple[Episode, Alert | None]:
+    """The alert in its settled state, with why it was held back (and how many changes, in the
+    additive field ``held_changes``, for the correlation stage)."""
+    held = episode["held"]
+    reasons.append(_flap_words(episode, policy, f"{held} changes were held back"))
+    episode = {**episode, "held": 0, "changes": [], "pending": None}
+    if alert["status"] == "resolved" and episode["sent"][1:] == ["resolved"]:
+        return episode, None  # settled as the next stage already knows it: resolved
+    alert = {**alert, "held_changes": held}  # type: ignore[typeddict-unknown-key]
+    return _pass(episode, alert, reasons)
+
+
+def _pass(episode: Episode, alert: Alert, reasons: list[str]) -> tuple[Episode, Alert | None]:
     if episode["sent"] == [alert["id"], alert["status"]]:
         return episode, None
     episode["sent"] = [alert["id"], alert["status"]]
@@ -147,6 +211,52 @@ def decide(
     if reasons:
         passed["reasons"] = [*alert["reasons"], *reasons]
     return episode, passed
+
+
+def tick(
+    ticks: Ticks,
+    read: Callable[[str], Episode | None],
+    now_ms: int,
+    offset: int,
+    policies: dict[str, DedupPolicy],
+) -> tuple[Ticks, dict[str, Episode], list[Alert]]:
+    """Release every held row of the partition that settled by ``now_ms``: the new bookkeeping,
+    the rows to write, the alerts to pass. A replayed offset passes its releases again.
+
+    >>> a = {"id": "a1", "status": "firing", "received_at": "2026-01-01T00:00:00Z",
+    ...      "reasons": [], "duplicate_count": 1}
+    >>> row = {"held": 1, "changes": [0, 60_000, 120_000, 180_000], "pending": a,
+    ...        "sent": ["a0", "resolved"], "count": 3, "source": "alertmanager"}
+    >>> ticks = {"due": {"t|f": 780_000}, "released": [], "swept": -1}
+    >>> tick(ticks, {"t|f": row}.get, 700_000, 5, POLICIES)[2]
+    []
+    >>> ticks, rows, out = tick(ticks, {"t|f": row}.get, 780_000, 6, POLICIES)
+    >>> [o["id"] for o in out], rows["t|f"]["held"], ticks["due"]
+    (['a1'], 0, {})
+    >>> [o["id"] for o in tick(ticks, {}.get, 780_000, 6, POLICIES)[2]]  # offset 6 replayed
+    ['a1']
+    """
+    again = [alert for at, alert in ticks["released"] if at == offset]
+    if again:
+        return ticks, {}, again
+    rows: dict[str, Episode] = {}
+    passed: list[Alert] = []
+    for key in [k for k, due in ticks["due"].items() if due <= now_ms]:
+        row = read(key)
+        if row is not None:
+            policy = policies.get(row.get("source", ""), POLICIES["api"])
+            rows[key], out = release({**_NEW_FIELDS, **row}, now_ms, policy)  # type: ignore[typeddict-item]
+            passed += [out] if out else []
+    kept = [r for r in ticks["released"] if r[0] > offset - KEEP_RELEASED]
+    return (
+        {
+            **ticks,
+            "due": {k: v for k, v in ticks["due"].items() if v > now_ms},
+            "released": [*kept, *([offset, alert] for alert in passed)],
+        },
+        rows,
+        passed,
+    )
 
 
 def _identify(state: Episode | None, alert: Alert, policy: DedupPolicy) -> tuple[Alert, list[str]]:
@@ -185,6 +295,8 @@ def _fold(state: Episode | None, alert: Alert, offset: int, new_episode: bool) -
             "changes": state["changes"] if state else [],
             "sent": state["sent"] if state else [],
             "held": state["held"] if state else 0,
+            "pending": state["pending"] if state else None,
+            "source": alert.get("source", ""),
         }
     return {
         **state,
@@ -194,6 +306,7 @@ def _fold(state: Episode | None, alert: Alert, offset: int, new_episode: bool) -
         "total": state["total"] + 1,
         "offset": offset,
         "partition": partition,
+        "source": alert.get("source", ""),
     }
 
 
@@ -289,39 +402,119 @@ def _partition() -> int:
     return event.message.partition if event is not None else -1
 
 
+def track(ticks: Ticks, key: str, episode: Episode, policy: DedupPolicy) -> Ticks:
+    """Note when the row ``key`` settles, or that it holds nothing back any more.
+
+    >>> ticks = {"due": {}, "released": [], "swept": -1}
+    >>> held = {"held": 1, "pending": {"id": "a"}, "changes": [60_000]}
+    >>> track(ticks, "t|f", held, DedupPolicy())["due"]
+    {'t|f': 660000}
+    >>> track({**ticks, "due": {"t|f": 1}}, "t|f", {"held": 0, "pending": None}, DedupPolicy())
+    {'due': {}, 'released': [], 'swept': -1}
+    """
+    due = settles_at(episode, policy)
+    if ticks["due"].get(key) == due:
+        return ticks
+    others = {k: v for k, v in ticks["due"].items() if k != key}
+    return {**ticks, "due": others if due is None else {**others, key: due}}
+
+
+def expires_at(episode: Episode, policy: DedupPolicy) -> int:
+    """Event time the row is forgotten unless seen again."""
+    return epoch_ms(episode["last_seen"]) + policy.expire_after_ms
+
+
+def ticks_key(partition: int, hour: int | None = None) -> str:
+    """Key of a partition's bookkeeping row, or of its expiry bucket for ``hour``; the NUL
+    keeps them apart from ``tenant|fingerprint`` keys.
+
+    >>> ticks_key(2), ticks_key(2, 493_000)
+    ('\\x00dedup|2', '\\x00dedup|2|493000')
+    """
+    return f"\x00dedup|{partition}" + ("" if hour is None else f"|{hour}")
+
+
 _config = os.environ.get("ALERTFLOW_CONFIG")
 _policies = load_policies(Path(_config) if _config else None)
-_seen = 0
+
+
+def _policy_of(row: Episode | dict[str, Any]) -> DedupPolicy:
+    return _policies.get(row.get("source", ""), POLICIES["api"])
 
 
 async def _dedup(fingerprint: str, alert: Alert) -> None:
-    global _seen
     key = table_key(alert["tenant"], fingerprint)
-    offset = faust.current_event().message.offset
-    policy = _policies.get(alert["source"], POLICIES["api"])
-    state, passed = decide(dedup_table.get(key), alert, offset, policy)
+    event = faust.current_event()
+    offset, partition = event.message.offset, event.message.partition
+    policy = _policy_of(alert)  # type: ignore[arg-type]
+    before = dedup_table.get(key)
+    state, passed = decide(before, alert, offset, policy)
     dedup_table[key] = state
-    _seen += 1
-    if _seen % SWEEP_EVERY == 0:
-        _sweep(state["partition"], epoch_ms(alert["received_at"]))
+    now_ms = epoch_ms(alert["received_at"])
+    _expire_in_bucket(partition, key, state, before, policy)
+    ticks: Ticks = dedup_table.get(ticks_key(partition)) or {"due": {}, "released": [], "swept": -1}
+    after = track(ticks, key, state, policy)
+    after, released, outputs = tick(after, dedup_table.get, now_ms, offset, _policies)
+    for other, row in released.items():
+        dedup_table[other] = row
+    after = _sweep(after, partition, now_ms)
+    if after != ticks:
+        dedup_table[ticks_key(partition)] = after
     if passed is None:
         metrics.suppressions_processed.labels("flapping" if state["held"] else "duplicate").inc()
+    for out in ([passed] if passed else []) + outputs:
+        await topics.deduped.send(
+            key=out["tenant"], value=out, timestamp=epoch_ms(out["starts_at"]) / 1000
+        )
+
+
+def _expire_in_bucket(
+    partition: int, key: str, state: Episode, before: Episode | None, policy: DedupPolicy
+) -> None:
+    """List the row in the expiry bucket of its hour, when that hour changed."""
+    hour = expires_at(state, policy) // HOUR_MS
+    if (
+        before is not None
+        and "last_seen" in before
+        and expires_at(before, policy) // HOUR_MS == hour
+    ):
         return
-    await topics.deduped.send(
-        key=passed["tenant"], value=passed, timestamp=epoch_ms(passed["starts_at"]) / 1000
-    )
+    bucket = ticks_key(partition, hour)
+    listed = dedup_table.get(bucket) or []
+    if key not in listed:
+        dedup_table[bucket] = [*listed, key]
 
 
-def _sweep(partition: int, now_ms: int) -> None:
-    """Delete the rows of this event's partition unseen for longer than their expiry.
+def _sweep(ticks: Ticks, partition: int, now_ms: int) -> Ticks:
+    """Delete the rows listed in the expiry buckets of the hours that passed, if still expired.
 
-    Deleting inside the event keeps each tombstone in the partition of its row.
+    Deleting inside the event keeps each tombstone in the partition of its row. A partition
+    swept for the first time is scanned once, for rows of versions without buckets.
     """
+    hour = now_ms // HOUR_MS
+    if ticks["swept"] < 0:
+        _sweep_all(partition, now_ms)
+        return {**ticks, "swept": hour - 1}
+    stop = min(hour - 1, ticks["swept"] + SWEEP_HOURS)
+    for passed in range(ticks["swept"] + 1, stop + 1):
+        bucket = ticks_key(partition, passed)
+        for key in dedup_table.get(bucket) or []:
+            row = dedup_table.get(key)
+            if row is not None and expires_at(row, _policy_of(row)) < now_ms:
+                del dedup_table[key]
+        dedup_table.pop(bucket, None)
+    return {**ticks, "swept": max(ticks["swept"], stop)}
+
+
+def _sweep_all(partition: int, now_ms: int) -> None:
     longest = max(policy.expire_after_ms for policy in _policies.values())
     expired = [
         key
         for key, row in dedup_table.items()
-        if row.get("partition") == partition and now_ms - epoch_ms(row["last_seen"]) > longest
+        if isinstance(row, dict)
+        and row.get("partition") == partition
+        and "last_seen" in row
+        and now_ms - epoch_ms(row["last_seen"]) > longest
     ]
     for key in expired:
         del dedup_table[key]

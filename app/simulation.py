@@ -5,7 +5,8 @@ What an operations team's senders emit over some hours, per tenant:
 * **cascades** — a failing dependency (``postgres``, ``redis``, ``kafka``) fires first, then
   the services that depend on it, level by level, a minute or two apart; resolves come back in
   reverse order. The same dependency fails again and again over the hours, so the pattern recurs.
-* **flapping** — one alert that fires and resolves every few minutes for half an hour.
+* **flapping** — one alert that fires and resolves every few minutes for half an hour, then
+  settles resolved or firing; some over the API from a health check that posts only changes.
 * **re-sends** — Alertmanager repeats every firing alert of a group every ``GROUP_INTERVAL``;
   API callers re-post their alert while the condition lasts.
 * **storms** — a network partition: a hundred distinct alerts within a couple of minutes.
@@ -197,15 +198,33 @@ class _Sim:
             frontier, level = nxt, level + 1
 
     def flap(self, start: datetime) -> None:
-        """One alert that fires and resolves every few minutes, then settles."""
+        """One alert that fires and resolves every few minutes, then settles: resolved, or — half
+        the time — firing for a while longer, as a condition that finally stays does. Three in ten
+        come from a health check that posts to the API on each change only (no re-posts)."""
         incident = self.incident("flap")
         host = self.host("worker")
-        labels = {"alertname": "HighMemory", "service": "batch", "instance": host}
+        over_api = self.rng.random() < 0.3
+        changes = self.rng.randrange(5, 9)
+        settles_firing = self.rng.random() < 0.5
         moment = start
-        for _ in range(self.rng.randrange(5, 9)):
+        for n in range(changes):
             up = timedelta(minutes=self.rng.randrange(1, 4))
-            summary = f"Memory of {host} above 90% ({self.rng.randrange(90, 99)}%)"
-            self.alertmanager(labels, summary, moment, moment + up, incident, False, "flap")
+            if settles_firing and n == changes - 1:
+                up = timedelta(minutes=self.rng.randrange(20, 40))
+            if over_api:
+                payload = {
+                    "title": f"Health check of {host} failing",
+                    "severity": "warning",
+                    "service": "batch",
+                    "labels": {"instance": host, "cluster": "eu-1"},
+                }
+                self.add(moment, "api", payload, {}, incident, False, "flap")
+                ended = {**payload, "status": "resolved"}
+                self.add(moment + up, "api", ended, {}, incident, False, "flap")
+            else:
+                labels = {"alertname": "HighMemory", "service": "batch", "instance": host}
+                summary = f"Memory of {host} above 90% ({self.rng.randrange(90, 99)}%)"
+                self.alertmanager(labels, summary, moment, moment + up, incident, False, "flap")
             moment += up + timedelta(minutes=self.rng.randrange(1, 4))
 
     def storm(self, start: datetime) -> None:

@@ -259,3 +259,28 @@ def test_the_first_alerts_of_a_storm_are_merged_into_the_storm_incident() -> Non
     assert resolved["incident_id"] == storm_id and resolved["merged_from"] == first["incident_id"]
     assert f"merged into it from incident {first['incident_id']}" in resolved["reasons"][-1]
     assert s.state.get(f"acme|i|{first['incident_id']}") is None
+
+
+def test_content_and_place_never_join_across_clusters() -> None:
+    s = Stream()
+    eu = s(s.alert(0, "Probe", "Blackbox probe of api failed", service="api", cluster="eu"))
+    us = s(s.alert(1, "Probe2", "Blackbox probe of web failed", service="web", cluster="us"))
+    eu2 = s(s.alert(2, "Probe3", "Blackbox probe of db failed", service="db", cluster="eu"))
+    assert us["incident_id"] != eu["incident_id"] == eu2["incident_id"]
+    assert eu2["reasons"][-1].startswith("same template as incident")
+
+
+def test_an_alert_released_after_flapping_rejoins_its_earlier_episodes() -> None:
+    s = Stream()
+    first = s.alert(0, "HighMemory", "Memory of w1 above 90%", service="batch", instance="w1")
+    opened = s(first)
+    s({**first, "status": "resolved", "ends_at": format_time(T0 + timedelta(minutes=2))})
+    released = {  # dedup held its changes back for 25 minutes, then released it
+        **s.alert(25, "HighMemory", "Memory of w1 above 90%", service="batch", instance="w1"),
+        "held_changes": 6,
+    }
+    out = s(released)
+    assert out["incident_id"] == opened["incident_id"]
+    assert out["reasons"][-1] == (
+        "released after flapping (6 changes held back): the incident of its earlier episodes"
+    )

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agents.dedup import POLICIES, DedupPolicy, decide, load_policies
-from app.records import Alert
+from agents.dedup import POLICIES, DedupPolicy, Ticks, decide, load_policies, tick, track
+from app.records import Alert, epoch_ms
 from app.routes import RouteError
 from app.sources import normalize, split_alertmanager, split_sentry_webhook
 
@@ -168,3 +168,38 @@ def test_policies_per_source_from_the_config_file(tmp_path: Path) -> None:
     path.write_text("dedup:\n  sentry: {settle: never}\n")
     with pytest.raises(RouteError, match=r"dedup\.sentry\.settle"):
         load_policies(path)
+
+
+def test_a_held_alert_is_released_by_any_later_message_of_its_partition() -> None:
+    policy = DedupPolicy(flap_changes=2, flap_window_ms=30 * 60_000, settle_ms=10 * 60_000)
+    feed = Feed(policy)
+    feed(_am("firing", "2026-11-23T07:00:00Z", starts_at="2026-11-23T07:00:00Z"))
+    feed(_am("resolved", "2026-11-23T07:02:00Z", starts_at="2026-11-23T07:00:00Z"))
+    assert feed(_am("firing", "2026-11-23T07:04:00Z", starts_at="2026-11-23T07:04:00Z")) is None
+    ticks: Ticks = track({"due": {}, "released": [], "swept": -1}, "t|f", feed.state, policy)
+    assert ticks["due"] == {"t|f": epoch_ms("2026-11-23T07:14:00Z")}
+    policies = {"alertmanager": policy}
+    rows = {"t|f": feed.state}
+    early = tick(ticks, rows.get, epoch_ms("2026-11-23T07:13:59Z"), 40, policies)
+    assert early[2] == [] and early[0]["due"] == ticks["due"], "not settled yet"
+    # a message of another fingerprint at 07:14: no re-send of this one is needed
+    after, written, (out,) = tick(ticks, rows.get, epoch_ms("2026-11-23T07:14:00Z"), 41, policies)
+    assert out["status"] == "firing" and out["starts_at"] == "2026-11-23T07:04:00.000Z"
+    assert "1 changes were held back until it stays unchanged for 10m" in out["reasons"][-1]
+    assert after["due"] == {} and written["t|f"]["held"] == 0
+    assert [o["id"] for o in tick(after, {}.get, 0, 41, policies)[2]] == [out["id"]], "replayed"
+    assert tick(after, {}.get, 0, 42, policies)[2] == []
+    feed.state = written["t|f"]  # its next re-send is a duplicate: the release was the news
+    assert feed(_am("firing", "2026-11-23T07:19:00Z", starts_at="2026-11-23T07:04:00Z")) is None
+
+
+def test_a_flap_that_settles_resolved_is_not_released_twice() -> None:
+    policy = DedupPolicy(flap_changes=2, flap_window_ms=30 * 60_000, settle_ms=10 * 60_000)
+    feed = Feed(policy)
+    feed(_am("firing", "2026-11-23T07:00:00Z", starts_at="2026-11-23T07:00:00Z"))
+    feed(_am("resolved", "2026-11-23T07:02:00Z", starts_at="2026-11-23T07:00:00Z"))
+    feed(_am("firing", "2026-11-23T07:04:00Z", starts_at="2026-11-23T07:04:00Z"))
+    feed(_am("resolved", "2026-11-23T07:05:00Z", starts_at="2026-11-23T07:04:00Z"))
+    ticks = track({"due": {}, "released": [], "swept": -1}, "t|f", feed.state, policy)
+    _, _, out = tick(ticks, {"t|f": feed.state}.get, epoch_ms("2026-11-23T08:00:00Z"), 9, {})
+    assert out == [], "the next stage already knows it resolved"

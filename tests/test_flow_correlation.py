@@ -3,6 +3,7 @@ resolution, and the incident, cluster and fingerprint views."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from app.records import format_time
@@ -113,7 +114,7 @@ def test_a_cascade_becomes_one_incident_and_resolves(worker: Worker, enriched: T
 
 
 def test_a_symptom_in_the_same_cluster_joins_and_survives_a_crash(
-    worker: Worker, enriched: TopicReader
+    worker: Worker, enriched: TopicReader, deadletters: TopicReader
 ) -> None:
     tenant = unique("near")
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
@@ -145,3 +146,4 @@ def test_a_symptom_in_the_same_cluster_joins_and_survives_a_crash(
     )
     assert record[1]["incident_id"] == incident
     assert "resolved; its incident still has 1 firing alerts" in record[1]["reasons"]
+    assert not deadletters.matching(lambda key, value: tenant in json.dumps(value))

@@ -1,24 +1,45 @@
 """Stage 6: fan-out — the incident is updated, the alert published, people notified.
 
-Per incident, a notification goes out when it starts to page (its first alert decided
-``notify``) and when a paged incident resolves; the notification log inside the incident
-(receiver and state) makes sure each change is sent once per receiver.
+The agent reads ``alerts.scored`` and ``notify.events`` (acknowledgements re-keyed by
+:mod:`agents.incident_feedback`, delivery results, ticks), all keyed by incident id, so one
+worker owns an incident at a time. Per alert: silences and inhibition may mute it (it still
+goes to ``alerts.enriched``, decision ``suppress`` and the reason); the incident is folded;
+:func:`app.dispatch.plan` says which notifications are due in event time. Each one is written
+``in_flight`` to the notification log (:mod:`app.nflog`) before a task delivers it; the task's
+result comes back through ``notify.events`` and is recorded there, so a slow receiver never
+holds up the partition and a crash never loses a send (see the README for the guarantees).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
 import time
 from typing import Any, TypedDict
 
 import faust
 
 from agents.stage import run_stage
-from app import metrics, topics
+from app import metrics, nflog, topics
+from app.dispatch import Send, plan
 from app.faust_app import app, settings
+from app.inhibition import inhibited_by, is_source
+from app.notify_config import NotifyConfig, Reloader, config_path
 from app.records import Alert, epoch_ms, parse_time, utc_now
-from app.sinks.base import Sink, deliver
+from app.routes import RouteError, group_labels
+from app.settings import SettingsError
+from app.silences import reason as silence_reason
+from app.silences import silencing
+from app.sinks.base import Delivery, Sink, deliver
 from app.sinks.config import load_receivers
 from tables.incidents import incidents as incidents_table
+from tables.inhibitors import inhibitors as inhibitors_table
+from tables.nflog import nflog as nflog_table
+from tables.silences import silences as silences_table
+from tables.timers import timers as timers_table
+
+log = logging.getLogger(__name__)
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
@@ -37,22 +58,33 @@ class Incident(TypedDict):
     templates: list[str]
     first_seen: str
     last_seen: str
-    paging: bool  # at least one alert decided notify
+    paging: bool  # at least one alert decided notify (and was not muted)
     reasons: list[str]
-    notified: dict[str, str]  # "<receiver>:<status>" → when it was sent
+    notified: dict[str, str]  # "<receiver>:<state>" → when its delivery succeeded
+    labels: dict[str, str]  # what routing sees: the labels of the alert that opened it
+    muted: dict[str, str]  # alert id → why it is muted (silence, inhibition)
+    paged_ms: int | None  # event time it started to page
+    acknowledged: dict[str, Any] | None
+    told: dict[str, Any]  # receiver → what it was last told (app.dispatch)
+    escalated: int  # escalation levels reached
 
 
-def update_incident(incident: Incident | None, alert: Alert) -> Incident:
-    """Fold one alert into its incident.
+def update_incident(
+    incident: Incident | None, alert: Alert, labels: dict[str, str], muted: str | None
+) -> Incident:
+    """Fold one alert (already muted or not) into its incident.
 
     >>> a = {"id": "a1", "incident_id": "i1", "tenant": "t", "status": "firing",
     ...      "title": "Disk full", "severity": "warning", "score": 0.5, "service": "db",
-    ...      "template": "Disk full", "starts_at": "T1", "decision": "notify", "reasons": []}
-    >>> i = update_incident(None, a)
-    >>> i["status"], i["paging"], i["alerts"]
-    ('firing', True, {'a1': 'firing'})
-    >>> update_incident(i, {**a, "status": "resolved", "starts_at": "T2"})["status"]
+    ...      "template": "Disk full", "starts_at": "2026-01-01T00:00:00Z", "ends_at": None,
+    ...      "decision": "notify", "reasons": []}
+    >>> i = update_incident(None, a, {}, None)
+    >>> i["status"], i["paging"], i["alerts"], i["paged_ms"]
+    ('firing', True, {'a1': 'firing'}, 1767225600000)
+    >>> update_incident(i, {**a, "status": "resolved"}, {}, None)["status"]
     'resolved'
+    >>> update_incident(None, {**a, "decision": "suppress"}, {}, "silenced by s1")["muted"]
+    {'a1': 'silenced by s1'}
     """
     if incident is None:
         incident = {
@@ -70,9 +102,23 @@ def update_incident(incident: Incident | None, alert: Alert) -> Incident:
             "paging": False,
             "reasons": [],
             "notified": {},
+            "labels": labels,
+            "muted": {},
+            "paged_ms": None,
+            "acknowledged": None,
+            "told": {},
+            "escalated": 0,
         }
     alerts = {**incident["alerts"], alert["id"]: alert["status"]}
+    muted_now = {k: v for k, v in incident["muted"].items() if k != alert["id"]}
+    if muted is not None:
+        muted_now[alert["id"]] = muted
     severity = max(incident["severity"], alert["severity"], key=lambda s: SEVERITY_RANK.get(s, 1))
+    opened = alert.get("incident_open", True) is not False  # min_alerts of the route reached
+    paging = incident["paging"] or (alert["decision"] == "notify" and opened)
+    paged_ms = incident["paged_ms"]
+    if paging and paged_ms is None:
+        paged_ms = event_ms(alert)
     return {
         **incident,
         "alerts": alerts,
@@ -82,41 +128,44 @@ def update_incident(incident: Incident | None, alert: Alert) -> Incident:
         "services": _added(incident["services"], alert["service"]),
         "templates": _added(incident["templates"], alert["template"]),
         "last_seen": max(incident["last_seen"], alert["starts_at"]),
-        "paging": incident["paging"] or alert["decision"] == "notify",
+        "paging": paging,
+        "paged_ms": paged_ms,
+        "muted": muted_now,
         "reasons": alert["reasons"],
     }
 
 
-def due_notifications(incident: Incident, receivers: list[str]) -> list[str]:
-    """Receivers that have not yet been told about the incident's current state.
+def mute(alert: Alert, why: str | None) -> Alert:
+    """The alert as published when a silence or an inhibition mutes it.
 
-    >>> i = {"status": "firing", "paging": True, "notified": {"webhook:firing": "t"}}
-    >>> due_notifications(i, ["webhook"])
-    []
-    >>> due_notifications({**i, "status": "resolved"}, ["webhook"])
-    ['webhook']
-    >>> due_notifications({**i, "paging": False, "notified": {}}, ["webhook"])
-    []
+    >>> mute({"decision": "notify", "reasons": ["r"]}, "silenced by s1")
+    {'decision': 'suppress', 'reasons': ['r', 'silenced by s1']}
     """
-    if not incident["paging"]:
-        return []
-    status = incident["status"]
-    due = []
-    for receiver in receivers:
-        if f"{receiver}:{status}" in incident["notified"]:
-            continue
-        if status == "resolved" and f"{receiver}:firing" not in incident["notified"]:
-            continue  # never paged about it: nothing to take back
-        due.append(receiver)
-    return due
+    if why is None:
+        return alert
+    return {**alert, "decision": "suppress", "reasons": [*alert["reasons"], why]}
 
 
-def notification(incident: Incident) -> dict[str, Any]:
-    """The generic notification of CONTRACT.md for an incident."""
+def event_ms(alert: Alert) -> int:
+    """The alert's event time: when it resolved, else when it started.
+
+    >>> event_ms({"status": "resolved", "starts_at": "1970-01-01T00:00:01Z",
+    ...           "ends_at": "1970-01-01T00:00:02Z"})
+    2000
+    """
+    if alert["status"] == "resolved" and alert.get("ends_at"):
+        return epoch_ms(alert["ends_at"])  # type: ignore[arg-type]
+    return epoch_ms(alert["starts_at"])
+
+
+def notification(incident: Incident, send: Send, notification_id: str) -> dict[str, Any]:
+    """The notification of CONTRACT.md for an incident, with what changed since the last one."""
     return {
         "incident_id": incident["id"],
         "tenant": incident["tenant"],
-        "status": incident["status"],
+        "status": send.change
+        if send.change in ("resolved", "acknowledged")
+        else incident["status"],
         "title": incident["title"],
         "severity": incident["severity"],
         "score": incident["score"],
@@ -126,6 +175,15 @@ def notification(incident: Incident) -> dict[str, Any]:
         "last_seen": incident["last_seen"],
         "reasons": incident["reasons"],
         "url": f"{settings.base_url}/api/v1/incidents/{incident['id']}",
+        "notification_id": notification_id,
+        "receiver": send.receiver,
+        "state": send.state,
+        "change": send.change,
+        "added_alert_ids": list(send.added),
+        "resolved_alert_ids": list(send.resolved),
+        "muted_alert_ids": sorted(incident["muted"]),
+        "escalation_level": send.level,
+        "acknowledged": incident["acknowledged"] is not None,
     }
 
 
@@ -137,7 +195,227 @@ def _sinks() -> dict[str, Sink]:
     return load_receivers(settings)  # ALERTFLOW_WEBHOOK_URL's and the config's receivers:
 
 
-SINKS = _sinks()
+try:
+    CONFIG = Reloader(config_path(), _sinks)
+except RouteError as exc:
+    raise SettingsError(str(exc)) from exc
+
+_input = app.topic(
+    topics.scored.get_topic_name(),
+    topics.notify_events.get_topic_name(),
+    key_type=str,
+    value_serializer="orjson",
+)
+_clock: dict[int, int] = {}  # partition → the latest event time seen (in memory; see README)
+_running: set[str] = set()  # nflog keys this process is delivering right now
+_limits: dict[str, asyncio.Semaphore] = {}
+_tasks: set[asyncio.Task[None]] = set()
+
+
+async def _handle(incident_id: str, value: dict[str, Any]) -> None:
+    event = faust.current_event()
+    assert event is not None
+    partition = event.message.partition
+    config = CONFIG.current
+    if event.message.topic == topics.scored.get_topic_name():
+        await _on_alert(incident_id, value, partition, config)
+    elif value.get("kind") in ("ack", "resolve"):
+        await _on_feedback(incident_id, value, partition, config)
+    elif value.get("kind") == "delivered":
+        await _on_delivered(incident_id, value, event.message.offset)
+    elif value.get("kind") == "tick":
+        now = _advance(partition, int(value["at_ms"]))
+        await _wake(partition, now, config, orphans=True)
+    else:
+        raise ValueError(f"notify.events: unknown kind {value.get('kind')!r}")
+
+
+async def _on_alert(incident_id: str, alert: Alert, partition: int, config: NotifyConfig) -> None:
+    at = event_ms(alert)
+    now = _advance(partition, at)
+    labels = group_labels(alert)
+    why = _muted_by(alert["id"], labels, at, config)
+    if why is not None:
+        metrics.suppressions_processed.labels(why.split(" ", 1)[0]).inc()
+    alert = mute(alert, why)
+    await _publish(alert)
+    _track_inhibitor(alert, labels, config)
+    incident = update_incident(incidents_table.get(incident_id), alert, labels, why)
+    await _decide(incident, partition, now, config)
+    await _wake(partition, now, config, orphans=False)
+
+
+async def _on_feedback(
+    incident_id: str, feedback: dict[str, Any], partition: int, config: NotifyConfig
+) -> None:
+    incident = incidents_table.get(incident_id)
+    if incident is None or incident["acknowledged"] is not None:
+        return
+    incident = {**incident, "acknowledged": {k: feedback.get(k) for k in ("kind", "by", "at")}}
+    now = max(_clock.get(partition, 0), incident["paged_ms"] or 0)  # the clock after a restart
+    await _decide(incident, partition, now, config)
+
+
+async def _on_delivered(incident_id: str, result: dict[str, Any], offset: int) -> None:
+    key = result["key"]
+    entry = nflog_table.get(key)
+    if entry is None:
+        return
+    replay = entry.get("offset") is not None and offset <= entry["offset"]
+    done = nflog.finished(entry, result["notification_id"], result["ok"], result["attempts"])
+    if done is entry and not replay:
+        return  # a second result for one send: the first one counted
+    if not replay:
+        nflog_table[key] = {**done, "offset": offset}
+        _running.discard(key)
+        timer = timers_table.get(incident_id)
+        if timer is not None:
+            _save_timer(incident_id, {**timer, "in_flight": _without(timer["in_flight"], key)})
+        incident = incidents_table.get(incident_id)
+        if incident is not None and result["ok"]:
+            notified = {
+                **incident["notified"],
+                f"{result['receiver']}:{result['state']}": utc_now(),
+            }
+            incidents_table[incident_id] = {**incident, "notified": notified}
+        metrics.notifications_sent.labels(result["receiver"], result["outcome"]).inc()
+    record = {
+        "receiver": result["receiver"],
+        "state": result["state"],
+        "notification_id": result["notification_id"],
+        "notification": entry["notification"],
+        "attempts": result["attempts"],
+        "outcome": result["outcome"],
+        "at": result["at"],
+        "error": result["error"],
+    }
+    out = topics.notifications_sent if result["ok"] else topics.notifications_failed
+    await out.send(key=incident_id, value=record)
+
+
+async def _decide(incident: Incident, partition: int, now: int, config: NotifyConfig) -> None:
+    """Plan the incident at ``now``, log and start its sends, keep its timer."""
+    incident, sends, due = plan(incident, config, now)
+    timer = timers_table.get(incident["id"]) or {"partition": partition, "in_flight": []}
+    in_flight = list(timer["in_flight"])
+    for send in sends:
+        key = nflog.key(incident["id"], send.receiver, send.state)
+        if nflog_table.get(key) is not None:
+            continue  # logged already: sent, failed, or in flight (a replay)
+        message = notification(incident, send, nflog.notification_id(*key.split("|")))
+        nflog_table[key] = nflog.started(message, _wall_ms())
+        in_flight.append(key)
+        _start(incident["id"], key, message, config)
+    incidents_table[incident["id"]] = incident
+    _save_timer(incident["id"], {"partition": partition, "due_ms": due, "in_flight": in_flight})
+    _resume_orphans(incident["id"], in_flight, config)
+
+
+async def _wake(partition: int, now: int, config: NotifyConfig, *, orphans: bool) -> None:
+    """Re-plan the incidents of ``partition`` whose timer is due at event time ``now``."""
+    for raw_key, timer in list(timers_table.items()):
+        if timer["partition"] != partition:
+            continue
+        incident_id = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        if timer.get("due_ms") is not None and timer["due_ms"] <= now:
+            incident = incidents_table.get(incident_id)
+            if incident is not None:
+                await _decide(incident, partition, now, config)
+                continue
+        if orphans:
+            _resume_orphans(incident_id, timer["in_flight"], config)
+
+
+def _resume_orphans(incident_id: str, keys: list[str], config: NotifyConfig) -> None:
+    """Start again the sends a dead worker left in flight (same payload, same id)."""
+    now = _wall_ms()
+    for key in keys:
+        entry = nflog_table.get(key)
+        resend_after = config.options.resend_after_ms
+        if entry is not None and nflog.orphaned(entry, key in _running, now, resend_after):
+            log.warning("re-sending %s: in flight when its worker went away", key)
+            nflog_table[key] = {**entry, "started_ms": now}
+            _start(incident_id, key, entry["notification"], config)
+
+
+def _start(incident_id: str, key: str, message: dict[str, Any], config: NotifyConfig) -> None:
+    _running.add(key)
+    task = app.loop.create_task(_deliver(incident_id, key, message, config))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def _deliver(
+    incident_id: str, key: str, message: dict[str, Any], config: NotifyConfig
+) -> None:
+    """Deliver one notification off the agent's loop and report the result to the agent."""
+    receiver = message["receiver"]
+    try:
+        await app.producer.flush()  # the in-flight entry is durable before the request leaves
+        sink = config.receivers.get(receiver)
+        if receiver not in _limits:
+            _limits[receiver] = asyncio.Semaphore(config.options.max_in_flight)
+        async with _limits[receiver]:
+            if sink is None:
+                delivery = Delivery(False, 0, f"no receiver named {receiver!r}", "rejected")
+            else:
+                delivery = await deliver(sink, app.http_client, message)
+        result = {
+            "kind": "delivered",
+            "key": key,
+            "receiver": receiver,
+            "state": message["state"],
+            "notification_id": message["notification_id"],
+            "ok": delivery.ok,
+            "attempts": delivery.attempts,
+            "outcome": delivery.outcome,
+            "error": delivery.error,
+            "at": utc_now(),
+        }
+        await topics.notify_events.send(key=incident_id, value=result)
+    except Exception:
+        log.exception("delivery of %s did not report back; it stays in flight", key)
+        _running.discard(key)
+
+
+def _muted_by(alert_id: str, labels: dict[str, str], at: int, config: NotifyConfig) -> str | None:
+    found = silencing(silences_table.values(), labels, at)
+    if found:
+        return silence_reason(found[0])
+    if config.inhibit_rules:
+        sources = [(str(k), v["labels"]) for k, v in inhibitors_table.items()]
+        source = inhibited_by(config.inhibit_rules, alert_id, labels, sources)
+        if source is not None:
+            return f"inhibited by alert {source}"
+    return None
+
+
+def _track_inhibitor(alert: Alert, labels: dict[str, str], config: NotifyConfig) -> None:
+    if alert["status"] == "firing" and is_source(config.inhibit_rules, labels):
+        inhibitors_table[alert["id"]] = {"labels": labels, "incident_id": alert["incident_id"]}
+    elif alert["status"] == "resolved" and inhibitors_table.get(alert["id"]) is not None:
+        del inhibitors_table[alert["id"]]
+
+
+def _save_timer(incident_id: str, timer: dict[str, Any]) -> None:
+    if timer.get("due_ms") is None and not timer["in_flight"]:
+        if timers_table.get(incident_id) is not None:
+            del timers_table[incident_id]
+        return
+    timers_table[incident_id] = timer
+
+
+def _advance(partition: int, at: int) -> int:
+    _clock[partition] = max(_clock.get(partition, 0), at)
+    return _clock[partition]
+
+
+def _without(keys: list[str], key: str) -> list[str]:
+    return [k for k in keys if k != key]
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 async def _publish(alert: Alert) -> None:
@@ -149,33 +427,31 @@ async def _publish(alert: Alert) -> None:
     metrics.alert_processing_duration.observe(max(waited, 0.0))
 
 
-async def _notify(incident_id: str, alert: Alert) -> None:
-    await _publish(alert)
-    incident = update_incident(incidents_table.get(incident_id), alert)
-    for receiver in due_notifications(incident, list(SINKS)):
-        message = notification(incident)
-        delivery = await deliver(SINKS[receiver], app.http_client, message)
-        outcome = "success" if delivery.ok else "failure"
-        metrics.notifications_sent.labels(receiver, outcome).inc()
-        record = {
-            "receiver": receiver,
-            "notification": message,
-            "attempts": delivery.attempts,
-            "at": utc_now(),
-            "error": delivery.error,
-        }
-        if delivery.ok:
-            incident["notified"] = {
-                **incident["notified"],
-                f"{receiver}:{incident['status']}": record["at"],
-            }
-            await topics.notifications_sent.send(key=incident_id, value=record)
-        else:
-            await topics.notifications_failed.send(key=incident_id, value=record)
-    incidents_table[incident_id] = incident
-
-
-@app.agent(topics.scored, concurrency=1)
+@app.agent(_input, concurrency=1)
 async def notify(stream: faust.StreamT[Any]) -> None:
     """Publish enriched alerts, keep incidents, send notifications."""
-    await run_stage("notify", stream, _notify)
+    await run_stage("notify", stream, _handle)
+
+
+@app.timer(interval=max(CONFIG.current.options.tick_interval_ms, 1000) / 1000)
+async def tick() -> None:
+    """Advance event time on this worker's partitions, so timers fire without new alerts."""
+    if not CONFIG.current.options.tick_interval_ms:
+        return
+    name = topics.notify_events.get_topic_name()
+    for tp in app.assignor.assigned_actives():
+        if tp.topic == name:
+            value = {"kind": "tick", "at_ms": _wall_ms()}
+            await topics.notify_events.send(partition=tp.partition, value=value)
+
+
+@app.timer(interval=CONFIG.current.options.reload_interval_ms / 1000)
+async def reload_config() -> None:
+    """Pick up a changed ALERTFLOW_CONFIG (routes, receivers, rules) atomically."""
+    CONFIG.maybe_reload()
+
+
+@app.task
+async def reload_on_sighup() -> None:
+    """``kill -HUP <worker>`` reloads the configuration at once."""
+    app.loop.add_signal_handler(signal.SIGHUP, lambda: CONFIG.maybe_reload(force=True))

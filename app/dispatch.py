@@ -7,6 +7,8 @@ Per receiver, Alertmanager's timing, in event time:
   at most once per ``group_interval``; it says what changed;
 - ``repeat:<since>``: nothing changed for ``repeat_interval`` (unset: never), until acknowledged;
 - ``escalation:<level>``: the route's escalation policy reached a level while unacknowledged;
+- ``acknowledged``: once, when a person acknowledged the firing incident (PagerDuty's
+  ``acknowledge``);
 - ``resolved``: every alert resolved; skipped when a muted alert resolved it and the route
   says ``send_resolved_when_muted: false``.
 
@@ -32,7 +34,7 @@ class Send:
 
     receiver: str
     state: str
-    change: str  # firing, update, repeat, escalation, resolved
+    change: str  # firing, update, repeat, escalation, acknowledged, resolved
     added: tuple[str, ...] = ()
     resolved: tuple[str, ...] = ()
     level: int = 0
@@ -82,7 +84,12 @@ def plan(
 
     def tell(send: Send) -> None:
         sends.append(send)
-        told[send.receiver] = {"alerts": dict(visible), "at_ms": now_ms, "state": send.state}
+        told[send.receiver] = {
+            "alerts": dict(visible),
+            "at_ms": now_ms,
+            "state": send.state,
+            "acked": acked,
+        }
 
     for receiver, route in first.items():
         if receiver in told or not firing:
@@ -112,6 +119,9 @@ def plan(
             resolved = tuple(sorted(a for a, s in before.items() if s == "firing"))
             if route.send_resolved_when_muted or not any(a in muted for a in alerts):
                 tell(Send(receiver, "resolved", "resolved", resolved=resolved))
+            continue
+        if acked and not last.get("acked"):
+            tell(Send(receiver, "acknowledged", "acknowledged"))
             continue
         added = tuple(sorted(a for a, s in visible.items() if s == "firing" and before.get(a) != s))
         gone = tuple(sorted(a for a, s in before.items() if s == "firing" and visible.get(a) != s))

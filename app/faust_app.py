@@ -43,6 +43,7 @@ TOPOLOGY = (
     "agents.correlate",
     "agents.score",
     "agents.notify",
+    "agents.incident_feedback",
     "agents.alert_view",
     "agents.fingerprint_stats",
     "agents.labels",

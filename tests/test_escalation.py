@@ -83,7 +83,9 @@ def test_acknowledged_or_resolved_incidents_do_not_escalate() -> None:
     assert _run(resolved, [0, 60 * MIN]) == []
     incident, _, _ = plan(_incident(), CONFIG, 0)
     incident["acknowledged"] = {"by": "ann"}
-    assert plan(incident, CONFIG, 60 * MIN)[1:] == ([], None)
+    incident, sends, due = plan(incident, CONFIG, 60 * MIN)
+    assert [(s.receiver, s.state) for s in sends] == [("oncall", "acknowledged")] and due is None
+    assert plan(incident, CONFIG, 90 * MIN)[1:] == ([], None)
 
 
 def test_levels_must_be_in_order_and_name_receivers() -> None:

@@ -86,7 +86,12 @@ def test_repeat_interval_resends_an_unchanged_incident_until_acknowledged() -> N
         ("db-pager", "repeat"),
     ]
     incident["acknowledged"] = {"by": "ann"}
-    assert plan(incident, CONFIG, 9999 * SEC)[1] == []
+    incident, sends, _ = plan(incident, CONFIG, 3700 * SEC)
+    assert sorted((s.receiver, s.state) for s in sends) == [
+        ("db-chat", "acknowledged"),
+        ("db-pager", "acknowledged"),
+    ]
+    assert plan(incident, CONFIG, 9999 * SEC)[1:] == ([], None), "no repeats once acknowledged"
 
 
 def test_muted_alerts_are_left_out_and_resolved_follows_the_route() -> None:

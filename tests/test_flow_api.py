@@ -58,6 +58,7 @@ def test_acknowledge_shows_in_alert_fingerprint_and_feedback_topic(
         worker, {"title": "Payment gateway timeouts", "service": "pay"}, tenant
     )
     (_, alert, _), *_ = enriched.wait(lambda key, value: key == alert_id)
+    _view(worker, f"/api/v1/alerts/{alert_id}")  # people acknowledge what they can see
 
     answer = http(
         "POST",

@@ -17,6 +17,8 @@ Loaded from the ``routes:`` key of the YAML file named by ``ALERTFLOW_CONFIG``::
       max_duration: 4h       # and for at most this long after it opened
       min_alerts: 1          # firing alerts an incident needs before it opens
       min_distinct_alerts: 1 # distinct firing fingerprints it needs before it opens
+      notify_threshold: 0.35 # score from which an alert pages (unset: ALERTFLOW_NOTIFY_THRESHOLD)
+      digest_threshold: 0.15 # score from which it digests, ≤ notify_threshold (unset: the setting)
       routes:
         - matchers: ['severity="critical"', 'team=~"db|storage"']
           group_by: [tenant, cluster]
@@ -56,6 +58,7 @@ _KNOWN_KEYS = {
     "routes",
     *("receiver", "receivers", "group_wait", "group_interval", "repeat_interval"),
     *("send_resolved_when_muted", "escalation"),  # notification options (agents.notify)
+    *("notify_threshold", "digest_threshold"),  # score thresholds (app.learning.scoring)
 }
 
 
@@ -114,6 +117,9 @@ class Route:
     repeat_interval_ms: int | None = None  # None: never repeat an unchanged notification
     send_resolved_when_muted: bool = True
     escalation: str | None = None
+    # Score thresholds (app.learning.scoring); None: the settings' ALERTFLOW_*_THRESHOLD.
+    notify_threshold: float | None = None
+    digest_threshold: float | None = None
     routes: tuple[Route, ...] = field(default=())
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -279,7 +285,7 @@ def _options(spec: dict[str, Any], path: str, parent: Route) -> dict[str, Any]:
             options[key] = value
     if options["max_duration_ms"] < options["group_gap_ms"]:
         raise RouteError(f"{path}.max_duration: shorter than group_gap")
-    return {**options, **_notify_options(spec, path, parent)}
+    return {**options, **_notify_options(spec, path, parent), **_thresholds(spec, path, parent)}
 
 
 def _list(value: Any, path: str) -> list[Any]:
@@ -335,3 +341,32 @@ def _notify_options(spec: dict[str, Any], path: str, parent: Route) -> dict[str,
             raise RouteError(f"{path}.escalation: expected the name of an escalation policy")
         options["escalation"] = name
     return options
+
+
+def _thresholds(spec: dict[str, Any], path: str, parent: Route) -> dict[str, float | None]:
+    """``notify_threshold`` and ``digest_threshold`` (0..1, digest ≤ notify), else the parent's.
+
+    >>> _thresholds({"notify_threshold": 0.6}, "routes", DEFAULT_ROUTE)
+    {'notify_threshold': 0.6, 'digest_threshold': None}
+    >>> _thresholds({"digest_threshold": 0.5}, "r", Route(notify_threshold=0.4))
+    Traceback (most recent call last):
+    ...
+    app.routes.RouteError: r.digest_threshold: digest_threshold 0.5 is above notify_threshold 0.4
+    """
+    found: dict[str, float | None] = {
+        "notify_threshold": parent.notify_threshold,
+        "digest_threshold": parent.digest_threshold,
+    }
+    for key in found:
+        if key in spec:
+            value = spec[key]
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+                raise RouteError(f"{path}.{key}: expected a number from 0 to 1, got {value!r}")
+            found[key] = float(value)
+    notify, digest = found["notify_threshold"], found["digest_threshold"]
+    if notify is not None and digest is not None and digest > notify:
+        where = "digest_threshold" if "digest_threshold" in spec else "notify_threshold"
+        raise RouteError(
+            f"{path}.{where}: digest_threshold {digest:g} is above notify_threshold {notify:g}"
+        )
+    return found

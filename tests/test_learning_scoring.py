@@ -8,8 +8,9 @@ from typing import Any
 from app.learning.features import Signals, empty_signals
 from app.learning.labels import FEEDBACK, OBSERVATIONS, LabelPolicy, join
 from app.learning.model import Learner
-from app.learning.scoring import Thresholds, score_alert
+from app.learning.scoring import Thresholds, route_thresholds, score_alert
 from app.records import format_time
+from app.routes import group_labels, match, parse_route
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -130,3 +131,29 @@ def test_between_thresholds_is_digest() -> None:
     assert 0.15 <= scored["score"] < 0.35, scored["score"]
     assert scored["decision"] == "digest"
     assert "goes to the digest" in scored["reasons"][-1]
+
+
+def test_a_routes_thresholds_change_the_decision() -> None:
+    team = _team()
+    _teach(team, 4)
+    tree = parse_route(
+        {
+            "routes": [
+                {"name": "lenient", "matchers": ['service="web"'], "notify_threshold": 0.1},
+                {"name": "strict", "matchers": ['service="batch"'], "digest_threshold": 0.9},
+            ]
+        }
+    )
+
+    def decided(service: str) -> dict[str, Any]:
+        alert = _alert(23, "CpuSpike", service=service)
+        (route, *_) = match(tree, group_labels(alert))
+        at = route_thresholds(route, Thresholds())
+        return score_alert(team.signals, team.learner, alert, at)[1]
+
+    default = team.score(_alert(23, "CpuSpike", service="api"))
+    lenient, strict = decided("web"), decided("batch")
+    assert default["decision"] == "digest", default["score"]
+    assert 0.1 <= lenient["score"] < 0.35 and lenient["decision"] == "notify"
+    assert strict["score"] < 0.9 and strict["decision"] == "suppress"
+    assert "suppressed below 0.9" in strict["reasons"][-1]

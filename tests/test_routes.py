@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from app.routes import DEFAULT_ROUTE, RouteError, group_key, load_routes, match, parse_route
+from tests.harness import REPO
 
 CONFIG = """
 routes:
@@ -81,6 +84,16 @@ def test_no_file_or_no_routes_key_is_the_default(tmp_path: Path) -> None:
         ({"routes": [{"continue": "yes"}]}, "routes.routes[0].continue: expected true or false"),
         ({"group_gap": "2h", "max_duration": "1h"}, "routes.max_duration: shorter than group_gap"),
         ({"routes": {"a": 1}}, "routes.routes: expected a list"),
+        (
+            {"routes": [{"notify_threshold": 1.5}]},
+            "routes.routes[0].notify_threshold: expected a number from 0 to 1, got 1.5",
+        ),
+        ({"digest_threshold": "low"}, "routes.digest_threshold: expected a number from 0 to 1"),
+        (
+            {"notify_threshold": 0.3, "routes": [{"routes": [{"digest_threshold": 0.4}]}]},
+            "routes.routes[0].routes[0].digest_threshold: digest_threshold 0.4 is above "
+            "notify_threshold 0.3",
+        ),
     ],
 )
 def test_invalid_configuration_names_the_path(spec: dict, message: str) -> None:
@@ -90,7 +103,6 @@ def test_invalid_configuration_names_the_path(spec: dict, message: str) -> None:
 
 
 def test_worker_refuses_invalid_routes_with_exit_code_2(tmp_path: Path) -> None:
-    import subprocess
     import sys
 
     path = tmp_path / "bad.yaml"
@@ -104,3 +116,35 @@ def test_worker_refuses_invalid_routes_with_exit_code_2(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert "routes.routes[0].matchers[0]: invalid regular expression" in done.stderr
+
+
+def test_score_thresholds_are_inherited_and_overridden() -> None:
+    tree = parse_route(
+        {
+            "notify_threshold": 0.5,
+            "routes": [
+                {"name": "db", "matchers": ["team=db"], "digest_threshold": 0.2},
+                {"name": "web", "matchers": ["team=web"], "notify_threshold": 0.8},
+            ],
+        }
+    )
+    (db,) = match(tree, {"team": "db"})
+    (web,) = match(tree, {"team": "web"})
+    (other,) = match(tree, {"team": "x"})
+    assert (db.notify_threshold, db.digest_threshold) == (0.5, 0.2)
+    assert (web.notify_threshold, web.digest_threshold) == (0.8, None)
+    assert (other.notify_threshold, other.digest_threshold) == (0.5, None)
+    assert DEFAULT_ROUTE.notify_threshold is None
+
+
+def test_check_config_names_a_bad_threshold(tmp_path: Path) -> None:
+    path = tmp_path / "alertflow.yaml"
+    path.write_text("routes:\n  routes:\n    - matchers: [team=db]\n      notify_threshold: 2\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALERTFLOW_")}
+    command = [str(REPO / ".venv" / "bin" / "alertflow"), "check-config", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1
+    assert "routes.routes[0].notify_threshold: expected a number from 0 to 1" in done.stderr
+    path.write_text("routes:\n  routes:\n    - matchers: [team=db]\n      notify_threshold: 0.9\n")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr

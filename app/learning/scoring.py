@@ -9,12 +9,12 @@ digested) by the model alone: people must trust it first, and what they act on k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from app.learning.features import KindStats, Signals, ack_ratio, features, kind_of, observe
 from app.learning.labels import Observation
 from app.learning.model import Learner
 from app.records import Alert, Decision
+from app.routes import Route
 
 ACTED_ON = 0.5  # a kind people act on at least this often (Beta-smoothed) always pages
 
@@ -28,25 +28,27 @@ class Thresholds:
     route: str = "default"
 
 
-def route_thresholds(route: Any, default: Thresholds) -> Thresholds:
+def route_thresholds(route: Route, default: Thresholds) -> Thresholds:
     """The route's ``notify_threshold`` / ``digest_threshold`` where it sets them.
 
-    >>> from types import SimpleNamespace
-    >>> db = SimpleNamespace(name="db", notify_threshold=0.6, digest_threshold=None)
-    >>> route_thresholds(db, Thresholds())
+    A value the route sets wins; the default of the other one gives way so that the digest
+    threshold never exceeds the notify threshold.
+
+    >>> route_thresholds(Route(name="db", notify_threshold=0.6), Thresholds())
     Thresholds(notify=0.6, digest=0.15, route='db')
-    >>> route_thresholds(SimpleNamespace(name="root"), Thresholds())
+    >>> route_thresholds(Route(name="web", notify_threshold=0.1), Thresholds())
+    Thresholds(notify=0.1, digest=0.1, route='web')
+    >>> route_thresholds(Route(name="root"), Thresholds())
     Thresholds(notify=0.35, digest=0.15, route='default')
     """
-    notify = getattr(route, "notify_threshold", None)
-    digest = getattr(route, "digest_threshold", None)
+    notify, digest = route.notify_threshold, route.digest_threshold
     if notify is None and digest is None:
         return default
-    return Thresholds(
-        default.notify if notify is None else notify,
-        default.digest if digest is None else digest,
-        route.name,
-    )
+    if notify is None:
+        notify = max(default.notify, digest or 0.0)
+    if digest is None:
+        digest = min(default.digest, notify)
+    return Thresholds(notify, digest, route.name)
 
 
 def decide(

@@ -230,9 +230,9 @@ def correlate_one(rows: Rows, alert: Alert, route: Route, offset: int) -> Alert:
     if not opened:
         reasons.append(_waiting(incident))
     marked: Alert = {**alert, "incident_id": incident["id"], "reasons": reasons}
-    marked["incident_open"] = opened  # type: ignore[typeddict-unknown-key]
+    marked["incident_open"] = opened
     if merged_from:
-        marked["merged_from"] = merged_from  # type: ignore[typeddict-unknown-key]
+        marked["merged_from"] = merged_from
     return marked
 
 

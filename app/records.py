@@ -46,6 +46,9 @@ class Alert(TypedDict):
     score: float | None
     decision: Decision | None
     reasons: list[str]
+    held_changes: NotRequired[int]  # dedup: state changes held back while it flapped
+    incident_open: NotRequired[bool]  # correlate: the route's min_alerts are reached
+    merged_from: NotRequired[str]  # correlate: the incident it was in before a storm merge
 
 
 class Feedback(TypedDict):

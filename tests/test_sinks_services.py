@@ -24,7 +24,7 @@ from app.sinks.discord import DiscordSink
 from app.sinks.pagerduty import PagerDutySink
 from app.sinks.slack import SlackSink
 from app.sinks.teams import TeamsSink
-from app.sinks.webhook import SIGNATURE_HEADER, WebhookSink
+from app.sinks.webhook import NOTIFICATION_ID_HEADER, SIGNATURE_HEADER, WebhookSink
 
 ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # 32 characters, like an integration key
 
@@ -311,3 +311,18 @@ async def test_webhook_json_of_the_contract_signed(
 
     assert (await deliver(WebhookSink(url), session, message)).ok
     assert SIGNATURE_HEADER not in fake.requests[1]["headers"]
+
+
+async def test_webhook_sends_the_notification_id_as_idempotency_key(
+    service: tuple[Service, str], session: Any
+) -> None:
+    fake, url = service
+    message = notification(notification_id="3f2a9c0e4b1d4e6f8a7b6c5d4e3f2a1b")
+    for _ in range(2):  # a re-send after a crash carries the same id
+        assert (await deliver(WebhookSink(url), session, message)).ok
+    assert [r["headers"][NOTIFICATION_ID_HEADER] for r in fake.requests] == [
+        message["notification_id"]
+    ] * 2
+    assert fake.json()["notification_id"] == message["notification_id"]
+    assert (await deliver(WebhookSink(url), session, notification())).ok
+    assert NOTIFICATION_ID_HEADER not in fake.requests[-1]["headers"]

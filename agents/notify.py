@@ -278,7 +278,7 @@ async def _on_delivered(incident_id: str, result: dict[str, Any], offset: int) -
                 f"{result['receiver']}:{result['state']}": utc_now(),
             }
             incidents_table[incident_id] = {**incident, "notified": notified}
-        metrics.notifications_sent.labels(result["receiver"], result["outcome"]).inc()
+        metrics.count_notification(result["receiver"], result["outcome"])
     record = {
         "receiver": result["receiver"],
         "state": result["state"],

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from app.sinks.base import Outcome
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)  # how a delivery can end (app.sinks.base)
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 alerts_received = Counter(
@@ -48,7 +51,8 @@ correlations_processed = Counter(
 )
 notifications_sent = Counter(
     "notifications_sent",
-    "Notification attempts that ended, by receiver and outcome.",
+    "Notifications whose delivery ended, by receiver and outcome (success, rejected, "
+    "retries_exhausted, circuit_open, rate_limited).",
     ["receiver", "outcome"],
     registry=REGISTRY,
 )
@@ -108,3 +112,19 @@ def export_model(tenant: str, report: dict[str, Any]) -> None:
     ):
         value = report[name]
         gauge.labels(tenant).set(float("nan") if value is None else value)
+
+
+def count_notification(receiver: str, outcome: Outcome) -> None:
+    """Count one delivery that ended with ``outcome`` (``Delivery.outcome``).
+
+    Every outcome of the receiver is exported from its first delivery on (at 0 until it
+    happens), so ``rate()`` and alert rules on e.g. ``circuit_open`` see the series at once.
+
+    >>> count_notification("doc-ops", "circuit_open")
+    >>> [REGISTRY.get_sample_value("notifications_sent_total", {"receiver": "doc-ops",
+    ...  "outcome": o}) for o in ("circuit_open", "success", "rate_limited")]
+    [1.0, 0.0, 0.0]
+    """
+    for known in OUTCOMES:
+        notifications_sent.labels(receiver, known)
+    notifications_sent.labels(receiver, outcome).inc()

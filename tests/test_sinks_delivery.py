@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from prometheus_client import generate_latest
 
+from app import metrics
 from app.sinks.base import Breaker, Receiver, RetryPolicy, deliver
 from app.sinks.webhook import WebhookSink
 
@@ -229,3 +232,40 @@ async def test_a_refusal_during_the_trial_closes_the_breaker(server: Any, sessio
     assert (await send(target, session, clock)).outcome == "rejected"  # the service answered
     assert target.breaker.state == "closed"
     assert (await send(target, session, clock)).ok
+
+
+async def test_metrics_count_each_delivery_by_its_outcome(server: Any, session: Any) -> None:
+    fake, url = server
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    clock = Clock()
+
+    async def count(target: Receiver) -> str:
+        delivery = await send(target, session, clock)
+        metrics.count_notification(name, delivery.outcome)
+        return delivery.outcome
+
+    assert await count(receiver(url)) == "success"
+    fake.script = [(400, {}, 0)]
+    assert await count(receiver(url)) == "rejected"
+    fake.script = [(500, {}, 0)] * 2
+    assert await count(receiver(url, retry=RetryPolicy(attempts=2))) == "retries_exhausted"
+    fake.script = [(500, {}, 0)]
+    broken = receiver(url, retry=RetryPolicy(attempts=3), breaker=Breaker(failures=1))
+    assert await count(broken) == "circuit_open"
+    slow = receiver(url, rate=0.01, burst=1)
+    assert await count(slow) == "success"
+    assert await count(slow) == "rate_limited"
+
+    exposition = generate_latest(metrics.REGISTRY).decode()
+    counted = {
+        line.split('outcome="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in exposition.splitlines()
+        if line.startswith("notifications_sent_total{") and f'receiver="{name}"' in line
+    }
+    assert counted == {
+        "success": 2.0,
+        "rejected": 1.0,
+        "retries_exhausted": 1.0,
+        "circuit_open": 1.0,
+        "rate_limited": 1.0,
+    }

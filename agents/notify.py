@@ -16,7 +16,7 @@ import asyncio
 import logging
 import signal
 import time
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import faust
 
@@ -67,6 +67,7 @@ class Incident(TypedDict):
     acknowledged: dict[str, Any] | None
     told: dict[str, Any]  # receiver → what it was last told (app.dispatch)
     escalated: int  # escalation levels reached
+    merged_into: NotRequired[dict[str, str]]  # alert id → the storm incident it moved into
 
 
 def update_incident(
@@ -85,7 +86,12 @@ def update_incident(
     'resolved'
     >>> update_incident(None, {**a, "decision": "suppress"}, {}, "silenced by s1")["muted"]
     {'a1': 'silenced by s1'}
+    >>> moved = without_alert(i, "a1", "storm")
+    >>> update_incident(moved, a, {}, None) == moved  # a late message of a moved alert
+    True
     """
+    if incident is not None and alert["id"] in incident.get("merged_into", {}):
+        return incident  # it lives in the storm incident now
     if incident is None:
         incident = {
             "id": alert["incident_id"],
@@ -132,6 +138,55 @@ def update_incident(
         "paged_ms": paged_ms,
         "muted": muted_now,
         "reasons": alert["reasons"],
+    }
+
+
+def moved_event(alert: Alert) -> dict[str, Any] | None:
+    """The ``notify.events`` record, keyed by the old incident, that takes a merged alert out.
+
+    >>> moved_event({"id": "a1", "incident_id": "storm", "merged_from": "i1",
+    ...              "status": "firing", "starts_at": "1970-01-01T00:00:01Z"})
+    {'kind': 'moved', 'incident_id': 'i1', 'alert_id': 'a1', 'into': 'storm', 'at_ms': 1000}
+    >>> moved_event({"id": "a1", "incident_id": "i1", "status": "firing"}) is None
+    True
+    """
+    old = alert.get("merged_from")
+    if not old or old == alert["incident_id"]:
+        return None
+    return {
+        "kind": "moved",
+        "incident_id": old,
+        "alert_id": alert["id"],
+        "into": alert["incident_id"],
+        "at_ms": event_ms(alert),
+    }
+
+
+def without_alert(incident: Incident, alert_id: str, into: str) -> Incident:
+    """The incident after one of its alerts moved into the storm incident ``into``.
+
+    It resolves once no firing alert is left, so receivers it paged hear ``resolved``.
+
+    >>> i = {"alerts": {"a1": "firing", "a2": "resolved"}, "muted": {"a1": "silenced"},
+    ...      "status": "firing", "reasons": ["r"]}
+    >>> o = without_alert(i, "a1", "storm")
+    >>> o["alerts"], o["muted"], o["status"], o["merged_into"]
+    ({'a2': 'resolved'}, {}, 'resolved', {'a1': 'storm'})
+    >>> o["reasons"]
+    ['alert a1 was merged into incident storm']
+    >>> without_alert(o, "a1", "storm") is o
+    True
+    """
+    if alert_id not in incident["alerts"]:
+        return incident
+    alerts = {k: v for k, v in incident["alerts"].items() if k != alert_id}
+    return {
+        **incident,
+        "alerts": alerts,
+        "muted": {k: v for k, v in incident["muted"].items() if k != alert_id},
+        "status": "firing" if "firing" in alerts.values() else "resolved",
+        "merged_into": {**incident.get("merged_into", {}), alert_id: into},
+        "reasons": [f"alert {alert_id} was merged into incident {into}"],
     }
 
 
@@ -184,6 +239,7 @@ def notification(incident: Incident, send: Send, notification_id: str) -> dict[s
         "muted_alert_ids": sorted(incident["muted"]),
         "escalation_level": send.level,
         "acknowledged": incident["acknowledged"] is not None,
+        "merged_into": incident.get("merged_into", {}),
     }
 
 
@@ -221,6 +277,8 @@ async def _handle(incident_id: str, value: dict[str, Any]) -> None:
         await _on_alert(incident_id, value, partition, config)
     elif value.get("kind") in ("ack", "resolve"):
         await _on_feedback(incident_id, value, partition, config)
+    elif value.get("kind") == "moved":
+        await _on_moved(incident_id, value, partition, config)
     elif value.get("kind") == "delivered":
         await _on_delivered(incident_id, value, event.message.offset)
     elif value.get("kind") == "tick":
@@ -242,7 +300,19 @@ async def _on_alert(incident_id: str, alert: Alert, partition: int, config: Noti
     _track_inhibitor(alert, labels, config)
     incident = update_incident(incidents_table.get(incident_id), alert, labels, why)
     await _decide(incident, partition, now, config)
+    if (moved := moved_event(alert)) is not None:  # the old incident is another partition's
+        await topics.notify_events.send(key=moved["incident_id"], value=moved)
     await _wake(partition, now, config, orphans=False)
+
+
+async def _on_moved(
+    incident_id: str, moved: dict[str, Any], partition: int, config: NotifyConfig
+) -> None:
+    now = _advance(partition, int(moved["at_ms"]))
+    incident = incidents_table.get(incident_id)
+    if incident is None or moved["alert_id"] not in incident["alerts"]:
+        return  # moved already (a replay or a later update of the alert)
+    await _decide(without_alert(incident, moved["alert_id"], moved["into"]), partition, now, config)
 
 
 async def _on_feedback(

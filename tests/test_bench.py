@@ -49,7 +49,15 @@ def test_the_storm_is_what_the_bridge_writes() -> None:
 @pytest.mark.integration
 def test_quick_bench_ends_with_the_summary_line() -> None:
     done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "bench"), "--quick", "--am-alerts", "1000"],
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench"),
+            "--quick",
+            "--am-alerts",
+            "1000",
+            "--max-wait",
+            "60",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

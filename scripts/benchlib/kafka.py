@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import orjson
 from confluent_kafka import (
@@ -242,10 +244,14 @@ class Arrivals:
                 self.last = now
         self._consumer.close()
 
-    def wait_for(self, count: int, *, stall: float = 60.0) -> bool:
-        """Wait until ``count`` records arrived; False when none came for ``stall`` seconds."""
+    def wait_for(self, count: int, *, stall: float = 60.0, limit: float = math.inf) -> bool:
+        """Wait until ``count`` records arrived; False when none came for ``stall`` seconds,
+        or after ``limit`` seconds in all."""
         seen, since = self.count, time.monotonic()
+        deadline = since + limit
         while self.count < count:
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.05)
             if self.count != seen:
                 seen, since = self.count, time.monotonic()
@@ -259,16 +265,22 @@ class Arrivals:
 
 
 def drain(
-    offsets: Offsets, arrivals: Arrivals, *, settle: float = 4.0, stall: float = 120.0
+    offsets: Offsets,
+    arrivals: Arrivals,
+    *,
+    settle: float = 4.0,
+    stall: float = 120.0,
+    limit: float = math.inf,
 ) -> bool:
     """Wait until the worker group has committed all it reads and nothing arrived for ``settle``.
 
     ``settle`` exceeds Faust's commit interval (2.8 s), so a topic whose first commit is still to
-    come cannot pass for done. False when neither lag nor arrivals moved for ``stall`` seconds.
+    come cannot pass for done. False when neither lag nor arrivals moved for ``stall`` seconds,
+    or after ``limit`` seconds in all.
     """
-    quiet_since = moved_at = time.monotonic()
+    quiet_since = moved_at = began = time.monotonic()
     last: tuple[int, int] | None = None
-    while True:
+    while time.monotonic() - began < limit:
         time.sleep(0.5)
         now, state = time.monotonic(), (offsets.lag()[2], arrivals.count)
         if state != last:
@@ -278,3 +290,24 @@ def drain(
             return True
         if now - moved_at > stall:
             return False
+    return False
+
+
+def traffic(offsets: Offsets, log_dir: Path | None) -> list[tuple[str, int, int]]:
+    """(topic, messages, bytes on disk) of every topic, most messages first.
+
+    Bytes come from the broker's log segments in ``log_dir`` (0 when it is unknown), so the
+    changelogs show what each table costs in writes.
+    """
+    names = [
+        name
+        for name in offsets._admin().list_topics(timeout=10).topics
+        if not name.startswith("__")
+    ]
+    rows = []
+    for name in names:
+        size = 0
+        if log_dir is not None:
+            size = sum(f.stat().st_size for f in log_dir.glob(f"{name}-*/*.log"))
+        rows.append((name, offsets.total(name), size))
+    return sorted(rows, key=lambda row: row[1], reverse=True)

@@ -93,9 +93,16 @@ class Process:
             process.wait()
 
 
+KEPT = ("ALERTFLOW_PARTITIONS",)  # what a bench run may vary; the topics are created with it
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any ALERTFLOW_* or KAFKA_* setting of the caller, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTFLOW_", "KAFKA_"))}
+    """The environment without the caller's ALERTFLOW_* (but KEPT) and KAFKA_*, plus ``extra``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in KEPT or not k.startswith(("ALERTFLOW_", "KAFKA_"))
+    }
     return {**env, **extra}
 
 

@@ -86,3 +86,15 @@ def last_line(pipeline: float, raw: float, p99_ms: float, rss: float) -> str:
         f"pipeline {pipeline:.0f} alerts/s = {share:.2g}% of raw consume; "
         f"p99 {p99_ms:.0f} ms at 1000/s; rss {rss:.0f} MB"
     )
+
+
+def traffic_lines(rows: Sequence[tuple[str, int, int]]) -> list[str]:
+    """Messages and megabytes per topic.
+
+    >>> print("\\n".join(traffic_lines([("alerts.raw", 2000, 3_000_000)])))
+    topic                                      messages        MB
+    alerts.raw                                    2,000       3.0
+    """
+    lines = [f"{'topic':<40}{'messages':>11}{'MB':>10}"]
+    lines += [f"{name:<40}{count:>11,}{size / 1e6:>10.1f}" for name, count, size in rows]
+    return lines

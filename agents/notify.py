@@ -21,13 +21,13 @@ from typing import Any, NotRequired, TypedDict
 import faust
 
 from agents.stage import run_stage
-from app import metrics, nflog, topics
+from app import metrics, nflog, retention, topics
 from app.dispatch import Send, plan
 from app.faust_app import app, settings
 from app.inhibition import inhibited_by, is_source
 from app.notify_config import NotifyConfig, Reloader, config_path
 from app.records import Alert, epoch_ms, parse_time, utc_now
-from app.routes import RouteError, group_labels
+from app.routes import RouteError, group_labels, match
 from app.settings import SettingsError
 from app.silences import reason as silence_reason
 from app.silences import silencing
@@ -68,6 +68,8 @@ class Incident(TypedDict):
     told: dict[str, Any]  # receiver → what it was last told (app.dispatch)
     escalated: int  # escalation levels reached
     merged_into: NotRequired[dict[str, str]]  # alert id → the storm incident it moved into
+    logged: NotRequired[list[str]]  # its nflog keys (app.retention)
+    prune_ms: NotRequired[int | None]  # resolved: event time from which its nflog entries go
 
 
 def update_incident(
@@ -190,6 +192,29 @@ def without_alert(incident: Incident, alert_id: str, into: str) -> Incident:
     }
 
 
+def prune_due(incident: Incident, resolved_ms: int, config: NotifyConfig) -> int | None:
+    """When a resolved incident's log entries may go (kept once set); ``None`` while firing.
+
+    ``resolved_ms`` is the event time of what resolved it; the incident's routes give the
+    longest ``repeat_interval``.
+
+    >>> from app.routes import parse_route
+    >>> config = NotifyConfig(route=parse_route({"repeat_interval": "4h"}), receivers={})
+    >>> i = {"status": "resolved", "labels": {}}
+    >>> prune_due(i, 0, config) == 28 * 3_600_000
+    True
+    >>> prune_due({**i, "prune_ms": 5}, 0, config), prune_due({**i, "status": "firing"}, 0, config)
+    (5, None)
+    """
+    if incident["status"] != "resolved":
+        return None
+    if incident.get("prune_ms") is not None:
+        return incident["prune_ms"]
+    routes = match(config.route, incident["labels"]) or [config.route]
+    repeat = max(route.repeat_interval_ms or 0 for route in routes)
+    return retention.keep_until(resolved_ms, repeat)
+
+
 def mute(alert: Alert, why: str | None) -> Alert:
     """The alert as published when a silence or an inhibition mutes it.
 
@@ -280,7 +305,7 @@ async def _handle(incident_id: str, value: dict[str, Any]) -> None:
     elif value.get("kind") == "moved":
         await _on_moved(incident_id, value, partition, config)
     elif value.get("kind") == "delivered":
-        await _on_delivered(incident_id, value, event.message.offset)
+        await _on_delivered(incident_id, value, partition, event.message.offset)
     elif value.get("kind") == "tick":
         now = _advance(partition, int(value["at_ms"]))
         await _wake(partition, now, config, orphans=True)
@@ -299,7 +324,7 @@ async def _on_alert(incident_id: str, alert: Alert, partition: int, config: Noti
     await _publish(alert)
     _track_inhibitor(alert, labels, config)
     incident = update_incident(incidents_table.get(incident_id), alert, labels, why)
-    await _decide(incident, partition, now, config)
+    await _decide(incident, partition, now, config, at_ms=at)
     if (moved := moved_event(alert)) is not None:  # the old incident is another partition's
         await topics.notify_events.send(key=moved["incident_id"], value=moved)
     await _wake(partition, now, config, orphans=False)
@@ -312,7 +337,8 @@ async def _on_moved(
     incident = incidents_table.get(incident_id)
     if incident is None or moved["alert_id"] not in incident["alerts"]:
         return  # moved already (a replay or a later update of the alert)
-    await _decide(without_alert(incident, moved["alert_id"], moved["into"]), partition, now, config)
+    incident = without_alert(incident, moved["alert_id"], moved["into"])
+    await _decide(incident, partition, now, config, at_ms=int(moved["at_ms"]))
 
 
 async def _on_feedback(
@@ -326,7 +352,9 @@ async def _on_feedback(
     await _decide(incident, partition, now, config)
 
 
-async def _on_delivered(incident_id: str, result: dict[str, Any], offset: int) -> None:
+async def _on_delivered(
+    incident_id: str, result: dict[str, Any], partition: int, offset: int
+) -> None:
     key = result["key"]
     entry = nflog_table.get(key)
     if entry is None:
@@ -361,13 +389,27 @@ async def _on_delivered(incident_id: str, result: dict[str, Any], offset: int) -
     }
     out = topics.notifications_sent if result["ok"] else topics.notifications_failed
     await out.send(key=incident_id, value=record)
+    incident = incidents_table.get(incident_id)
+    if incident is not None and _expired(incident, partition) and not replay:
+        del nflog_table[key]  # it was in flight when its incident's log was pruned
 
 
-async def _decide(incident: Incident, partition: int, now: int, config: NotifyConfig) -> None:
-    """Plan the incident at ``now``, log and start its sends, keep its timer."""
+async def _decide(
+    incident: Incident,
+    partition: int,
+    now: int,
+    config: NotifyConfig,
+    *,
+    at_ms: int | None = None,
+) -> None:
+    """Plan the incident at ``now``, log and start its sends, keep its timer.
+
+    ``at_ms`` is the event time of what changed the incident (default ``now``).
+    """
     incident, sends, due = plan(incident, config, now)
     timer = timers_table.get(incident["id"]) or {"partition": partition, "in_flight": []}
     in_flight = list(timer["in_flight"])
+    logged = retention.log_keys(incident)
     for send in sends:
         key = nflog.key(incident["id"], send.receiver, send.state)
         if nflog_table.get(key) is not None:
@@ -375,7 +417,12 @@ async def _decide(incident: Incident, partition: int, now: int, config: NotifyCo
         message = notification(incident, send, nflog.notification_id(*key.split("|")))
         nflog_table[key] = nflog.started(message, _wall_ms())
         in_flight.append(key)
+        logged = _added(logged, key)
         _start(incident["id"], key, message, config)
+    prune_ms = prune_due(incident, now if at_ms is None else at_ms, config)
+    if prune_ms is not None and incident.get("prune_ms") is None:
+        _schedule_prune(partition, incident["id"], prune_ms)
+    incident = {**incident, "logged": logged, "prune_ms": prune_ms}
     incidents_table[incident["id"]] = incident
     _save_timer(incident["id"], {"partition": partition, "due_ms": due, "in_flight": in_flight})
     _resume_orphans(incident["id"], in_flight, config)
@@ -387,13 +434,76 @@ async def _wake(partition: int, now: int, config: NotifyConfig, *, orphans: bool
         if timer["partition"] != partition:
             continue
         incident_id = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+        incident = incidents_table.get(incident_id)
+        if incident is None:  # nothing can be due for an incident the table does not hold
+            del timers_table[incident_id]
+            continue
         if timer.get("due_ms") is not None and timer["due_ms"] <= now:
-            incident = incidents_table.get(incident_id)
-            if incident is not None:
-                await _decide(incident, partition, now, config)
-                continue
+            await _decide(incident, partition, now, config)
+            continue
         if orphans:
-            _resume_orphans(incident_id, timer["in_flight"], config)
+            live = [k for k in timer["in_flight"] if _in_flight(k)]
+            if live != timer["in_flight"]:  # finished or pruned entries: nothing to resume
+                _save_timer(incident_id, {**timer, "in_flight": live})
+            _resume_orphans(incident_id, live, config)
+    _prune(partition, now)
+
+
+def _schedule_prune(partition: int, incident_id: str, due_ms: int) -> None:
+    """List the incident in its hour's bucket and the hour in the partition's schedule."""
+    hour = retention.bucket_of(due_ms)
+    bucket = retention.bucket_key(partition, hour)
+    nflog_table[bucket] = _added(nflog_table.get(bucket) or [], incident_id)
+    schedule = retention.schedule_key(partition)
+    nflog_table[schedule] = retention.scheduled(nflog_table.get(schedule) or [], hour)
+
+
+def _prune(partition: int, now: int) -> None:
+    """Drop the log entries and timers of the partition's incidents due at event time ``now``."""
+    schedule = retention.schedule_key(partition)
+    ready, later = retention.due(nflog_table.get(schedule) or [], now)
+    if not ready:
+        return
+    for hour in ready:
+        bucket = retention.bucket_key(partition, hour)
+        incident_ids = nflog_table.get(bucket)
+        for incident_id in incident_ids or []:
+            incident = incidents_table.get(incident_id)
+            if incident is not None and _expired(incident, partition):
+                _forget_log(incident)  # unless it fired again: then its next resolve lists it
+        if incident_ids is not None:
+            del nflog_table[bucket]
+    if later:
+        nflog_table[schedule] = later
+    else:
+        del nflog_table[schedule]
+
+
+def _forget_log(incident: Incident) -> None:
+    """Delete the incident's finished log entries (one in flight goes when its result is in)."""
+    kept = []
+    for key in retention.log_keys(incident):
+        entry = nflog_table.get(key)
+        if entry is not None and entry["status"] == "in_flight":
+            kept.append(key)
+        elif entry is not None:
+            del nflog_table[key]
+    if not kept and timers_table.get(incident["id"]) is not None:
+        del timers_table[incident["id"]]
+    incidents_table[incident["id"]] = {**incident, "logged": kept}
+
+
+def _expired(incident: Incident, partition: int) -> bool:
+    """Whether a resolved incident's log may go at the partition's event time."""
+    prune_ms = incident.get("prune_ms")
+    if incident["status"] != "resolved" or prune_ms is None:
+        return False
+    return prune_ms <= _clock.get(partition, 0)
+
+
+def _in_flight(key: str) -> bool:
+    entry = nflog_table.get(key)
+    return entry is not None and entry["status"] == "in_flight"
 
 
 def _resume_orphans(incident_id: str, keys: list[str], config: NotifyConfig) -> None:

@@ -1,7 +1,5 @@
 """Record shapes on the wire: plain JSON objects (orjson), typed here for readers and mypy."""
 
-from __future__ import annotations
-
 from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 

@@ -166,3 +166,26 @@ def test_a_file_receiver_cannot_take_the_webhook_variables_name(tmp_path: Path) 
     env = {"ALERTFLOW_CONFIG": str(config), "ALERTFLOW_WEBHOOK_URL": "http://127.0.0.1:1/h"}
     with pytest.raises(ReceiverConfigError, match="'webhook' is taken by ALERTFLOW_WEBHOOK_URL"):
         load_receivers(load_settings(env), env)
+
+
+def test_links_are_signed_with_the_api_token_for_each_receivers_lifetime(tmp_path: Path) -> None:
+    config = tmp_path / "alertflow.yaml"
+    config.write_text(
+        "receivers:\n"
+        "  - {name: ops, type: slack, url: 'https://hooks.slack.com/x', link_lifetime: 3600}\n"
+    )
+    env = {
+        "ALERTFLOW_CONFIG": str(config),
+        "ALERTFLOW_WEBHOOK_URL": "http://127.0.0.1:1/h",
+        "ALERTFLOW_API_TOKEN": "tok",
+    }
+    receivers = load_receivers(load_settings(env), env)
+    signers = {name: r.links for name, r in receivers.items() if isinstance(r, Receiver)}
+    assert (signers["ops"].token, signers["ops"].lifetime_s) == ("tok", 3600)
+    assert (signers["webhook"].token, signers["webhook"].lifetime_s) == ("tok", 24 * 3600)
+    unsigned = load_receivers(load_settings({**env, "ALERTFLOW_API_TOKEN": ""}), env)
+    assert all(r.links.token is None for r in unsigned.values() if isinstance(r, Receiver))
+    with pytest.raises(ReceiverConfigError, match=r"receivers\[0\].link_lifetime"):
+        parse_receivers(
+            [{"name": "x", "type": "slack", "url": "https://h", "link_lifetime": 0}], {}
+        )

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from app.links import LinkSigner, signature
 from app.sinks.base import Receiver, deliver
 from app.sinks.discord import DiscordSink
 from app.sinks.pagerduty import PagerDutySink
@@ -326,3 +327,24 @@ async def test_webhook_sends_the_notification_id_as_idempotency_key(
     assert fake.json()["notification_id"] == message["notification_id"]
     assert (await deliver(WebhookSink(url), session, notification())).ok
     assert NOTIFICATION_ID_HEADER not in fake.requests[-1]["headers"]
+
+
+async def test_receivers_with_a_token_send_signed_action_links(
+    service: tuple[Service, str], session: Any
+) -> None:
+    fake, url = service
+    signed = Receiver(SlackSink(url), links=LinkSigner("tok", 3600))
+    assert (await deliver(signed, session, notification())).ok
+    context = fake.json()["blocks"][-1]["elements"][0]["text"]
+    ack = context.split(" · ")[1]
+    assert ack.startswith(f"<{notification()['url']}/acknowledge?sig=")
+    assert "&amp;exp=" in ack  # Slack's escaping; it shows the link with a plain &
+    exp = int(ack.split("&amp;exp=")[1].split("|")[0])
+    sig = ack.split("sig=")[1].split("&amp;")[0]
+    assert sig == signature("tok", "inc-7f3a", "acknowledge", exp)
+
+    webhook = Receiver(WebhookSink(url), links=LinkSigner("tok", 3600))
+    assert (await deliver(webhook, session, notification())).ok
+    assert set(fake.json()["actions"]) == {"acknowledge", "resolve"}  # additive field
+    assert (await deliver(WebhookSink(url), session, notification())).ok
+    assert "actions" not in fake.json()  # no token: plain links, the contract's JSON as is

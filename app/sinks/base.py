@@ -18,6 +18,8 @@ from typing import Any, Literal, Protocol
 import aiohttp
 import orjson
 
+from app.links import DEFAULT_LIFETIME_S, LinkSigner
+
 
 class Sink(Protocol):
     """A receiver of notifications: builds the service's payload and sends it."""
@@ -199,6 +201,7 @@ class Receiver:
     burst: float = 1.0
     breaker: Breaker = field(default_factory=Breaker)
     bucket: TokenBucket | None = None
+    links: LinkSigner = field(default_factory=lambda: LinkSigner(None, DEFAULT_LIFETIME_S))
 
     @property
     def name(self) -> str:
@@ -207,7 +210,24 @@ class Receiver:
 
     async def send(self, session: aiohttp.ClientSession, notification: dict[str, Any]) -> None:
         """One attempt, without the policies (:func:`deliver` applies them)."""
-        await self.sink.send(session, notification)
+        await self.sink.send(session, with_actions(notification, self.links, time.time()))
+
+
+def with_actions(notification: dict[str, Any], links: LinkSigner, now: float) -> dict[str, Any]:
+    """The notification with signed Acknowledge/Resolve links (``actions``) when a token is set.
+
+    Built at each attempt, so a re-send after a crash carries links valid from then on.
+
+    >>> n = {"incident_id": "i1", "status": "firing", "url": "https://af/api/v1/incidents/i1"}
+    >>> with_actions(n, LinkSigner(None), now=0) is n
+    True
+    >>> with_actions(n, LinkSigner("t", 60), now=0)["actions"]["resolve"].split("&")[1]
+    'exp=60'
+    """
+    if links.token is None or not notification.get("url") or not notification.get("incident_id"):
+        return notification
+    actions = links.actions(notification["url"], str(notification["incident_id"]), now)
+    return {**notification, "actions": actions}
 
 
 Outcome = Literal["success", "rejected", "retries_exhausted", "circuit_open", "rate_limited"]

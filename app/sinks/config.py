@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from app.links import DEFAULT_LIFETIME_S, LinkSigner
 from app.settings import Settings, SettingsError
 from app.sinks.base import Breaker, Receiver, RetryPolicy, Sink
 from app.sinks.discord import DiscordSink
@@ -39,7 +40,10 @@ SINK_TYPES: dict[str, type] = {
     "email": EmailSink,
 }
 ALIASES = {"from": "sender"}  # YAML keys that are Python keywords
-DELIVERY_KEYS = ("timeout", "attempts", "backoff", "max_delay", "rate_limit", "circuit_breaker")
+DELIVERY_KEYS = (
+    *("timeout", "attempts", "backoff", "max_delay", "rate_limit", "circuit_breaker"),
+    "link_lifetime",  # seconds the signed Acknowledge/Resolve links stay valid (app.links)
+)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # no ":" (the notification log's separator)
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -55,7 +59,7 @@ def load_receivers(settings: Settings, environ: Mapping[str, str] | None = None)
     if path := env.get("ALERTFLOW_CONFIG"):
         document = yaml.safe_load(Path(path).read_text()) or {}  # load_settings checked it
         items = document.get("receivers") or []
-    receivers: dict[str, Sink] = {}
+    receivers: dict[str, Receiver] = {}
     if settings.webhook_url:
         sink = WebhookSink(settings.webhook_url, secret=settings.webhook_secret)
         receivers[sink.name] = Receiver(sink)
@@ -65,7 +69,10 @@ def load_receivers(settings: Settings, environ: Mapping[str, str] | None = None)
                 f"receivers: the name {name!r} is taken by ALERTFLOW_WEBHOOK_URL's receiver"
             )
         receivers[name] = receiver
-    return receivers
+    for receiver in receivers.values():  # links are signed with the API token, when one is set
+        receiver.links = dataclasses.replace(receiver.links, token=settings.api_token)
+    sinks: dict[str, Sink] = dict(receivers)
+    return sinks
 
 
 def parse_receivers(items: Any, environ: Mapping[str, str]) -> dict[str, Receiver]:
@@ -121,8 +128,10 @@ def _receiver(path: str, item: Any) -> Receiver:
     breaker = _section(
         f"{path}.circuit_breaker", delivery.get("circuit_breaker"), ("failures", "reset_after")
     )
+    lifetime = _number(f"{path}.link_lifetime", delivery.get("link_lifetime", DEFAULT_LIFETIME_S))
     return Receiver(
         sink,
+        links=LinkSigner(None, lifetime),
         retry=retry,
         rate=_number(f"{path}.rate_limit.rate", limit["rate"]) if "rate" in limit else None,
         burst=_number(f"{path}.rate_limit.burst", limit.get("burst", 1), low=1),

@@ -94,13 +94,25 @@ def changes(notification: dict[str, Any]) -> list[str]:
 
 
 def links(notification: dict[str, Any]) -> dict[str, str]:
-    """The incident's page and, while it is open, where to acknowledge or resolve it."""
+    """The incident's page and, while it is open, where to acknowledge or resolve it.
+
+    The action links are the signed ones of ``actions`` when the receiver added them
+    (:class:`app.sinks.base.Receiver`), else the plain endpoints.
+
+    >>> links({"url": "u", "actions": {"resolve": "u/resolve?sig=ab&exp=9"}})["Resolve"]
+    'u/resolve?sig=ab&exp=9'
+    """
     url = notification.get("url")
     if not url:
         return {}
     if notification.get("status") == "resolved":
         return {"Open incident": url}
-    return {"Open incident": url, "Acknowledge": f"{url}/acknowledge", "Resolve": f"{url}/resolve"}
+    actions = notification.get("actions") or {}
+    return {
+        "Open incident": url,
+        "Acknowledge": actions.get("acknowledge") or f"{url}/acknowledge",
+        "Resolve": actions.get("resolve") or f"{url}/resolve",
+    }
 
 
 def clip(text: str, limit: int) -> str:

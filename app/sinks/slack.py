@@ -58,7 +58,7 @@ def message(notification: dict[str, Any]) -> dict[str, Any]:
         text = "*Why*\n" + "\n".join(f"• {_escape(r)}" for r in summary.reasons)
         blocks.append({"type": "section", "text": _mrkdwn(clip(text, TEXT_LIMIT))})
     if summary.links:
-        text = " · ".join(f"<{url}|{label}>" for label, url in summary.links.items())
+        text = " · ".join(f"<{_escape(url)}|{label}>" for label, url in summary.links.items())
         blocks.append({"type": "context", "elements": [_mrkdwn(text)]})
     return {"text": _escape(f"{summary.headline} ({summary.counts})"), "blocks": blocks}
 

@@ -13,6 +13,7 @@ def _partitions(worker: Worker) -> int:
 def test_second_worker_takes_partitions_and_views_are_routed(
     worker: Worker,
     enriched: TopicReader,
+    feedback_topic: TopicReader,
     receiver: Receiver,
     tmp_path,
 ) -> None:
@@ -39,6 +40,16 @@ def test_second_worker_takes_partitions_and_views_are_routed(
                 lambda url=url: (a := http("GET", url)).status == 200 and a, 60, f"GET {url}"
             )
             assert answer.body["id"] == url.rsplit("/", 1)[1]
+        # Half the alerts live on the first worker: the body must survive the forwarding.
+        for alert_id in ids:
+            answer = http(
+                "POST",
+                f"{second.url}/api/v1/alerts/{alert_id}/acknowledge",
+                {"by": "routed", "note": alert_id},
+            )
+            assert answer.status == 202, answer.body
+        acks = feedback_topic.wait(lambda key, value: key in ids, count=len(ids))
+        assert all(value["by"] == "routed" and value["note"] == key for key, value, _ in acks)
         listed = http("GET", f"{second.url}/api/v1/incidents?limit=1000").body["incidents"]
         assert set(tenants) <= {incident["tenant"] for incident in listed}
     finally:

@@ -21,6 +21,7 @@ from app import links, topics
 from app.faust_app import app, settings
 from app.records import Feedback, utc_now
 from app.web.http import ApiError, answer, guarded, read_json
+from app.web.routing import routed
 from tables.alerts import alerts as alerts_table
 from tables.incidents import incidents as incidents_table
 
@@ -71,7 +72,7 @@ async def _publish(records: list[Feedback]) -> None:
 class AlertFeedback(View):
     """``POST /api/v1/alerts/{id}/acknowledge|resolve``."""
 
-    @app.table_route(table=alerts_table, match_info="alert_id")
+    @routed(alerts_table, "alert_id")
     @guarded()
     async def post(self, request: Request, alert_id: str, action: str) -> Response:
         """202 once the feedback is in Kafka; 404 for an alert never seen."""
@@ -91,7 +92,7 @@ class IncidentFeedback(View):
     ``GET`` with the same path answers the confirmation page of a signed link.
     """
 
-    @app.table_route(table=incidents_table, match_info="incident_id")
+    @routed(incidents_table, "incident_id")
     @guarded("none")
     async def get(self, request: Request, incident_id: str, action: str) -> Response:
         """The confirmation page: what the link would do, and a button that does it."""
@@ -101,7 +102,7 @@ class IncidentFeedback(View):
         page = confirmation_page(incident, action, query)
         return self.html(page, headers=dict(_PAGE_HEADERS))
 
-    @app.table_route(table=incidents_table, match_info="incident_id")
+    @routed(incidents_table, "incident_id")
     @guarded("none")
     async def post(self, request: Request, incident_id: str, action: str) -> Response:
         """202 once one feedback record per alert is in Kafka; 404 for an unknown incident."""

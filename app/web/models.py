@@ -10,6 +10,7 @@ from app.faust_app import app, settings
 from app.learning.features import ack_ratio
 from app.learning.model import Learner
 from app.web.http import answer, guarded
+from app.web.routing import routed
 from tables.models import models as models_table
 
 
@@ -41,7 +42,7 @@ def model_view(tenant: str, state: dict[str, Any] | None) -> dict[str, Any]:
 class ModelView(View):
     """``GET /api/v1/models/{tenant}``: samples seen, ROC AUC, precision/recall at the threshold."""
 
-    @app.table_route(table=models_table, match_info="tenant")
+    @routed(models_table, "tenant")
     @guarded()
     async def get(self, request: Request, tenant: str) -> Response:
         """The model of the tenant (a tenant without feedback has an untrained one)."""

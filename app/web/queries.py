@@ -12,6 +12,7 @@ from agents.dedup import table_key
 from app.faust_app import app
 from app.records import format_time, parse_time
 from app.web.http import ApiError, answer, guarded, tenant_of
+from app.web.routing import routed
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
 from tables.fingerprint_stats import fingerprint_stats as stats_table
@@ -47,7 +48,7 @@ def incident_view(incident: dict[str, Any]) -> dict[str, Any]:
 class AlertView(View):
     """``GET /api/v1/alerts/{id}``: the latest enriched alert, with its feedback."""
 
-    @app.table_route(table=alerts_table, match_info="alert_id")
+    @routed(alerts_table, "alert_id")
     @guarded()
     async def get(self, request: Request, alert_id: str) -> Response:
         """The alert or 404."""
@@ -162,7 +163,7 @@ async def _from_other_workers(request: Request, enough: int) -> list[dict[str, A
 class IncidentView(View):
     """``GET /api/v1/incidents/{id}``."""
 
-    @app.table_route(table=incidents_table, match_info="incident_id")
+    @routed(incidents_table, "incident_id")
     @guarded()
     async def get(self, request: Request, incident_id: str) -> Response:
         """The incident or 404."""
@@ -176,7 +177,7 @@ class IncidentView(View):
 class FingerprintView(View):
     """``GET /api/v1/fingerprints/{fp}?tenant=``: count, first/last seen, template, acks."""
 
-    @app.table_route(table=dedup_table, match_info="fingerprint")
+    @routed(dedup_table, "fingerprint")
     @guarded()
     async def get(self, request: Request, fingerprint: str) -> Response:
         """The statistics or 404 (the dedup and statistics tables share partitions)."""

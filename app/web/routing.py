@@ -1,0 +1,61 @@
+"""Requests for a key another worker owns are forwarded to it, body and all.
+
+Faust's own ``@app.table_route`` forwards only method, headers and URL: a POST's JSON body
+(``by``, ``actionable``, ``note``) would be lost on the way. This does the same routing with
+the body, and hands back the owner's answer unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+from yarl import URL
+
+from app.faust_app import app
+from app.web.http import answer
+
+Handler = Callable[..., Awaitable[Response]]
+
+_NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+
+
+def owner_of(table: faust.Table, key: str) -> URL | None:
+    """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us."""
+    owner = URL(str(app.router.key_store(table.name, key)))
+    here = URL(str(app.conf.canonical_url))
+    return None if (owner.host, owner.port) == (here.host, here.port) else owner
+
+
+def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
+    """Serve the request here when this worker owns the key, else forward it to the owner."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def routed_handler(view: View, request: Request, **kwargs: Any) -> Response:
+            try:
+                owner = owner_of(table, request.match_info[match_info])
+            except KeyError:  # no partition assignment yet: a rebalance is under way
+                detail = "partitions are being reassigned between workers; try again shortly"
+                return answer(view, {"error": "rebalancing", "detail": detail}, 503)
+            if owner is None:
+                return await handler(view, request, **kwargs)
+            return await _forward(view, request, owner)
+
+        return routed_handler
+
+    return decorate
+
+
+async def _forward(view: View, request: Request, owner: URL) -> Response:
+    target = request.url.with_host(owner.host or "").with_port(owner.port)
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
+    async with app.http_client.request(
+        request.method, target, headers=headers, data=await request.read()
+    ) as answer:
+        return view.bytes(
+            await answer.read(), content_type=answer.content_type, status=answer.status
+        )

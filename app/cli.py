@@ -106,7 +106,11 @@ def worker(settings: Settings) -> int:
         print(f"alertflow: configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        faust.Worker(app, loglevel=settings.log_level).execute_from_commandline()
+        runner = faust.Worker(app, loglevel=settings.log_level)
+        # From warning up Faust's terminal spinner sets the root logger to DEBUG, so every
+        # debug record of Faust and aiokafka (one per message sent) is built, then dropped.
+        runner.spinner = None
+        runner.execute_from_commandline()
     except SystemExit as exit_:
         return int(exit_.code or 0)
     return 0

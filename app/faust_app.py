@@ -22,6 +22,10 @@ app = faust.App(
     topic_replication_factor=1,
     topic_allow_declare=True,
     producer_acks=-1,
+    # Stages and changelogs send many small JSON records: batch them and compress the batches.
+    producer_compression_type="lz4",
+    producer_linger_ms=2,
+    producer_max_batch_size=256 * 1024,
     key_serializer="raw",
     value_serializer="orjson",
     consumer_auto_offset_reset="earliest",

@@ -48,6 +48,7 @@ from tables.dedup import dedup as dedup_table
 
 HOUR_MS = 3_600_000
 SWEEP_HOURS = 48  # expiry buckets looked at per message at most
+BUCKET_CHUNK = 64  # keys per row of an expiry bucket
 KEEP_RELEASED = 10_000  # offsets a tick's release is kept for, to be sent again on a replay
 
 
@@ -471,7 +472,11 @@ async def _dedup(fingerprint: str, alert: Alert) -> None:
 def _expire_in_bucket(
     partition: int, key: str, state: Episode, before: Episode | None, policy: DedupPolicy
 ) -> None:
-    """List the row in the expiry bucket of its hour, when that hour changed."""
+    """List the row in the expiry bucket of its hour, when that hour changed.
+
+    A bucket is a count of the keys listed and chunks of ``BUCKET_CHUNK`` keys, so listing a
+    key rewrites a short row, not the whole hour's list.
+    """
     hour = expires_at(state, policy) // HOUR_MS
     if (
         before is not None
@@ -480,9 +485,13 @@ def _expire_in_bucket(
     ):
         return
     bucket = ticks_key(partition, hour)
-    listed = dedup_table.get(bucket) or []
-    if key not in listed:
-        dedup_table[bucket] = [*listed, key]
+    count = dedup_table.get(bucket)
+    if isinstance(count, list):  # a bucket of a version that kept one list: stays as it is
+        return
+    count = count or 0
+    chunk = f"{bucket}|{count // BUCKET_CHUNK}"
+    dedup_table[chunk] = [*(dedup_table.get(chunk) or []), key]
+    dedup_table[bucket] = count + 1
 
 
 def _sweep(ticks: Ticks, partition: int, now_ms: int) -> Ticks:
@@ -498,12 +507,23 @@ def _sweep(ticks: Ticks, partition: int, now_ms: int) -> Ticks:
     stop = min(hour - 1, ticks["swept"] + SWEEP_HOURS)
     for passed in range(ticks["swept"] + 1, stop + 1):
         bucket = ticks_key(partition, passed)
-        for key in dedup_table.get(bucket) or []:
+        for key in _bucket_keys(bucket):
             row = dedup_table.get(key)
             if row is not None and expires_at(row, _policy_of(row)) < now_ms:
                 del dedup_table[key]
         dedup_table.pop(bucket, None)
     return {**ticks, "swept": max(ticks["swept"], stop)}
+
+
+def _bucket_keys(bucket: str) -> list[str]:
+    """The keys listed in an expiry bucket; its chunks are deleted on the way."""
+    count = dedup_table.get(bucket)
+    if isinstance(count, list):
+        return count
+    keys: list[str] = []
+    for chunk in range(-(-(count or 0) // BUCKET_CHUNK)):
+        keys.extend(dedup_table.pop(f"{bucket}|{chunk}", None) or [])
+    return keys
 
 
 def _sweep_all(partition: int, now_ms: int) -> None:

@@ -19,7 +19,7 @@ import faust
 from agents.stage import run_stage
 from app import metrics, routes, topics
 from app.faust_app import app, settings
-from app.learning.features import empty_signals
+from app.learning.features import Signals, empty_signals
 from app.learning.model import Example, Learner
 from app.learning.scoring import Thresholds, route_thresholds, score_alert
 from app.records import Alert, epoch_ms
@@ -58,13 +58,64 @@ def _learner(tenant: str) -> Learner:
     return _learners[tenant]
 
 
+def signal_keys(tenant: str, alert: Alert) -> tuple[str, str | None]:
+    """Rows of the ``signals`` table an alert reads: its fingerprint's and its incident's.
+
+    One small row each rather than one per tenant, so an alert rewrites two short rows.
+
+    >>> signal_keys("t", {"fingerprint": "f1", "incident_id": "i1"})
+    ('t|f|f1', 't|i|i1')
+    """
+    incident = alert["incident_id"]
+    return f"{tenant}|f|{alert['fingerprint']}", (f"{tenant}|i|{incident}" if incident else None)
+
+
+def gather(
+    alert: Alert, fingerprint_row: Any, incident_row: Any, offset: int
+) -> tuple[Signals, bool]:
+    """The signals around ``alert`` from its two rows (``[value, last ms, offset]``), and whether
+    the alert is a replay: the fingerprint's row already holds its offset.
+
+    >>> a = {"fingerprint": "f", "incident_id": "i"}
+    >>> gather(a, None, None, 7)
+    ({'fingerprints': {}, 'incidents': {}, 'offset': 7}, False)
+    >>> gather(a, [1.5, 1000, 7], [2, 1000, 7], 7)[1]
+    True
+    """
+    signals = empty_signals()
+    if fingerprint_row is not None:
+        signals["fingerprints"][alert["fingerprint"]] = fingerprint_row[:2]
+    if incident_row is not None and alert["incident_id"]:
+        signals["incidents"][alert["incident_id"]] = incident_row[:2]
+    replay = fingerprint_row is not None and offset <= fingerprint_row[2]
+    return {**signals, "offset": offset}, replay
+
+
+def scatter(alert: Alert, signals: Signals, offset: int) -> tuple[list[Any], list[Any] | None]:
+    """The two rows to write back after ``alert`` was observed (:func:`gather`'s inverse).
+
+    >>> scatter({"fingerprint": "f", "incident_id": None},
+    ...         {"fingerprints": {"f": [1.0, 5]}, "incidents": {}, "offset": 3}, 3)
+    ([1.0, 5, 3], None)
+    """
+    incident = signals["incidents"].get(alert["incident_id"] or "")
+    return [*signals["fingerprints"][alert["fingerprint"]], offset], (
+        None if incident is None else [*incident, offset]
+    )
+
+
 async def _score(tenant: str, alert: Alert, offset: int) -> None:
-    state = signals_table.get(tenant) or empty_signals()
-    replay = offset <= state["offset"]
+    fingerprint_key, incident_key = signal_keys(tenant, alert)
+    incident_row = signals_table.get(incident_key) if incident_key else None
+    state, replay = gather(alert, signals_table.get(fingerprint_key), incident_row, offset)
     state, scored, observation = score_alert(
         state, _learner(tenant), alert, thresholds(alert), replay=replay
     )
-    signals_table[tenant] = {**state, "offset": max(offset, state["offset"])}
+    if not replay:
+        fingerprint_row, incident_row = scatter(alert, state, offset)
+        signals_table[fingerprint_key] = fingerprint_row
+        if incident_key and incident_row is not None:
+            signals_table[incident_key] = incident_row
     metrics.model_decisions.labels(scored["decision"]).inc()
     if scored["decision"] == "suppress":
         metrics.suppressions_processed.labels("model").inc()

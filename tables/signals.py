@@ -1,4 +1,5 @@
-"""Tenant → fingerprint rates and incident sizes the scoring features need (agents.score)."""
+"""``tenant|f|<fingerprint>`` → fingerprint rate, ``tenant|i|<incident>`` → incident size, each
+``[value, last event ms, offset]``: what the scoring features need (agents.score)."""
 
 from tables.define import keyed_table
 

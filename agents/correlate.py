@@ -79,6 +79,7 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 SWEEP_HOURS = 48  # expiry buckets looked at per message at most
+BUCKET_CHUNK = 64  # keys per row of an expiry bucket
 
 
 class Incident(TypedDict):
@@ -459,13 +460,37 @@ def _unindex(head: Head, incident: Incident) -> None:
 
 
 def _expire_at(rows: Rows, tenant: str, key: str, due: int, before: int | None) -> None:
-    """List ``key`` in the expiry bucket of the hour ``due`` falls in (once per hour)."""
+    """List ``key`` in the expiry bucket of the hour ``due`` falls in (once per hour).
+
+    A bucket is a count (row ``w``) and chunks of ``BUCKET_CHUNK`` keys (rows ``c``), so
+    listing a key rewrites two short rows, not the hour's whole list.
+    """
     if before is not None and before // HOUR_MS == due // HOUR_MS:
         return
-    bucket = _key(tenant, "w", str(due // HOUR_MS))
-    listed = rows.get(bucket) or []
-    if key not in listed:
-        rows.put(bucket, [*listed, key])
+    hour = due // HOUR_MS
+    bucket = _key(tenant, "w", str(hour))
+    count = rows.get(bucket) or 0
+    if isinstance(count, list):  # a bucket of a version that kept one list
+        if key not in count:
+            rows.put(bucket, [*count, key])
+        return
+    chunk = _key(tenant, "c", f"{hour}.{count // BUCKET_CHUNK}")
+    rows.put(chunk, [*(rows.get(chunk) or []), key])
+    rows.put(bucket, count + 1)
+
+
+def _bucket_keys(rows: Rows, tenant: str, hour: int) -> list[str]:
+    """The keys listed in the expiry bucket of ``hour``; the bucket is deleted on the way."""
+    bucket = _key(tenant, "w", str(hour))
+    count = rows.get(bucket) or 0
+    rows.delete(bucket)
+    if isinstance(count, list):
+        return count
+    keys: list[str] = []
+    for chunk in range(-(-count // BUCKET_CHUNK)):
+        keys.extend(rows.get(_key(tenant, "c", f"{hour}.{chunk}")) or [])
+        rows.delete(_key(tenant, "c", f"{hour}.{chunk}"))
+    return keys
 
 
 def _added(items: list[str], item: str | None) -> list[str]:
@@ -744,10 +769,8 @@ def _prune(rows: Rows, head: Head, tenant: str, now_ms: int) -> None:
         head["swept"] = hour - 1
     stop = min(hour - 1, head["swept"] + SWEEP_HOURS)
     for passed in range(head["swept"] + 1, stop + 1):
-        bucket = _key(tenant, "w", str(passed))
-        for key in rows.get(bucket) or []:
+        for key in _bucket_keys(rows, tenant, passed):
             _forget(rows, head, tenant, key, now_ms)
-        rows.delete(bucket)
     head["swept"] = max(head["swept"], stop)
 
 

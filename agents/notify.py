@@ -23,6 +23,7 @@ import faust
 from agents.stage import run_stage
 from app import metrics, nflog, retention, topics
 from app.dispatch import Send, plan
+from app.due_index import DueIndex
 from app.faust_app import app, settings
 from app.inhibition import inhibited_by, is_source
 from app.notify_config import NotifyConfig, Reloader, config_path
@@ -288,6 +289,7 @@ _input = app.topic(
     value_serializer="orjson",
 )
 _clock: dict[int, int] = {}  # partition → the latest event time seen (in memory; see README)
+_due: dict[int, DueIndex] = {}  # partition → due times of its timers (rebuilt after assignment)
 _running: set[str] = set()  # nflog keys this process is delivering right now
 _limits: dict[str, asyncio.Semaphore] = {}
 _tasks: set[asyncio.Task[None]] = set()
@@ -429,24 +431,50 @@ async def _decide(
 
 
 async def _wake(partition: int, now: int, config: NotifyConfig, *, orphans: bool) -> None:
-    """Re-plan the incidents of ``partition`` whose timer is due at event time ``now``."""
-    for raw_key, timer in list(timers_table.items()):
-        if timer["partition"] != partition:
-            continue
-        incident_id = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+    """Re-plan the incidents of ``partition`` whose timer is due at event time ``now``.
+
+    Due times come from an in-memory index (one table scan per partition after an
+    assignment), so an alert costs O(log n), not a read of every timer; only a tick
+    (``orphans``) scans the partition's timers for sends a dead worker left in flight.
+    """
+    woken = set()
+    for incident_id in _due_index(partition).pop_due(now):
         incident = incidents_table.get(incident_id)
         if incident is None:  # nothing can be due for an incident the table does not hold
-            del timers_table[incident_id]
+            _drop_timer(incident_id)
             continue
-        if timer.get("due_ms") is not None and timer["due_ms"] <= now:
-            await _decide(incident, partition, now, config)
-            continue
-        if orphans:
+        woken.add(incident_id)
+        await _decide(incident, partition, now, config)
+    if orphans:
+        for incident_id, timer in _partition_timers(partition):
+            if incident_id in woken:
+                continue
+            if incidents_table.get(incident_id) is None:
+                _drop_timer(incident_id)
+                continue
             live = [k for k in timer["in_flight"] if _in_flight(k)]
             if live != timer["in_flight"]:  # finished or pruned entries: nothing to resume
                 _save_timer(incident_id, {**timer, "in_flight": live})
             _resume_orphans(incident_id, live, config)
     _prune(partition, now)
+
+
+def _partition_timers(partition: int) -> list[tuple[str, dict[str, Any]]]:
+    """Every timer row of ``partition`` (a scan: on ticks and index rebuilds only)."""
+    rows = []
+    for raw_key, timer in list(timers_table.items()):
+        if timer["partition"] == partition:
+            rows.append((raw_key.decode() if isinstance(raw_key, bytes) else raw_key, timer))
+    return rows
+
+
+def _due_index(partition: int) -> DueIndex:
+    """The partition's due times, rebuilt from the table the first time after an assignment."""
+    if partition not in _due:
+        index = _due[partition] = DueIndex()
+        for incident_id, timer in _partition_timers(partition):
+            index.set(incident_id, timer.get("due_ms"))
+    return _due[partition]
 
 
 def _schedule_prune(partition: int, incident_id: str, due_ms: int) -> None:
@@ -488,8 +516,8 @@ def _forget_log(incident: Incident) -> None:
             kept.append(key)
         elif entry is not None:
             del nflog_table[key]
-    if not kept and timers_table.get(incident["id"]) is not None:
-        del timers_table[incident["id"]]
+    if not kept:
+        _drop_timer(incident["id"])
     incidents_table[incident["id"]] = {**incident, "logged": kept}
 
 
@@ -579,10 +607,20 @@ def _track_inhibitor(alert: Alert, labels: dict[str, str], config: NotifyConfig)
 
 def _save_timer(incident_id: str, timer: dict[str, Any]) -> None:
     if timer.get("due_ms") is None and not timer["in_flight"]:
-        if timers_table.get(incident_id) is not None:
-            del timers_table[incident_id]
+        _drop_timer(incident_id)
         return
     timers_table[incident_id] = timer
+    if timer["partition"] in _due:
+        _due[timer["partition"]].set(incident_id, timer.get("due_ms"))
+
+
+def _drop_timer(incident_id: str) -> None:
+    timer = timers_table.get(incident_id)
+    if timer is None:
+        return
+    del timers_table[incident_id]
+    if timer["partition"] in _due:
+        _due[timer["partition"]].set(incident_id, None)
 
 
 def _advance(partition: int, at: int) -> int:
@@ -635,3 +673,9 @@ async def reload_config() -> None:
 async def reload_on_sighup() -> None:
     """``kill -HUP <worker>`` reloads the configuration at once."""
     app.loop.add_signal_handler(signal.SIGHUP, lambda: CONFIG.maybe_reload(force=True))
+
+
+@app.on_partitions_assigned.connect
+async def _forget_due_times(*_: Any, **__: Any) -> None:
+    """After a rebalance the timers table is the truth: the indexes are rebuilt lazily."""
+    _due.clear()

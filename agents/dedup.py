@@ -200,7 +200,7 @@ def _settle(
     episode = {**episode, "held": 0, "changes": [], "pending": None}
     if alert["status"] == "resolved" and episode["sent"][1:] == ["resolved"]:
         return episode, None  # settled as the next stage already knows it: resolved
-    alert = {**alert, "held_changes": held}  # type: ignore[typeddict-unknown-key]
+    alert = {**alert, "held_changes": held}
     return _pass(episode, alert, reasons)
 
 

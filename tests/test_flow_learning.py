@@ -62,7 +62,10 @@ def test_noise_stops_paging_and_acknowledged_kind_keeps_paging_across_restart(
             body, action = {"by": "ann", "actionable": False}, "resolve"
         else:
             body, action = {"by": "ann"}, "acknowledge"
-        answer = http("POST", f"{worker.url}/api/v1/alerts/{alert_id}/{action}", body)
+        # People act on what they can see: the alert view is written after alerts.enriched.
+        url = f"{worker.url}/api/v1/alerts/{alert_id}"
+        eventually(lambda url=url: http("GET", url).status == 200, 30, f"GET {url}")
+        answer = http("POST", f"{url}/{action}", body)
         assert answer.status == 202, answer.body
 
     model = _model(worker, tenant, 2 * LESSONS)

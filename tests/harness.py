@@ -111,8 +111,8 @@ class TopicReader:
             if message is None or message.error():
                 continue
             key = message.key().decode() if message.key() is not None else None
-            try:
-                value = json.loads(message.value())
+            try:  # a tombstone (a key deleted from a table) reads as None
+                value = None if message.value() is None else json.loads(message.value())
             except ValueError:  # what outside producers wrote; kept searchable as text
                 value = {"undecodable": message.value().decode("utf-8", "replace")}
             with self._lock:

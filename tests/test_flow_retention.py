@@ -8,45 +8,11 @@ changelog shows as tombstones.
 
 from __future__ import annotations
 
-import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Consumer
-
-from tests.harness import Receiver, Worker, eventually, http, unique
+from tests.harness import Receiver, TopicReader, Worker, eventually, http, unique
 
 CHANGELOG = "alertflow-nflog-changelog"
-
-
-class Tombstones:
-    """Keys deleted from a table, read from its changelog (values of ``None``)."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.keys: set[str] = set()
-        self._stop = threading.Event()
-        self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"test-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        self._consumer.subscribe([topic])
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            message = self._consumer.poll(0.2)
-            if message is not None and not message.error() and message.value() is None:
-                self.keys.add(message.key().decode())
-        self._consumer.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 def _at(moment: datetime) -> str:
@@ -56,7 +22,7 @@ def _at(moment: datetime) -> str:
 def test_log_entries_of_an_incident_resolved_long_ago_are_pruned(
     worker: Worker, bootstrap: str, receiver: Receiver
 ) -> None:
-    tombstones = Tombstones(bootstrap, CHANGELOG)
+    changelog = TopicReader(bootstrap, CHANGELOG)
     try:
         tenant = unique("prune")
         started = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
@@ -70,8 +36,11 @@ def test_log_entries_of_an_incident_resolved_long_ago_are_pruned(
         receiver.wait(lambda n: n["incident_id"] == incident_id and n["status"] == "resolved")
 
         keys = {f"{incident_id}|webhook|firing", f"{incident_id}|webhook|resolved"}
-        eventually(lambda: keys <= tombstones.keys, 45, "tombstones of both log entries")
+        tombstones = lambda: changelog.matching(lambda key, value: value is None)  # noqa: E731
+        eventually(
+            lambda: keys <= {key for key, _, _ in tombstones()}, 45, "tombstones of both entries"
+        )
         incident = http("GET", f"{worker.url}/api/v1/incidents/{incident_id}").body
         assert incident["status"] == "resolved"  # the incident itself stays queryable
     finally:
-        tombstones.close()
+        changelog.close()

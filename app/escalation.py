@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.routes import RouteError, parse_duration
+from app.routes import RouteError, list_of, mapping_of, parse_duration
 
 _KEYS = {"name", "levels"}
 
@@ -72,16 +72,10 @@ def parse_policies(spec: Any, path: str = "escalation_policies") -> dict[str, Es
     """
     if spec is None:
         return {}
-    if not isinstance(spec, list):
-        raise RouteError(f"{path}: expected a list")
     policies: dict[str, EscalationPolicy] = {}
-    for i, item in enumerate(spec):
+    for i, item in enumerate(list_of(spec, path)):
         where = f"{path}[{i}]"
-        if not isinstance(item, dict):
-            raise RouteError(f"{where}: expected a mapping")
-        unknown = sorted(set(map(str, item)) - _KEYS)
-        if unknown:
-            raise RouteError(f"{where}: unknown key {unknown[0]!r}")
+        mapping_of(item, where, _KEYS)
         name = item.get("name")
         if not isinstance(name, str) or not name:
             raise RouteError(f"{where}.name: expected a non-empty string")

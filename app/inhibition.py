@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.routes import Matcher, RouteError, parse_matcher
+from app.routes import Matcher, RouteError, list_of, mapping_of, parse_matcher
 
 _KEYS = {"source_matchers", "target_matchers", "equal"}
 
@@ -63,16 +63,10 @@ def parse_rules(spec: Any, path: str = "inhibit_rules") -> tuple[InhibitRule, ..
     """
     if spec is None:
         return ()
-    if not isinstance(spec, list):
-        raise RouteError(f"{path}: expected a list")
     rules = []
-    for i, item in enumerate(spec):
+    for i, item in enumerate(list_of(spec, path)):
         where = f"{path}[{i}]"
-        if not isinstance(item, dict):
-            raise RouteError(f"{where}: expected a mapping")
-        unknown = sorted(set(map(str, item)) - _KEYS)
-        if unknown:
-            raise RouteError(f"{where}: unknown key {unknown[0]!r}")
+        mapping_of(item, where, _KEYS)
         sides = {}
         for side in ("source_matchers", "target_matchers"):
             matchers = item.get(side)

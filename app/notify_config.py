@@ -27,7 +27,14 @@ import yaml
 
 from app.escalation import EscalationPolicy, parse_policies
 from app.inhibition import InhibitRule, parse_rules
-from app.routes import DEFAULT_ROUTE, Route, RouteError, parse_duration, parse_route
+from app.routes import (
+    DEFAULT_ROUTE,
+    Route,
+    RouteError,
+    mapping_of,
+    parse_duration,
+    parse_route,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +151,7 @@ class Reloader:
 def _options(spec: Any) -> NotifyOptions:
     if spec is None:
         return NotifyOptions()
-    if not isinstance(spec, dict):
-        raise RouteError("notify: expected a mapping")
-    unknown = sorted(set(map(str, spec)) - _NOTIFY_KEYS)
-    if unknown:
-        raise RouteError(f"notify: unknown key {unknown[0]!r}")
+    mapping_of(spec, "notify", _NOTIFY_KEYS)
     values: dict[str, int] = {}
     for key in ("tick_interval", "resend_after", "reload_interval"):
         if key in spec:

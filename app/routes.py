@@ -31,7 +31,7 @@ read by :func:`parse_route` and inherited in :func:`_options`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -199,13 +199,9 @@ def parse_route(spec: Any, path: str = "routes", parent: Route = DEFAULT_ROUTE) 
     ...
     app.routes.RouteError: routes.routes[0].matchers[0]: invalid regular expression '(': ...
     """
-    if not isinstance(spec, dict):
-        raise RouteError(f"{path}: expected a mapping")
-    unknown = sorted(set(map(str, spec)) - _KNOWN_KEYS)
-    if unknown:
-        raise RouteError(f"{path}: unknown key {unknown[0]!r}")
+    mapping_of(spec, path, _KNOWN_KEYS)
     is_root = path == "routes"
-    matchers = _list(spec.get("matchers", []), f"{path}.matchers")
+    matchers = list_of(spec.get("matchers", []), f"{path}.matchers")
     if is_root and matchers:
         raise RouteError(f"{path}.matchers: the root route matches every alert")
     route = Route(
@@ -214,7 +210,7 @@ def parse_route(spec: Any, path: str = "routes", parent: Route = DEFAULT_ROUTE) 
         continue_=_flag(spec.get("continue", False), f"{path}.continue"),
         **_options(spec, path, parent),
     )
-    children = _list(spec.get("routes", []), f"{path}.routes")
+    children = list_of(spec.get("routes", []), f"{path}.routes")
     return Route(
         **{
             **route.__dict__,
@@ -270,7 +266,7 @@ def _options(spec: dict[str, Any], path: str, parent: Route) -> dict[str, Any]:
         "min_distinct_alerts": parent.min_distinct_alerts,
     }
     if "group_by" in spec:
-        names = _list(spec["group_by"], f"{path}.group_by")
+        names = list_of(spec["group_by"], f"{path}.group_by")
         if not names or not all(isinstance(n, str) and n for n in names):
             raise RouteError(f"{path}.group_by: expected a non-empty list of label names")
         options["group_by"] = tuple(names)
@@ -288,9 +284,26 @@ def _options(spec: dict[str, Any], path: str, parent: Route) -> dict[str, Any]:
     return {**options, **_notify_options(spec, path, parent), **_thresholds(spec, path, parent)}
 
 
-def _list(value: Any, path: str) -> list[Any]:
+def list_of(value: Any, path: str) -> list[Any]:
+    """``value`` when it is a list, else a :class:`RouteError` naming ``path``."""
     if not isinstance(value, list):
         raise RouteError(f"{path}: expected a list")
+    return value
+
+
+def mapping_of(value: Any, path: str, known: Iterable[str]) -> dict[Any, Any]:
+    """``value`` when it is a mapping of only ``known`` keys, else a :class:`RouteError`.
+
+    >>> mapping_of({"a": 1, "z": 2}, "x", {"a"})
+    Traceback (most recent call last):
+    ...
+    app.routes.RouteError: x: unknown key 'z'
+    """
+    if not isinstance(value, dict):
+        raise RouteError(f"{path}: expected a mapping")
+    unknown = sorted(set(map(str, value)) - set(known))
+    if unknown:
+        raise RouteError(f"{path}: unknown key {unknown[0]!r}")
     return value
 
 
@@ -324,7 +337,7 @@ def _notify_options(spec: dict[str, Any], path: str, parent: Route) -> dict[str,
     if "receiver" in spec:
         spec = {**spec, "receivers": [spec["receiver"]]}
     if "receivers" in spec:
-        names = _list(spec["receivers"], f"{path}.receivers")
+        names = list_of(spec["receivers"], f"{path}.receivers")
         if not all(isinstance(n, str) and n for n in names):
             raise RouteError(f"{path}.receivers: expected receiver names")
         options["receivers"] = tuple(names)

@@ -299,3 +299,20 @@ def caught_up(bootstrap: str, group: str = "alertflow") -> bool:
         return bool(committed)
     finally:
         probe.close()
+
+
+def accepted(worker: Worker, path: str, body: Any) -> list[str]:
+    """POST ``body`` to ``path`` of the worker, insist on 202, and return the alert ids."""
+    answer = http("POST", f"{worker.url}{path}", body)
+    assert answer.status == 202, answer.body
+    return answer.body["ids"]
+
+
+def await_view(worker: Worker, path: str, ready: Callable[[Any], bool] = lambda body: True) -> Any:
+    """GET ``path`` of the worker until it answers 200 with a body ``ready`` accepts."""
+    return eventually(
+        lambda: (
+            (a := http("GET", f"{worker.url}{path}")).status == 200 and ready(a.body) and a.body
+        ),
+        what=f"GET {path}",
+    )

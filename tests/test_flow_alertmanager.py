@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.harness import Receiver, TopicReader, Worker, eventually, http, unique
+from tests.harness import Receiver, TopicReader, Worker, accepted, eventually, http, unique
 
 CONTRACT_FIELDS = {
     "id",
@@ -33,9 +33,7 @@ CONTRACT_FIELDS = {
 
 
 def _post(worker: Worker, body: dict, tenant: str) -> list[str]:
-    answer = http("POST", f"{worker.url}/webhooks/alertmanager?tenant={tenant}", body)
-    assert answer.status == 202, answer.body
-    return answer.body["ids"]
+    return accepted(worker, f"/webhooks/alertmanager?tenant={tenant}", body)
 
 
 def test_firing_group_comes_out_enriched_viewable_and_notified(

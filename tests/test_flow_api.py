@@ -6,22 +6,11 @@ import json
 
 from confluent_kafka import Producer
 
-from tests.harness import Receiver, TopicReader, Worker, eventually, http, unique
+from tests.harness import Receiver, TopicReader, Worker, accepted, await_view, http, unique
 
 
 def _post_alerts(worker: Worker, body: object, tenant: str) -> list[str]:
-    answer = http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", body)
-    assert answer.status == 202, answer.body
-    return answer.body["ids"]
-
-
-def _view(worker: Worker, path: str, ready=lambda body: True) -> dict:
-    return eventually(
-        lambda: (
-            (a := http("GET", f"{worker.url}{path}")).status == 200 and ready(a.body) and a.body
-        ),
-        what=f"GET {path}",
-    )
+    return accepted(worker, f"/api/v1/alerts?tenant={tenant}", body)
 
 
 def test_list_of_alerts_gets_ids_in_order_and_all_come_out(
@@ -58,7 +47,7 @@ def test_acknowledge_shows_in_alert_fingerprint_and_feedback_topic(
         worker, {"title": "Payment gateway timeouts", "service": "pay"}, tenant
     )
     (_, alert, _), *_ = enriched.wait(lambda key, value: key == alert_id)
-    _view(worker, f"/api/v1/alerts/{alert_id}")  # people acknowledge what they can see
+    await_view(worker, f"/api/v1/alerts/{alert_id}")  # people acknowledge what they can see
 
     answer = http(
         "POST",
@@ -70,9 +59,9 @@ def test_acknowledge_shows_in_alert_fingerprint_and_feedback_topic(
     assert feedback["kind"] == "ack" and feedback["actionable"] is True and feedback["by"] == "ann"
     assert feedback["incident_id"] == alert["incident_id"]
 
-    view = _view(worker, f"/api/v1/alerts/{alert_id}", lambda body: body["acknowledged"])
+    view = await_view(worker, f"/api/v1/alerts/{alert_id}", lambda body: body["acknowledged"])
     assert view["feedback"][0]["note"] == "looking"
-    stats = _view(
+    stats = await_view(
         worker,
         f"/api/v1/fingerprints/{alert['fingerprint']}?tenant={tenant}",
         lambda body: body.get("acks") == 1,
@@ -106,10 +95,12 @@ def test_resolve_incident_as_noise_applies_to_every_alert(
     incident_ids = {value["incident_id"] for _, value, _ in records}
     assert len(incident_ids) == 1, "same service and alertname within minutes: one incident"
     (incident_id,) = incident_ids
-    incident = _view(worker, f"/api/v1/incidents/{incident_id}", lambda b: len(b["alert_ids"]) == 2)
+    incident = await_view(
+        worker, f"/api/v1/incidents/{incident_id}", lambda b: len(b["alert_ids"]) == 2
+    )
     assert incident["tenant"] == tenant and incident["status"] == "firing"
 
-    listed = _view(worker, f"/api/v1/incidents?tenant={tenant}&status=firing&limit=10")
+    listed = await_view(worker, f"/api/v1/incidents?tenant={tenant}&status=firing&limit=10")
     assert [i["id"] for i in listed["incidents"]] == [incident_id]
 
     answer = http(

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from app.records import format_time
-from tests.harness import TopicReader, Worker, eventually, http, unique
+from tests.harness import TopicReader, Worker, accepted, await_view, http, unique
 
 
 def _webhook(group_key: str, alerts: list[dict], status: str = "firing") -> dict:
@@ -38,18 +38,7 @@ def _alert(
 
 
 def _post(worker: Worker, body: dict, tenant: str) -> list[str]:
-    answer = http("POST", f"{worker.url}/webhooks/alertmanager?tenant={tenant}", body)
-    assert answer.status == 202, answer.body
-    return answer.body["ids"]
-
-
-def _get(worker: Worker, path: str, ready=lambda body: True) -> dict:
-    return eventually(
-        lambda: (
-            (a := http("GET", f"{worker.url}{path}")).status == 200 and ready(a.body) and a.body
-        ),
-        what=f"GET {path}",
-    )
+    return accepted(worker, f"/webhooks/alertmanager?tenant={tenant}", body)
 
 
 def test_a_cascade_becomes_one_incident_and_resolves(worker: Worker, enriched: TopicReader) -> None:
@@ -76,7 +65,7 @@ def test_a_cascade_becomes_one_incident_and_resolves(worker: Worker, enriched: T
     assert by_id[ids[0]]["incident_id"] != by_id[ids[2]]["incident_id"], "nothing learned yet"
 
     incident = by_id[ids[2]]["incident_id"]
-    view = _get(worker, f"/api/v1/incidents/{incident}", lambda b: b["alert_count"] == 2)
+    view = await_view(worker, f"/api/v1/incidents/{incident}", lambda b: b["alert_count"] == 2)
     assert set(view["alert_ids"]) == {ids[2], ids[4]}
     assert set(view["services"]) == {"orders", "checkout"} and view["status"] == "firing"
 
@@ -85,26 +74,30 @@ def test_a_cascade_becomes_one_incident_and_resolves(worker: Worker, enriched: T
         for a in (api, web)
     ]
     _post(worker, _webhook('{}:{service="orders"}', resolved, "resolved"), tenant)
-    view = _get(worker, f"/api/v1/incidents/{incident}", lambda b: b["status"] == "resolved")
+    view = await_view(worker, f"/api/v1/incidents/{incident}", lambda b: b["status"] == "resolved")
     assert view["alert_count"] == 2
 
-    listing = _get(worker, f"/api/v1/incidents?tenant={tenant}&limit=1", lambda b: b["total"] == 2)
+    listing = await_view(
+        worker, f"/api/v1/incidents?tenant={tenant}&limit=1", lambda b: b["total"] == 2
+    )
     assert len(listing["incidents"]) == 1 and listing["next_offset"] == 1
-    second = _get(worker, f"/api/v1/incidents?tenant={tenant}&limit=1&offset=1")
+    second = await_view(worker, f"/api/v1/incidents?tenant={tenant}&limit=1&offset=1")
     assert second["next_offset"] is None
     assert {listing["incidents"][0]["id"], second["incidents"][0]["id"]} == {
         incident,
         by_id[ids[0]]["incident_id"],
     }
-    firing = _get(worker, f"/api/v1/incidents?tenant={tenant}&status=firing&service=postgres")
+    firing = await_view(worker, f"/api/v1/incidents?tenant={tenant}&status=firing&service=postgres")
     assert [i["id"] for i in firing["incidents"]] == [by_id[ids[0]]["incident_id"]]
     assert http("GET", f"{worker.url}/api/v1/incidents?since=yesterday").status == 400
 
-    clusters = _get(worker, f"/api/v1/clusters?tenant={tenant}", lambda b: len(b["clusters"]) == 1)
+    clusters = await_view(
+        worker, f"/api/v1/clusters?tenant={tenant}", lambda b: len(b["clusters"]) == 1
+    )
     assert clusters["clusters"][0]["count"] == 2
     assert clusters["clusters"][0]["template"] == "<*> latency of <*> is <*>"
 
-    stats = _get(
+    stats = await_view(
         worker,
         f"/api/v1/fingerprints/{by_id[ids[0]]['fingerprint']}?tenant={tenant}",
         lambda b: b.get("template") is not None,

@@ -7,7 +7,16 @@ killed and restarted, which scores a probe alert exactly as before.
 
 from __future__ import annotations
 
-from tests.harness import Receiver, TopicReader, Worker, caught_up, eventually, http, unique
+from tests.harness import (
+    Receiver,
+    TopicReader,
+    Worker,
+    accepted,
+    caught_up,
+    eventually,
+    http,
+    unique,
+)
 
 LESSONS = 6  # labels per kind before the model is asked again
 
@@ -23,9 +32,7 @@ def _alert(kind: str, service: str, day: int, host: str) -> dict:
 
 
 def _post(worker: Worker, tenant: str, alerts: list[dict]) -> list[str]:
-    answer = http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", alerts)
-    assert answer.status == 202, answer.body
-    return answer.body["ids"]
+    return accepted(worker, f"/api/v1/alerts?tenant={tenant}", alerts)
 
 
 def _model(worker: Worker, tenant: str, samples: int) -> dict:

@@ -22,7 +22,7 @@ import yaml
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from tests.harness import TopicReader, Worker, eventually, http, unique
+from tests.harness import TopicReader, Worker, accepted, eventually, http, unique
 
 PARTITIONS = 4
 
@@ -136,9 +136,7 @@ def failed(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
 
 
 def _post(worker: Worker, tenant: str, *alerts: dict[str, Any]) -> list[str]:
-    answer = http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", list(alerts))
-    assert answer.status == 202, answer.body
-    return answer.body["ids"]
+    return accepted(worker, f"/api/v1/alerts?tenant={tenant}", list(alerts))
 
 
 def _enriched(enriched: TopicReader, alert_id: str, ready=lambda v: True) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import faust
 
-from agents.stage import decode_json, run_stage
+from agents.stage import decode_json, emit, run_stage
 from app import topics
 from app.faust_app import app
 from app.records import Alert, Feedback
@@ -88,9 +88,10 @@ async def _view(alert_id: str, value: bytes) -> None:
 
 async def _forward(alert: Alert, feedback: Feedback) -> None:
     """Tell the fingerprint statistics what a person did with an alert of this fingerprint."""
-    await topics.fingerprint_facts.send(
-        key=alert["fingerprint"],
-        value={
+    await emit(
+        topics.fingerprint_facts,
+        alert["fingerprint"],
+        {
             "kind": "feedback",
             "tenant": alert["tenant"],
             "fingerprint": alert["fingerprint"],

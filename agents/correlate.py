@@ -53,7 +53,7 @@ from typing import Any, TypedDict
 
 import faust
 
-from agents.stage import run_stage
+from agents.stage import emit, origin, run_stage
 from app import metrics, topics
 from app.faust_app import app
 from app.records import Alert, epoch_ms
@@ -799,7 +799,7 @@ def route_of(alert: Alert, root: Route = ROUTES) -> Route:
 
 
 async def _correlate(tenant: str, alert: Alert) -> None:
-    offset = faust.current_event().message.offset
+    offset = origin().position
     rows = Rows(correlation_table.get)
     marked = correlate_one(rows, alert, route_of(alert), offset)
     if correlation_table.get(_key(alert["tenant"], "i", marked["incident_id"])) is not None:
@@ -809,9 +809,7 @@ async def _correlate(tenant: str, alert: Alert) -> None:
             correlation_table.pop(key, None)
         else:
             correlation_table[key] = row
-    await topics.correlated.send(
-        key=tenant, value=marked, timestamp=epoch_ms(alert["starts_at"]) / 1000
-    )
+    await emit(topics.correlated, tenant, marked, epoch_ms(alert["starts_at"]) / 1000)
 
 
 @app.agent(topics.fingerprinted, concurrency=1)

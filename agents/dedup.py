@@ -38,7 +38,7 @@ from typing import Any, TypedDict
 import faust
 import yaml
 
-from agents.stage import run_stage
+from agents.stage import POSITIONS_PER_OFFSET, emit, origin, run_stage
 from app import metrics, topics
 from app.faust_app import app
 from app.identity import alert_id
@@ -49,7 +49,8 @@ from tables.dedup import dedup as dedup_table
 HOUR_MS = 3_600_000
 SWEEP_HOURS = 48  # expiry buckets looked at per message at most
 BUCKET_CHUNK = 64  # keys per row of an expiry bucket
-KEEP_RELEASED = 10_000  # offsets a tick's release is kept for, to be sent again on a replay
+# positions (see agents.stage.Origin) a tick's release is kept for, to be sent again on a replay
+KEEP_RELEASED = 10_000 * POSITIONS_PER_OFFSET
 
 
 @dataclass(frozen=True)
@@ -445,8 +446,8 @@ def _policy_of(row: Episode | dict[str, Any]) -> DedupPolicy:
 
 async def _dedup(fingerprint: str, alert: Alert) -> None:
     key = table_key(alert["tenant"], fingerprint)
-    event = faust.current_event()
-    offset, partition = event.message.offset, event.message.partition
+    where = origin()
+    offset, partition = where.position, where.partition
     policy = _policy_of(alert)  # type: ignore[arg-type]
     before = dedup_table.get(key)
     state, passed = decide(before, alert, offset, policy)
@@ -464,9 +465,7 @@ async def _dedup(fingerprint: str, alert: Alert) -> None:
     if passed is None:
         metrics.suppressions_processed.labels("flapping" if state["held"] else "duplicate").inc()
     for out in ([passed] if passed else []) + outputs:
-        await topics.deduped.send(
-            key=out["tenant"], value=out, timestamp=epoch_ms(out["starts_at"]) / 1000
-        )
+        await emit(topics.deduped, out["tenant"], out, epoch_ms(out["starts_at"]) / 1000)
 
 
 def _expire_in_bucket(

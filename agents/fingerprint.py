@@ -12,7 +12,7 @@ from typing import Any
 
 import faust
 
-from agents.stage import run_stage
+from agents.stage import emit, run_stage
 from agents.template_miner import Template, TemplateMiner
 from app import topics
 from app.faust_app import app
@@ -53,9 +53,10 @@ async def _fingerprint(tenant: str, alert: Alert) -> None:
     template, changed = _assign(tenant, message_text(alert))
     if changed:
         templates_table[tenant] = _miners[tenant].to_state()
-    await topics.fingerprint_facts.send(
-        key=alert["fingerprint"],
-        value={
+    await emit(
+        topics.fingerprint_facts,
+        alert["fingerprint"],
+        {
             "kind": "template",
             "tenant": tenant,
             "fingerprint": alert["fingerprint"],
@@ -65,9 +66,7 @@ async def _fingerprint(tenant: str, alert: Alert) -> None:
         },
     )
     marked = {**alert, "template_id": template.id, "template": template.text}
-    await topics.fingerprinted.send(
-        key=tenant, value=marked, timestamp=epoch_ms(alert["starts_at"]) / 1000
-    )
+    await emit(topics.fingerprinted, tenant, marked, epoch_ms(alert["starts_at"]) / 1000)
 
 
 @app.agent(topics.deduped, concurrency=1)

@@ -14,7 +14,7 @@ from typing import Any
 import faust
 
 from agents.alert_view import validate_feedback
-from agents.stage import decode_json, run_stage
+from agents.stage import decode_json, emit, origin, run_stage
 from app import topics
 from app.faust_app import app, settings
 from app.learning.labels import FEEDBACK, OBSERVATIONS, LabelPolicy, expired, join
@@ -33,20 +33,18 @@ _since_sweep: dict[int, int] = {}  # partition → events since its last sweep
 
 
 async def _label(alert_id: str, value: bytes) -> None:
-    message = faust.current_event().message
-    record = decode_json(value)
-    if message.topic == FEEDBACK:
+    where = origin()
+    record = decode_json(value) if isinstance(value, bytes) else value  # a batch is decoded
+    if where.topic == FEEDBACK:
         validate_feedback(record)
     state, examples = join(
-        observations_table.get(alert_id), record, message.topic, message.offset, POLICY
+        observations_table.get(alert_id), record, where.topic, where.position, POLICY
     )
     observations_table[alert_id] = state
     for example in examples:
-        await topics.examples.send(
-            key=example["tenant"], value=example, timestamp=example["at_ms"] / 1000
-        )
-    if message.topic == OBSERVATIONS:  # the alerts' event time is the clock of expiry
-        _sweep(message.partition, epoch_ms(record["ends_at"] or record["starts_at"]))
+        await emit(topics.examples, example["tenant"], example, example["at_ms"] / 1000)
+    if where.topic == OBSERVATIONS:  # the alerts' event time is the clock of expiry
+        _sweep(where.partition, epoch_ms(record["ends_at"] or record["starts_at"]))
 
 
 def _sweep(partition: int, now_ms: int) -> None:

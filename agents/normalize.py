@@ -6,7 +6,7 @@ from typing import Any
 
 import faust
 
-from agents.stage import decode_json, run_stage
+from agents.stage import decode_json, emit, run_stage
 from app import topics
 from app.faust_app import app
 from app.records import epoch_ms
@@ -15,9 +15,7 @@ from app.sources import normalize as normalize_source
 
 async def _normalize(_key: Any, value: bytes) -> None:
     alert = normalize_source(decode_json(value))
-    await topics.normalized.send(
-        key=alert["fingerprint"], value=alert, timestamp=epoch_ms(alert["starts_at"]) / 1000
-    )
+    await emit(topics.normalized, alert["fingerprint"], alert, epoch_ms(alert["starts_at"]) / 1000)
 
 
 @app.agent(topics.raw)

@@ -20,7 +20,7 @@ from typing import Any, NotRequired, TypedDict
 
 import faust
 
-from agents.stage import run_stage
+from agents.stage import origin, run_stage
 from app import metrics, nflog, retention, topics
 from app.dispatch import Send, plan
 from app.due_index import DueIndex
@@ -296,18 +296,17 @@ _tasks: set[asyncio.Task[None]] = set()
 
 
 async def _handle(incident_id: str, value: dict[str, Any]) -> None:
-    event = faust.current_event()
-    assert event is not None
-    partition = event.message.partition
+    where = origin()
+    partition = where.partition
     config = CONFIG.current
-    if event.message.topic == topics.scored.get_topic_name():
+    if where.topic == topics.scored.get_topic_name():
         await _on_alert(incident_id, value, partition, config)
     elif value.get("kind") in ("ack", "resolve"):
         await _on_feedback(incident_id, value, partition, config)
     elif value.get("kind") == "moved":
         await _on_moved(incident_id, value, partition, config)
     elif value.get("kind") == "delivered":
-        await _on_delivered(incident_id, value, partition, event.message.offset)
+        await _on_delivered(incident_id, value, partition, where.position)
     elif value.get("kind") == "tick":
         now = _advance(partition, int(value["at_ms"]))
         await _wake(partition, now, config, orphans=True)

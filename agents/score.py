@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-from agents.stage import run_stage
+from agents.stage import emit, origin, run_stage
 from app import metrics, routes, topics
 from app.faust_app import app, settings
 from app.learning.features import Signals, empty_signals
@@ -120,8 +120,8 @@ async def _score(tenant: str, alert: Alert, offset: int) -> None:
     if scored["decision"] == "suppress":
         metrics.suppressions_processed.labels("model").inc()
     at = epoch_ms(alert["starts_at"]) / 1000
-    await topics.observations.send(key=alert["id"], value=observation, timestamp=at)
-    await topics.scored.send(key=alert["incident_id"], value=scored, timestamp=at)
+    await emit(topics.observations, alert["id"], observation, at)
+    await emit(topics.scored, alert["incident_id"], scored, at)
 
 
 def _learn(tenant: str, example: Example) -> None:
@@ -137,11 +137,11 @@ def _learn(tenant: str, example: Example) -> None:
 
 
 async def _handle(tenant: str, value: Any) -> None:
-    message = faust.current_event().message
-    if message.topic == topics.examples.get_topic_name():
+    where = origin()
+    if where.topic == topics.examples.get_topic_name():
         _learn(tenant, value)
     else:
-        await _score(tenant, value, message.offset)
+        await _score(tenant, value, where.position)
 
 
 @app.agent(_score_input, concurrency=1)

@@ -15,7 +15,10 @@ from agents.stage import decode_json, emit, run_stage
 from app import topics
 from app.faust_app import app
 from app.records import Alert, Feedback
-from tables.alerts import alerts as alerts_table
+from tables.alerts import alerts as _alerts_table
+from tables.write_behind import WriteBehind
+
+alerts_table = WriteBehind(_alerts_table)
 
 FEEDBACK_KINDS = ("ack", "resolve")
 

@@ -58,7 +58,10 @@ from app import metrics, topics
 from app.faust_app import app
 from app.records import Alert, epoch_ms
 from app.routes import Route, group_key, group_labels, load_routes, match
-from tables.correlation import correlation as correlation_table
+from tables.correlation import correlation as _correlation_table
+from tables.write_behind import WriteBehind
+
+correlation_table = WriteBehind(_correlation_table)
 
 COOCCUR_MS = 5 * 60_000  # templates whose first alerts come this close co-occur
 OCCASION_MS = 3_600_000  # a pair is counted at most once in this long: one occasion

@@ -44,7 +44,10 @@ from app.faust_app import app
 from app.identity import alert_id
 from app.records import Alert, epoch_ms
 from app.routes import RouteError, parse_duration
-from tables.dedup import dedup as dedup_table
+from tables.dedup import dedup as _dedup_table
+from tables.write_behind import WriteBehind
+
+dedup_table = WriteBehind(_dedup_table)
 
 HOUR_MS = 3_600_000
 SWEEP_HOURS = 48  # expiry buckets looked at per message at most

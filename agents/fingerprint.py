@@ -17,7 +17,10 @@ from agents.template_miner import Template, TemplateMiner
 from app import topics
 from app.faust_app import app
 from app.records import Alert, epoch_ms
-from tables.templates import templates as templates_table
+from tables.templates import templates as _templates_table
+from tables.write_behind import WriteBehind
+
+templates_table = WriteBehind(_templates_table)
 
 _miners: dict[str, TemplateMiner] = {}
 _known: dict[str, dict[str, str]] = {}

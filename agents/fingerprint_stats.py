@@ -14,7 +14,10 @@ from agents.dedup import table_key
 from agents.stage import run_stage
 from app import topics
 from app.faust_app import app
-from tables.fingerprint_stats import fingerprint_stats as stats_table
+from tables.fingerprint_stats import fingerprint_stats as _stats_table
+from tables.write_behind import WriteBehind
+
+stats_table = WriteBehind(_stats_table)
 
 EMPTY = {
     "template_id": None,

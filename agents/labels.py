@@ -19,7 +19,10 @@ from app import topics
 from app.faust_app import app, settings
 from app.learning.labels import FEEDBACK, OBSERVATIONS, LabelPolicy, expired, join
 from app.records import epoch_ms
-from tables.observations import observations as observations_table
+from tables.observations import observations as _observations_table
+from tables.write_behind import WriteBehind
+
+observations_table = WriteBehind(_observations_table)
 
 SWEEP_EVERY = 1000  # events between two sweeps of this partition's expired entries
 
@@ -53,7 +56,7 @@ def _sweep(partition: int, now_ms: int) -> None:
     if _since_sweep[partition] < SWEEP_EVERY:
         return
     _since_sweep[partition] = 0
-    changelog = observations_table.changelog_topic.get_topic_name()
+    changelog = observations_table.table.changelog_topic.get_topic_name()
     old = [key for key, state in observations_table.items() if expired(state, now_ms, POLICY)]
     for key in old:
         raw = key if isinstance(key, bytes) else str(key).encode()

@@ -34,11 +34,15 @@ from app.silences import reason as silence_reason
 from app.silences import silencing
 from app.sinks.base import Delivery, Sink, deliver
 from app.sinks.config import load_receivers
-from tables.incidents import incidents as incidents_table
+from tables.incidents import incidents as _incidents_table
 from tables.inhibitors import inhibitors as inhibitors_table
 from tables.nflog import nflog as nflog_table
 from tables.silences import silences as silences_table
-from tables.timers import timers as timers_table
+from tables.timers import timers as _timers_table
+from tables.write_behind import WriteBehind
+
+incidents_table = WriteBehind(_incidents_table)
+timers_table = WriteBehind(_timers_table)
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,12 @@ from app.learning.features import Signals, empty_signals
 from app.learning.model import Example, Learner
 from app.learning.scoring import Thresholds, route_thresholds, score_alert
 from app.records import Alert, epoch_ms
-from tables.models import models as models_table
-from tables.signals import signals as signals_table
+from tables.models import models as _models_table
+from tables.signals import signals as _signals_table
+from tables.write_behind import WriteBehind
+
+signals_table = WriteBehind(_signals_table)
+models_table = WriteBehind(_models_table)
 
 _score_input = app.topic(
     topics.correlated.get_topic_name(),

@@ -5,28 +5,28 @@ Between the stages a Kafka record is a *batch*: the records bound for one partit
 topic, written as one message (see :mod:`agents.batches`). A stage takes the events that are
 ready (up to ``TAKE_EVENTS``, waiting at most ``TAKE_WITHIN``), hands every record in them to
 its handler — each inside the Faust event that carried it, so table writes land in that
-event's partition — and sends what the handlers emitted before the events are acknowledged:
-nothing is committed before its outputs are with the producer (at-least-once).
+event's partition — then writes the tables the batch changed (:mod:`tables.write_behind`) and
+sends what the handlers emitted, all before the events are acknowledged: nothing is committed
+before its state and outputs are with the producer (at-least-once).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 import orjson
-from faust.streams import _current_event
 
 from agents.batches import Outbox, unpack
 from app import metrics, topics
 from app.records import DeadLetter, utc_now
+from tables import write_behind
+from tables.write_behind import in_event
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,13 @@ async def run_stage(stage: str, stream: faust.StreamT, handle: Handler) -> None:
         outbox = Outbox()
         token = _outbox.set(outbox)
         try:
-            for event in events:
-                with in_event(event):
-                    for where, key, value in _records(event):
-                        started = time.perf_counter()
-                        await _handle_one(stage, handle, where, key, value)
-                        duration.observe(time.perf_counter() - started)
+            with write_behind.batch():
+                for event in events:
+                    with in_event(event):
+                        for where, key, value in _records(event):
+                            started = time.perf_counter()
+                            await _handle_one(stage, handle, where, key, value)
+                            duration.observe(time.perf_counter() - started)
         finally:
             _outbox.reset(token)
         await outbox.flush()
@@ -100,16 +101,6 @@ def _records(event: faust.EventT) -> Iterator[tuple[Origin, Any, Any]]:
     first = message.offset * POSITIONS_PER_OFFSET
     for index, (key, value) in enumerate(unpack(event.key, event.value)):
         yield Origin(message.topic, message.partition, first + index), key, value
-
-
-@contextmanager
-def in_event(event: faust.EventT) -> Iterator[None]:
-    """Make ``event`` Faust's current event: tables write to its partition and changelog."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 async def dead_letter(stage: str, topic: str, key: Any, value: Any, error: Exception) -> None:

@@ -51,11 +51,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
-import faust
-
-from agents.stage import emit, origin, run_stage
+from agents.stage import emit, origin
 from app import metrics, topics
-from app.faust_app import app
 from app.records import Alert, epoch_ms
 from app.routes import Route, group_key, group_labels, load_routes, match
 from tables.correlation import correlation as _correlation_table
@@ -801,7 +798,8 @@ def route_of(alert: Alert, root: Route = ROUTES) -> Route:
     return match(root, group_labels(alert))[0]
 
 
-async def _correlate(tenant: str, alert: Alert) -> None:
+async def handle(tenant: str, alert: Alert) -> None:
+    """Place the alert in an incident; hand it on to the scoring stage."""
     offset = origin().position
     rows = Rows(correlation_table.get)
     marked = correlate_one(rows, alert, route_of(alert), offset)
@@ -813,9 +811,3 @@ async def _correlate(tenant: str, alert: Alert) -> None:
         else:
             correlation_table[key] = row
     await emit(topics.correlated, tenant, marked, epoch_ms(alert["starts_at"]) / 1000)
-
-
-@app.agent(topics.fingerprinted, concurrency=1)
-async def correlate(stream: faust.StreamT[Any]) -> None:
-    """Group related alerts into incidents."""
-    await run_stage("correlate", stream, _correlate)

@@ -44,10 +44,7 @@ from app.faust_app import app
 from app.identity import alert_id
 from app.records import Alert, epoch_ms
 from app.routes import RouteError, parse_duration
-from tables.dedup import dedup as _dedup_table
-from tables.write_behind import WriteBehind
-
-dedup_table = WriteBehind(_dedup_table)
+from tables.dedup import dedup_rows as dedup_table
 
 HOUR_MS = 3_600_000
 SWEEP_HOURS = 48  # expiry buckets looked at per message at most
@@ -163,6 +160,23 @@ def decide(
     elif episode["held"] and not changed:
         return _settle(episode, alert, policy, reasons)
     return _pass(episode, alert, reasons)
+
+
+COUNTERS = frozenset(("count", "total", "last_seen", "offset"))
+
+
+def only_counted(before: Episode | None, after: Episode) -> bool:
+    """Whether ``after`` differs from ``before`` in its counters only: a re-send was counted.
+
+    >>> row = {"alert_id": "a1", "status": "firing", "count": 1, "last_seen": "T1", "offset": 4}
+    >>> only_counted(row, {**row, "count": 2, "last_seen": "T2", "offset": 9})
+    True
+    >>> only_counted(row, {**row, "count": 2, "status": "resolved"}), only_counted(None, row)
+    (False, False)
+    """
+    if before is None or before.keys() != after.keys():
+        return False
+    return all(before[k] == v for k, v in after.items() if k not in COUNTERS)  # type: ignore[literal-required]
 
 
 def release(
@@ -454,7 +468,10 @@ async def _dedup(fingerprint: str, alert: Alert) -> None:
     policy = _policy_of(alert)  # type: ignore[arg-type]
     before = dedup_table.get(key)
     state, passed = decide(before, alert, offset, policy)
-    dedup_table[key] = state
+    if passed is None and only_counted(before, state):
+        dedup_table.defer(key, state)  # a re-send: losing its count in a crash is harmless
+    else:
+        dedup_table[key] = state
     now_ms = epoch_ms(alert["received_at"])
     _expire_in_bucket(partition, key, state, before, policy)
     ticks: Ticks = dedup_table.get(ticks_key(partition)) or {"due": {}, "released": [], "swept": -1}

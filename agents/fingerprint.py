@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import faust
-
-from agents.stage import emit, run_stage
+from agents.stage import emit
 from agents.template_miner import Template, TemplateMiner
 from app import topics
 from app.faust_app import app
@@ -52,7 +50,8 @@ def _assign(tenant: str, text: str) -> tuple[Template, bool]:
     return template, changed
 
 
-async def _fingerprint(tenant: str, alert: Alert) -> None:
+async def handle(tenant: str, alert: Alert) -> None:
+    """Give the alert its content template; hand it on to the correlation stage."""
     template, changed = _assign(tenant, message_text(alert))
     if changed:
         templates_table[tenant] = _miners[tenant].to_state()
@@ -70,12 +69,6 @@ async def _fingerprint(tenant: str, alert: Alert) -> None:
     )
     marked = {**alert, "template_id": template.id, "template": template.text}
     await emit(topics.fingerprinted, tenant, marked, epoch_ms(alert["starts_at"]) / 1000)
-
-
-@app.agent(topics.deduped, concurrency=1)
-async def fingerprint(stream: faust.StreamT[Any]) -> None:
-    """Give every alert its content template."""
-    await run_stage("fingerprint", stream, _fingerprint)
 
 
 @app.on_partitions_assigned.connect

@@ -50,7 +50,10 @@ def fold(stats: dict[str, Any] | None, fact: dict[str, Any]) -> dict[str, Any]:
 
 async def _collect(fingerprint: str, fact: dict[str, Any]) -> None:
     key = table_key(fact["tenant"], fingerprint)
-    stats_table[key] = fold(stats_table.get(key), fact)
+    before = stats_table.get(key)
+    after = fold(before, fact)
+    if after != before:  # most facts repeat what the row says: the template of a re-send
+        stats_table[key] = after
 
 
 @app.agent(topics.fingerprint_facts, concurrency=1)

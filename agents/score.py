@@ -14,9 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import faust
-
-from agents.stage import emit, origin, run_stage
+from agents.stage import emit, origin
 from app import metrics, routes, topics
 from app.faust_app import app, settings
 from app.learning.features import Signals, empty_signals
@@ -30,12 +28,6 @@ from tables.write_behind import WriteBehind
 signals_table = WriteBehind(_signals_table)
 models_table = WriteBehind(_models_table)
 
-_score_input = app.topic(
-    topics.correlated.get_topic_name(),
-    topics.examples.get_topic_name(),
-    key_type=str,
-    value_serializer="orjson",
-)
 _learners: dict[str, Learner] = {}  # warm copies of the models table, per tenant
 
 
@@ -140,18 +132,13 @@ def _learn(tenant: str, example: Example) -> None:
         metrics.export_model(tenant, learner.report())
 
 
-async def _handle(tenant: str, value: Any) -> None:
+async def handle(tenant: str, value: Any) -> None:
+    """Score a correlated alert, or learn a labelled example."""
     where = origin()
     if where.topic == topics.examples.get_topic_name():
         _learn(tenant, value)
     else:
         await _score(tenant, value, where.position)
-
-
-@app.agent(_score_input, concurrency=1)
-async def score(stream: faust.StreamT[Any]) -> None:
-    """Score and decide every alert; learn from every labelled example."""
-    await run_stage("score", stream, _handle)
 
 
 @app.on_partitions_assigned.connect

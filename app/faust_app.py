@@ -46,6 +46,7 @@ TOPOLOGY = (
     "agents.fingerprint",
     "agents.correlate",
     "agents.score",
+    "agents.tenant_chain",
     "agents.notify",
     "agents.incident_feedback",
     "agents.alert_view",

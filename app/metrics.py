@@ -33,7 +33,7 @@ alert_processing_duration = Histogram(
 )
 stage_duration = Histogram(
     "alertflow_stage_duration_seconds",
-    "Seconds one stage spends on one record.",
+    "Seconds one stage spends on one record (with the stages chained to it).",
     ["stage"],
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,

@@ -28,6 +28,7 @@ notifications_failed = _topic("notifications.failed")  # key: incident id
 # Between the stages.
 normalized = _topic("alerts.normalized")  # key: fingerprint
 deduped = _topic("alerts.deduped")  # key: tenant
+# Hand-offs inside the tenant_chain agent (agents/tenant_chain.py): named, never written.
 fingerprinted = _topic("alerts.fingerprinted")  # key: tenant
 correlated = _topic("alerts.correlated")  # key: tenant
 scored = _topic("alerts.scored")  # key: incident id
@@ -45,8 +46,6 @@ ALL = (
     notifications_failed,
     normalized,
     deduped,
-    fingerprinted,
-    correlated,
     scored,
     fingerprint_facts,
     notify_events,

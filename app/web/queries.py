@@ -15,6 +15,7 @@ from app.web.http import ApiError, answer, guarded, tenant_of
 from app.web.routing import routed
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
+from tables.dedup import dedup_rows
 from tables.fingerprint_stats import fingerprint_stats as stats_table
 from tables.incidents import incidents as incidents_table
 from tables.templates import templates as templates_table
@@ -182,7 +183,7 @@ class FingerprintView(View):
     async def get(self, request: Request, fingerprint: str) -> Response:
         """The statistics or 404 (the dedup and statistics tables share partitions)."""
         key = table_key(tenant_of(request), fingerprint)
-        episode, stats = dedup_table.get(key), stats_table.get(key)
+        episode, stats = dedup_rows.get(key), stats_table.get(key)
         if episode is None:
             raise ApiError(404, "not_found", f"no fingerprint {fingerprint}")
         view = {

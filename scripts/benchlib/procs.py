@@ -55,6 +55,11 @@ class Process:
 
     def start(self, ready_url: str, timeout: float = 120.0) -> None:
         """Start it and wait until ``ready_url`` answers 200."""
+        self.launch()
+        self.wait_ready(ready_url, timeout)
+
+    def launch(self) -> None:
+        """Start it, without waiting."""
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
                 self.argv,
@@ -64,6 +69,10 @@ class Process:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    def wait_ready(self, ready_url: str, timeout: float = 120.0) -> None:
+        """Wait until ``ready_url`` answers 200."""
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while status_of(ready_url) != 200:
             if self.process.poll() is not None:

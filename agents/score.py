@@ -1,7 +1,8 @@
 """Stage 5: an online River model per tenant scores how likely a person acts on the alert.
 
-Reads ``alerts.correlated`` and ``learning.examples`` (both keyed by tenant, so a tenant's
-model, its signals and both streams share one partition): an alert is scored and decided
+Gets the correlated alerts (from the correlation stage, in the tenant chain) and
+``learning.examples``, both keyed by tenant, so a tenant's model, its signals and both inputs
+share one partition: an alert is scored and decided
 (``app.learning.scoring``) and its features go to ``learning.observations`` for the labels
 stage to join with feedback; an example is learned (progressive validation first). An alert of
 ``critical`` severity or of a kind nobody has labelled yet is never suppressed by the model.

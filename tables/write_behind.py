@@ -100,11 +100,13 @@ class WriteBehind:
         """Write the rows of this batch to the table, each in the event that wrote it last."""
         dirty, self._dirty = self._dirty, {}
         due = time.monotonic() - DEFER_SECONDS
-        for key, (value, event, since) in list(self._deferred.items()):
+        while self._deferred:  # oldest first: stop at the first that is not due
+            key = next(iter(self._deferred))
+            value, event, since = self._deferred[key]
             if since > due:
-                break  # in the order they were deferred: the rest are younger
-            dirty.setdefault(key, (value, event))
+                break
             del self._deferred[key]
+            dirty.setdefault(key, (value, event))
         for key, (value, event) in dirty.items():
             with in_event(event):
                 if value is _DELETED:

@@ -33,7 +33,7 @@ class Signals(TypedDict):
 
     fingerprints: dict[str, list[float]]  # fingerprint → [decayed count, last event ms]
     incidents: dict[str, list[int]]  # incident id → [alerts so far, last event ms]
-    offset: int  # last applied offset of alerts.correlated (replays do not count twice)
+    offset: int  # last applied position of a correlated alert (replays do not count twice)
 
 
 def kind_of(alert: Alert) -> str:

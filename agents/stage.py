@@ -74,11 +74,11 @@ async def emit(topic: faust.TopicT, key: str, value: Any, timestamp: float | Non
         where = origin()
         if partition_of(key) != where.partition:
             raise ValueError(f"{topic.get_topic_name()}: key {key!r} is another partition's")
-        token = _origin.set(Origin(topic.get_topic_name(), where.partition, where.position))
+        handed = Origin(topic.get_topic_name(), where.partition, where.position)
         try:
-            await _handle_one(*chained, _origin.get(), key, value)
+            await _handle_one(*chained, handed, key, value)
         finally:
-            _origin.reset(token)
+            _origin.set(where)  # back to the record that emitted it
         return
     outbox = _outbox.get(None)
     if outbox is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
 import faust
 
@@ -41,7 +43,6 @@ app = faust.App(
 
 
 TOPOLOGY = (
-    "agents.normalize",
     "agents.dedup",
     "agents.fingerprint",
     "agents.correlate",
@@ -54,6 +55,12 @@ TOPOLOGY = (
     "agents.labels",
     "app.web",
 )
+
+
+def config_path() -> Path | None:
+    """The YAML file named by ``ALERTFLOW_CONFIG``, if any."""
+    value = os.environ.get("ALERTFLOW_CONFIG")
+    return Path(value) if value else None
 
 
 def load_modules() -> None:

@@ -33,9 +33,15 @@ alert_processing_duration = Histogram(
 )
 stage_duration = Histogram(
     "alertflow_stage_duration_seconds",
-    "Seconds one stage spends on one record (with the stages chained to it).",
+    "Seconds one stage spends on the records of one Kafka message (a batch).",
     ["stage"],
     buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+stage_records = Counter(
+    "alertflow_stage_records",
+    "Records a stage handled.",
+    ["stage"],
     registry=REGISTRY,
 )
 suppressions_processed = Counter(

@@ -10,7 +10,8 @@ SEVERITIES = ("critical", "error", "warning", "info")
 
 
 class RawAlert(TypedDict):
-    """Value of ``alerts.raw``: one source alert, unchanged, with where and when it came in."""
+    """One source alert, unchanged, with where and when it came in (``alerts.raw`` carries a
+    request's alerts as one message: these fields, with ``alerts`` for the payloads)."""
 
     source: Source
     received_at: str
@@ -46,7 +47,21 @@ class Alert(TypedDict):
     reasons: list[str]
     held_changes: NotRequired[int]  # dedup: state changes held back while it flapped
     incident_open: NotRequired[bool]  # correlate: the route's min_alerts are reached
-    merged_from: NotRequired[str]  # correlate: the incident it was in before a storm merge
+    merged_from: NotRequired[str]  # the incident it was in before a merge
+    # Internal (between the stages, never on alerts.enriched): see docs/architecture.md.
+    seq: NotRequired[int]  # dedup: records of its fingerprint passed on so far
+    fingerprint_rate: NotRequired[float]  # dedup: decayed count of the earlier ones
+    route: NotRequired[str]  # triage: the first route it lands on (grouping)
+    routes: NotRequired[list[str]]  # triage: every route it lands on (receivers)
+    group: NotRequired[str]  # triage: its correlation group key
+    config_version: NotRequired[str]  # triage: the configuration snapshot it was routed with
+    features: NotRequired[dict[str, float | str]]  # triage: what the model saw
+    storm: NotRequired[dict[str, str]]  # triage: the storm of its scope, while one lasts
+
+
+INTERNAL_FIELDS = frozenset(
+    ("seq", "fingerprint_rate", "route", "routes", "group", "config_version", "features", "storm")
+)
 
 
 class Feedback(TypedDict):

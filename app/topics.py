@@ -1,7 +1,15 @@
-"""Every Kafka topic of the chain, in one place, with its key and partition count.
+"""Every Kafka topic of alertflow, in one place: its key, its kind and its retention.
 
-Stages that share a key share partitions: a table is always keyed like the stream that
-writes it (co-partitioning), and one partition count serves the whole chain.
+Public topics (CONTRACT.md) carry one record per message at the record's event time; the
+topics between the stages carry batch messages (:mod:`app.runtime.batches`) and are
+timestamped by the broker when appended (``LogAppendTime``). All topics of the chain share one
+partition count, so stages keyed alike share partitions and a table row always sits in the
+partition of the stream that writes it.
+
+Retention never deletes what was accepted and not yet processed: the inter-stage topics are
+deleted by *append* time (7 days after they were written, whatever event time they carry), and
+the public topics keep their event-time timestamps but are bounded by size, not time (an alert
+that fired a year ago is not "older than 7 days" for Kafka's purposes). See README, *Kafka*.
 """
 
 from __future__ import annotations
@@ -9,33 +17,42 @@ from __future__ import annotations
 import faust
 
 from app.faust_app import app, settings
+from app.runtime.stage import Topic
 
 PARTITIONS = settings.partitions
+WEEK_MS = 7 * 86_400_000
+PUBLIC_BYTES = 1 << 30  # per partition of a public topic
+_PUBLIC = {"retention.ms": "-1", "retention.bytes": str(PUBLIC_BYTES)}
+_INTERNAL = {"message.timestamp.type": "LogAppendTime", "retention.ms": str(WEEK_MS)}
+_CONFIGS: dict[str, dict[str, str]] = {}
 
 
-def _topic(name: str, *, value_serializer: str = "orjson") -> faust.TopicT:
-    return app.topic(name, key_type=str, value_serializer=value_serializer, partitions=PARTITIONS)
+def _public(name: str) -> Topic:
+    _CONFIGS[name] = _PUBLIC
+    return Topic(name, PARTITIONS, batched=False)
+
+
+def _internal(name: str) -> Topic:
+    _CONFIGS[name] = _INTERNAL
+    return Topic(name, PARTITIONS, batched=True)
 
 
 # Public topics (CONTRACT.md).
-raw = _topic("alerts.raw", value_serializer="raw")  # key: source fingerprint; decoded by the agent
-enriched = _topic("alerts.enriched")  # key: alert id
-feedback = _topic("alerts.feedback", value_serializer="raw")  # key: alert id; decoded by the agent
-deadletter = _topic("alerts.deadletter")  # key: as received
-notifications_sent = _topic("notifications.sent")  # key: incident id
-notifications_failed = _topic("notifications.failed")  # key: incident id
+raw = _public("alerts.raw")  # key: tenant; one message per accepted request, as received
+enriched = _public("alerts.enriched")  # key: alert id
+feedback = _public("alerts.feedback")  # key: alert id
+deadletter = _public("alerts.deadletter")  # key: as received
+notifications_sent = _public("notifications.sent")  # key: incident id
+notifications_failed = _public("notifications.failed")  # key: incident id
 
 # Between the stages.
-normalized = _topic("alerts.normalized")  # key: fingerprint
-deduped = _topic("alerts.deduped")  # key: tenant
-# Hand-offs inside the tenant_chain agent (agents/tenant_chain.py): named, never written.
-fingerprinted = _topic("alerts.fingerprinted")  # key: tenant
-correlated = _topic("alerts.correlated")  # key: tenant
-scored = _topic("alerts.scored")  # key: incident id
-fingerprint_facts = _topic("fingerprints.facts")  # key: fingerprint (templates, feedback)
-notify_events = _topic("notify.events")  # key: incident id (acks, delivery results, ticks)
-observations = _topic("learning.observations")  # key: alert id (features the model saw)
-examples = _topic("learning.examples")  # key: tenant (labelled features the model learns)
+normalized = _internal("alerts.normalized")  # key: tenant|fingerprint (bridge → dedup)
+deduped = _internal("alerts.deduped")  # key: tenant (dedup → triage)
+triaged = _internal("alerts.triaged")  # key: correlation group (triage → correlate)
+correlated = _internal("alerts.correlated")  # key: incident id (correlate → notify)
+opened = _internal("incidents.opened")  # key: tenant (correlate → triage: incident summaries)
+notify_events = _internal("notify.events")  # key: incident id (acks, results, ticks, merges)
+examples = _internal("learning.examples")  # key: tenant (labelled features the model learns)
 
 ALL = (
     raw,
@@ -46,19 +63,31 @@ ALL = (
     notifications_failed,
     normalized,
     deduped,
-    scored,
-    fingerprint_facts,
+    triaged,
+    correlated,
+    opened,
     notify_events,
-    observations,
     examples,
 )
 
 
+def source(*topics: Topic) -> faust.TopicT:
+    """The Faust topic an agent subscribes to: raw keys and values, decoded by the runtime."""
+    return app.topic(
+        *(topic.name for topic in topics),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=PARTITIONS,
+    )
+
+
 def partition_counts() -> dict[str, int]:
     """Name → partition count of every topic, for creating them before the worker starts."""
-    return {topic.get_topic_name(): PARTITIONS for topic in ALL} | {"silences": 1}
+    return {topic.name: topic.partitions for topic in ALL} | {"silences": 1}
 
 
 def topic_configs() -> dict[str, dict[str, str]]:
     """Per-topic configs for the topics created before the worker starts."""
-    return {"silences": {"cleanup.policy": "compact"}}  # tables.silences: a table's changelog
+    return dict(_CONFIGS) | {"silences": {"cleanup.policy": "compact"}}

@@ -1,9 +1,35 @@
-"""Tenant and fingerprint → the current firing episode and its counts (agents.dedup)."""
+"""``tenant|fingerprint`` → the fingerprint's current episode and its counts (agents.dedup).
 
-from tables.define import keyed_table
-from tables.write_behind import WriteBehind
+Beside the episodes, in the same partitions: the partition's bookkeeping row (held rows and when
+they settle, recent releases), its expiry buckets, and aliases — an id the bridge handed out for
+a message that joined an open episode → that episode's alert id.
+"""
 
-dedup = keyed_table("dedup", __doc__)
-# The rows as the dedup stage left them, re-send counts it has not written yet included: the
-# stage writes through it, the fingerprint view reads through it (both on the owning worker).
-dedup_rows = WriteBehind(dedup)
+from app.faust_app import app
+from app.runtime import StateTable
+from app.topics import PARTITIONS
+
+dedup = StateTable(app, "dedup", PARTITIONS, __doc__ or "")
+
+
+def episode_key(tenant: str, fingerprint: str) -> str:
+    """Fingerprints are per tenant; the stream (and so the partition) is keyed the same.
+
+    >>> episode_key("acme", "1560ad22a2dfb891")
+    'acme|1560ad22a2dfb891'
+    """
+    return f"{tenant}|{fingerprint}"
+
+
+def alias_key(alert_id: str) -> str:
+    """Key of the alias row of an id the bridge handed out (NUL-led: never an episode key)."""
+    return f"\x00alias|{alert_id}"
+
+
+def ticks_key(partition: int) -> str:
+    """Key of a partition's bookkeeping row.
+
+    >>> ticks_key(2)
+    '\\x00dedup|2'
+    """
+    return f"\x00dedup|{partition}"

@@ -1,0 +1,1 @@
+"""Deduplication rules: one alert per firing episode (pure functions, no Kafka)."""

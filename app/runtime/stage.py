@@ -1,0 +1,314 @@
+"""The loop every stage shares: a message's records to the handler, outputs out, then the ack.
+
+For each Kafka message (one Faust event) the stage's handler gets all the records it carries
+— a batch message holds the records of one partition — with a :class:`Context`: where they came
+from, the rows of the stage's tables in that partition, and where outputs go. A handler is
+plain code over a list (``handle(ctx, records)``), so a batch pays one call, not one per record.
+
+When a handler raises, its writes and outputs are dropped and the records are handled one by
+one, so only the record at fault goes to ``alerts.deadletter`` (with the stage, the error, the
+topic and the original key and value, truncated if it is too large for Kafka).
+
+Outputs of several messages are sent together: when ``TAKE_EVENTS`` messages were handled or
+the batch window closed (``FLUSH_AFTER`` while the stage keeps up, doubling up to ``FLUSH_MAX``
+while it is busy), the outbox is flushed — outputs and changelog rows acknowledged by the
+broker — and only then are the messages acknowledged: at-least-once. A quiet stage costs
+nothing: no timer runs without an open window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import faust
+import orjson
+from aiokafka.errors import KafkaError
+
+from app.runtime.batches import item, unpack
+from app.runtime.outbox import MAX_RECORD_BYTES, Outbox, Producer
+from app.runtime.partitions import partition_of
+from app.runtime.state import Rows, StateTable
+
+log = logging.getLogger(__name__)
+
+TAKE_EVENTS = 256  # messages handled at most before their outputs are sent
+FLUSH_AFTER = 0.004  # seconds a window stays open while the stage keeps up
+FLUSH_MAX = 0.128  # seconds a window stays open at most while messages wait
+POSITIONS_PER_OFFSET = 1 << 16  # positions of the records of one batch message
+DEAD_VALUE_BYTES = 64 * 1024  # a dead letter keeps at most this much of the value
+
+
+class Record(NamedTuple):
+    """One record of a message: its key, decoded value and position.
+
+    ``position`` orders records like offsets do: a batch's records share the message offset
+    and differ by their index (``offset * 65536 + index``), so a replayed record has the same
+    position as the first time and state can tell it was applied already.
+    """
+
+    key: str
+    value: Any
+    position: int
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic the stages produce to: inter-stage (batch messages) or public (one per record)."""
+
+    name: str
+    partitions: int
+    batched: bool
+
+
+class Stage:
+    """What a stage is made of: its name, the metrics it reports, where dead letters go."""
+
+    def __init__(
+        self,
+        name: str,
+        producer: Producer,
+        deadletter: Topic,
+        observe: Callable[[str, int, float], None],
+        dead_lettered: Callable[[str], None],
+    ) -> None:
+        self.name = name
+        self.producer = producer
+        self.deadletter = deadletter
+        self.observe = observe
+        self.dead_lettered = dead_lettered
+
+
+class Context:
+    """Where a handler's records came from and where its writes and outputs go."""
+
+    def __init__(self, stage: Stage, topic: str, partition: int, outbox: Outbox) -> None:
+        self.stage = stage
+        self.topic = topic
+        self.partition = partition
+        self._outbox = outbox
+        self._rows: dict[str, Rows] = {}
+
+    def rows(self, table: StateTable) -> Rows:
+        """The rows of ``table`` in this partition, as this call sees them."""
+        if table.name not in self._rows:
+            self._rows[table.name] = Rows(table)
+        return self._rows[table.name]
+
+    def emit(self, topic: Topic, key: str, value: Any, timestamp_ms: int | None = None) -> None:
+        """Send ``value`` keyed ``key`` to ``topic`` with the stage's other outputs.
+
+        An inter-stage topic gets it in a batch message of the key's partition; a public topic
+        gets a message of its own at ``timestamp_ms`` (the record's event time).
+        """
+        partition = partition_of(key, topic.partitions)
+        if topic.batched:
+            self._outbox.item(topic.name, partition, item(key, value))
+        else:
+            self._outbox.record(
+                topic.name, partition, key.encode(), orjson.dumps(value), timestamp_ms
+            )
+
+    def commit(self) -> None:
+        """Write this call's rows to the store and queue their changelog messages."""
+        for rows in self._rows.values():
+            rows.commit(self.partition, self._outbox)
+        self._rows.clear()
+
+
+Handler = Callable[[Context, Sequence[Record]], Awaitable[None] | None]
+
+
+async def run_stage(
+    stage: Stage,
+    stream: faust.StreamT[Any],
+    handle: Handler,
+    tables: Sequence[StateTable] = (),
+) -> None:
+    """Feed the records of each message of ``stream`` to ``handle``; never die on one record."""
+    source = stream.noack()
+    window = _Window(stage, source, tables)
+    try:
+        async for event in source.events():
+            async with window.lock:
+                started = time.perf_counter()
+                records = _records(event)
+                await _apply(stage, event, records, handle, window.outbox)
+                elapsed = time.perf_counter() - started
+                stage.observe(stage.name, len(records), elapsed)
+                window.busy += elapsed
+                await window.taken(event)
+    except BaseException:
+        window.outbox.clear()
+        raise
+
+
+def _records(event: faust.EventT) -> list[Record]:
+    message = event.message
+    first = message.offset * POSITIONS_PER_OFFSET
+    return [
+        Record(key, value, first + index)
+        for index, (key, value) in enumerate(unpack(event.key, event.value))
+    ]
+
+
+async def _apply(
+    stage: Stage, event: faust.EventT, records: list[Record], handle: Handler, outbox: Outbox
+) -> None:
+    """Handle the records of one message; on failure one by one, the faulty to dead letters."""
+    message = event.message
+    scope = Outbox(outbox.producer)
+    try:
+        await _call(handle, Context(stage, message.topic, message.partition, scope), records)
+    except Exception as error:
+        scope.clear()
+        if len(records) > 1:
+            for record in records:
+                await _apply(stage, event, [record], handle, outbox)
+        else:
+            _dead_letter(stage, message.topic, records[0], error, outbox)
+        return
+    outbox.merge(scope)
+
+
+async def _call(handle: Handler, ctx: Context, records: Sequence[Record]) -> None:
+    result = handle(ctx, records)
+    if inspect.isawaitable(result):
+        await result
+    ctx.commit()
+
+
+def _dead_letter(
+    stage: Stage, topic: str, record: Record, error: Exception, outbox: Outbox
+) -> None:
+    log.error(
+        "%s: record at %s/%s sent to alerts.deadletter",
+        stage.name,
+        topic,
+        record.position,
+        exc_info=error,
+    )
+    stage.dead_lettered(stage.name)
+    letter = dead_letter(stage.name, topic, record.key, record.value, error)
+    outbox.record(
+        stage.deadletter.name,
+        partition_of(record.key or "", stage.deadletter.partitions),
+        (record.key or "").encode(),
+        orjson.dumps(letter),
+        None,
+    )
+
+
+def dead_letter(
+    stage: str, topic: str, key: str | None, value: Any, error: BaseException
+) -> dict[str, Any]:
+    """The ``alerts.deadletter`` record for a record that failed, truncated to fit Kafka.
+
+    >>> letter = dead_letter("dedup", "alerts.normalized", "k", {"t": "x" * 2_000_000},
+    ...                      ValueError("too big"))
+    >>> letter["error"], letter["truncated"], len(letter["value"]) <= 64 * 1024
+    ('ValueError: too big', True, True)
+    """
+    from app.records import utc_now
+
+    encoded = value.decode("utf-8", "replace") if isinstance(value, bytes) else _json_text(value)
+    truncated = len(encoded) > DEAD_VALUE_BYTES
+    letter: dict[str, Any] = {
+        "stage": stage,
+        "error": f"{type(error).__name__}: {error}"[:4096],
+        "topic": topic,
+        "key": key,
+        "value": encoded[:DEAD_VALUE_BYTES] if truncated else value,
+        "at": utc_now(),
+    }
+    if truncated:
+        letter["truncated"] = True
+        letter["size"] = len(encoded)
+    assert len(orjson.dumps(letter)) < MAX_RECORD_BYTES
+    return letter
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)
+
+
+class _Window:
+    """The messages a stage handled whose outputs are not sent yet.
+
+    Sent when ``TAKE_EVENTS`` were taken or the window closes. The window adapts: it doubles
+    (up to ``FLUSH_MAX``) while the stage spent most of the last window handling messages —
+    under load batches grow, so each row and message is written less often — and falls back to
+    ``FLUSH_AFTER`` when it did not.
+    """
+
+    def __init__(self, stage: Stage, source: faust.StreamT[Any], tables: Sequence[StateTable]):
+        self.source = source
+        self.tables = {table.changelog: table for table in tables}
+        self.outbox = Outbox(stage.producer)
+        self.lock = asyncio.Lock()  # handling a message and sending a window never interleave
+        self._events: list[faust.EventT] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = False
+        self._length = FLUSH_AFTER
+        self.busy = 0.0
+
+    async def taken(self, event: faust.EventT) -> None:
+        """Note a handled message (under ``lock``); send the window when it is time."""
+        self._events.append(event)
+        if len(self._events) >= TAKE_EVENTS or self._due:
+            await self._send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._length, self._on_time)
+
+    def _on_time(self) -> None:
+        self._timer = None
+        self._due = True
+        if not self.lock.locked():  # the loop waits for messages: send from here
+            task = asyncio.get_running_loop().create_task(self._send_locked())
+            _sending.add(task)
+            task.add_done_callback(_sending.discard)
+
+    async def _send_locked(self) -> None:
+        async with self.lock:
+            if self._due:
+                await self._send()
+
+    async def _send(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._due = False
+        loaded = self.busy > self._length / 2
+        self._length = min(self._length * 2, FLUSH_MAX) if loaded else FLUSH_AFTER
+        self.busy = 0.0
+        events, self._events = self._events, []
+        ends = await _flushed(self.outbox)
+        for (topic, partition), offset in ends.items():
+            if topic in self.tables:
+                self.tables[topic].written(partition, offset)
+        for event in events:
+            await self.source.ack(event)
+
+
+_sending: set[asyncio.Task[None]] = set()  # timer-started sends in flight
+
+
+async def _flushed(outbox: Outbox) -> dict[tuple[str, int], int]:
+    """Flush ``outbox``, retrying while the broker cannot take it: nothing is dropped, and
+    the messages stay unacknowledged (so the stage stops consuming) until it is sent."""
+    delay = 0.1
+    while True:
+        try:
+            return await outbox.flush()
+        except (TimeoutError, KafkaError, OSError) as error:
+            log.warning("sending %d queued records failed (%s); retrying", len(outbox), error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,32 @@
+"""What every stage of this worker shares: the one producer, dead letters, stage metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app import metrics, topics
+from app.faust_app import app, settings
+from app.runtime.outbox import Producer
+from app.runtime.stage import Stage
+
+producer = Producer(settings.bootstrap)
+
+
+def stage(name: str) -> Stage:
+    """The runtime's view of stage ``name``: producer, dead-letter topic, metrics."""
+    return Stage(name, producer, topics.deadletter, _observe, _dead_lettered)
+
+
+def _observe(name: str, records: int, seconds: float) -> None:
+    metrics.stage_records.labels(name).inc(records)
+    metrics.stage_duration.labels(name).observe(seconds)
+
+
+def _dead_lettered(name: str) -> None:
+    metrics.dead_letters.labels(name).inc()
+
+
+@app.on_before_shutdown.connect
+async def _stop_producer(*_: Any, **__: Any) -> None:
+    """Everything queued is sent before the worker goes."""
+    await producer.stop()

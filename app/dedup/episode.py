@@ -170,7 +170,7 @@ def release(
     alert = episode["pending"]
     if alert is None or not episode["held"] or settles_at(episode, policy) > now_ms:  # type: ignore[operator]
         return episode, None
-    return _settle({**episode}, alert, policy, [])
+    return _settle({**_NEW_FIELDS, **episode}, alert, policy, [])  # type: ignore[typeddict-item]
 
 
 def settles_at(episode: Episode, policy: DedupPolicy) -> int | None:

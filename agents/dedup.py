@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from app import metrics, topics
-from app.dedup.episode import Episode, Ticks, decide, tick, track
+from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
 from app.dedup.policy import POLICIES, DedupPolicy, load_policies
 from app.faust_app import app, config_path
 from app.records import Alert, epoch_ms
@@ -47,7 +47,10 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
         policy = policy_of(alert)
         before: Episode | None = rows.get(record.key)
         state, passed = decide(before, alert, record.position, policy)
-        rows.put(record.key, state)
+        if passed is None and only_counted(before, state):
+            rows.defer(record.key, state)  # a re-send: its count may wait
+        else:
+            rows.put(record.key, state)
         _schedule(rows, ctx.partition, record.key, state, before, policy)
         if state["alert_id"] != alert["id"]:  # it joined an episode of another id
             _alias(rows, ctx.partition, alert, state, policy)

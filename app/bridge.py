@@ -1,31 +1,39 @@
 """The bridge: validated source alerts onto Kafka, acknowledged by the broker before 202.
 
-One request is parsed once: the source's alerts become canonical alerts here
+A request is parsed once: the source's alerts become canonical alerts here
 (:func:`app.sources.normalize`), which the dedup stage reads straight from
-``alerts.normalized`` — one batch message per partition the request touches. The request as
-received (the source's alert objects and what came around them) goes to ``alerts.raw``, the
-audit topic, as one message (more only when it exceeds a Kafka message). Everything is sent
-in one round of record batches, and :func:`publish` returns only when the broker acknowledged
-all of it (``acks=all``).
+``alerts.normalized``, partitioned by ``tenant|fingerprint``. The request as received (the
+source's alert objects and what came around them) goes to ``alerts.raw``, the audit topic, as
+one message (more only when it exceeds a Kafka message).
+
+Requests that arrive within ``LINGER`` seconds of each other are sent together
+(:class:`Coalescer`): one batch message per partition carries all their alerts, so under load
+the dedup stage gets large batches instead of one small message per request. :func:`publish`
+returns only when the broker acknowledged everything of its request (``acks=all``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from app import metrics, topics
-from app.records import Alert, RawAlert, epoch_ms
+from app.records import RawAlert, epoch_ms
 from app.runtime.batches import item, pack
-from app.runtime.outbox import MAX_RECORD_BYTES, Message
+from app.runtime.outbox import MAX_RECORD_BYTES, Message, Place, Producer
 from app.runtime.partitions import partition_of
 from app.sources import SourceError, normalize
 from app.stages import producer
 from tables.dedup import episode_key
 
 MAX_ALERT_BYTES = 256 * 1024  # one canonical alert; later stages add their fields to it
+LINGER = 0.004  # seconds a request waits for others to share its messages
+ROUND_ITEMS = 20_000  # alerts at most in one round of messages
 
 
 class AlertTooLarge(SourceError):
@@ -40,45 +48,128 @@ class AlertTooLarge(SourceError):
         )
 
 
-async def publish(raws: list[RawAlert]) -> list[str]:
-    """Write the alerts of one request; return their ids, in order.
+@dataclass
+class Request:
+    """One accepted request, ready to send: its ids, its alerts by partition, its audit record."""
 
-    Every alert is normalised first, so input the pipeline would refuse is refused here,
-    before anything is written. Returns only after the broker acknowledged every write
-    (``acks=all``); a failure raises, and the caller answers with an error, never 202.
+    ids: list[str]
+    alerts: dict[int, list[bytes]]  # partition of alerts.normalized → encoded [key, alert]
+    audit: list[Message]  # alerts.raw messages
+    audit_partition: int
+
+
+def prepare(raws: list[RawAlert]) -> Request:
+    """Normalise and encode the alerts of a request; raise :class:`SourceError` (4xx) for input
+    the pipeline would refuse, before anything is written."""
+    ids: list[str] = []
+    alerts: dict[int, list[bytes]] = defaultdict(list)
+    latest = 0
+    for index, raw in enumerate(raws):
+        alert = normalize(raw)
+        key = episode_key(alert["tenant"], alert["fingerprint"])
+        encoded = item(key, alert)
+        if len(encoded) > MAX_ALERT_BYTES:
+            raise AlertTooLarge(index, len(encoded))
+        alerts[partition_of(key, topics.normalized.partitions)].append(encoded)
+        ids.append(alert["id"])
+        latest = max(latest, epoch_ms(alert["starts_at"]))
+    tenant = raws[0]["tenant"] if raws else "default"
+    audit = [(tenant.encode(), value, latest or None) for value in _audit_values(raws)]
+    return Request(ids, alerts, audit, partition_of(tenant, topics.raw.partitions))
+
+
+def messages(requests: Iterable[Request]) -> dict[Place, list[Message]]:
+    """The Kafka messages that carry ``requests`` together, by topic and partition."""
+    alerts: dict[int, list[bytes]] = defaultdict(list)
+    out: dict[Place, list[Message]] = defaultdict(list)
+    for request in requests:
+        for partition, items in request.alerts.items():
+            alerts[partition].extend(items)
+        out[(topics.raw.name, request.audit_partition)].extend(request.audit)
+    for partition, items in alerts.items():
+        out[(topics.normalized.name, partition)] = [(None, m, None) for m in pack(items)]
+    return out
+
+
+async def publish(raws: list[RawAlert]) -> list[str]:
+    """Write the alerts of one request; return their ids, in order, once the broker has them.
+
+    A failure raises, and the caller answers with an error, never 202.
     """
     if not raws:
         return []
-    alerts = [normalize(raw) for raw in raws]
-    messages: dict[tuple[str, int], list[Message]] = defaultdict(list)
-    by_partition: dict[int, list[bytes]] = defaultdict(list)
-    for index, alert in enumerate(alerts):
-        encoded = item(episode_key(alert["tenant"], alert["fingerprint"]), alert)
-        if len(encoded) > MAX_ALERT_BYTES:
-            raise AlertTooLarge(index, len(encoded))
-        key = episode_key(alert["tenant"], alert["fingerprint"])
-        by_partition[partition_of(key, topics.normalized.partitions)].append(encoded)
-    for partition, items in by_partition.items():
-        messages[(topics.normalized.name, partition)] = [(None, m, None) for m in pack(items)]
-    raw_partition = partition_of(raws[0]["tenant"], topics.raw.partitions)
-    messages[(topics.raw.name, raw_partition)] = [
-        (raws[0]["tenant"].encode(), value, _latest_ms(alerts)) for value in _requests(raws)
-    ]
-    await producer.send(messages)
+    request = prepare(raws)
+    await _coalescer.send(request)
     for raw in raws:
         metrics.alerts_received.labels(raw["source"]).inc()
-    return [alert["id"] for alert in alerts]
+    return request.ids
 
 
-def _requests(raws: list[RawAlert]) -> list[bytes]:
+@dataclass
+class _Round:
+    requests: list[Request] = field(default_factory=list)
+    alerts: int = 0
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Coalescer:
+    """Sends the requests that arrive within ``linger`` seconds of each other together."""
+
+    def __init__(self, producer: Producer, linger: float = LINGER) -> None:
+        self._producer = producer
+        self._linger = linger
+        self._round: _Round | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def send(self, request: Request) -> None:
+        """Send ``request`` with the others of its round; return once all are acknowledged."""
+        current = self._round
+        if current is None:
+            current = self._round = _Round()
+            asyncio.get_running_loop().call_later(self._linger, self._close, current)
+        current.requests.append(request)
+        current.alerts += len(request.ids)
+        if current.alerts >= ROUND_ITEMS:
+            self._close(current)
+        await asyncio.shield(current.done)
+
+    def _close(self, current: _Round) -> None:
+        if self._round is not current:
+            return  # closed already (full before its time)
+        self._round = None
+        task = asyncio.get_running_loop().create_task(self._flush(current))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _flush(self, current: _Round) -> None:
+        try:
+            await self._producer.send(messages(current.requests))
+        except BaseException as error:  # every request of the round hears of it
+            current.done.set_exception(error)
+            current.done.exception()  # retrieved: a round nobody waits for logs nothing
+        else:
+            current.done.set_result(None)
+
+
+_coalescer = Coalescer(producer)
+
+
+def _audit_values(raws: list[RawAlert]) -> list[bytes]:
     """The ``alerts.raw`` values of one request: its alerts as received, in as few messages
-    as Kafka's message size allows (one, unless the request is over a megabyte)."""
+    as Kafka's message size allows (one, unless the request is over half a megabyte); an alert
+    object over half a megabyte is recorded as ``{"truncated": true, "bytes": n}``."""
+    if not raws:
+        return []
     head = {k: v for k, v in raws[0].items() if k != "payload"}
     values: list[bytes] = []
     chunk: list[Any] = []
     size = 0
     for raw in raws:
         payload = orjson.dumps(raw["payload"])
+        if len(payload) > MAX_RECORD_BYTES // 2:  # kept as a note: it cannot be a message
+            payload = orjson.dumps({"truncated": True, "bytes": len(payload)})
         if chunk and size + len(payload) > MAX_RECORD_BYTES // 2:
             values.append(orjson.dumps({**head, "alerts": chunk}))
             chunk, size = [], 0
@@ -86,8 +177,3 @@ def _requests(raws: list[RawAlert]) -> list[bytes]:
         size += len(payload)
     values.append(orjson.dumps({**head, "alerts": chunk}))
     return values
-
-
-def _latest_ms(alerts: list[Alert]) -> int:
-    """The message time of a request: its newest alert's event time."""
-    return max(epoch_ms(alert["starts_at"]) for alert in alerts)

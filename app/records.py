@@ -1,5 +1,6 @@
 """Record shapes on the wire: plain JSON objects (orjson), typed here for readers and mypy."""
 
+import functools
 from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -122,6 +123,10 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=16_384)
 def epoch_ms(text: str) -> int:
-    """Milliseconds since the epoch of an RFC 3339 timestamp (Kafka message time)."""
+    """Milliseconds since the epoch of an RFC 3339 timestamp (Kafka message time).
+
+    Cached: the times of one request, and of an alert's re-sends, repeat.
+    """
     return int(parse_time(text).timestamp() * 1000)

@@ -8,6 +8,7 @@ from app import metrics, topics
 from app.faust_app import app, settings
 from app.runtime.outbox import Producer
 from app.runtime.stage import Stage
+from app.runtime.state import forget_all
 
 producer = Producer(settings.bootstrap)
 
@@ -24,6 +25,12 @@ def _observe(name: str, records: int, seconds: float) -> None:
 
 def _dead_lettered(name: str) -> None:
     metrics.dead_letters.labels(name).inc()
+
+
+@app.on_partitions_revoked.connect
+async def _forget_rows(*_: Any, **__: Any) -> None:
+    """Cached and deferred rows of partitions this worker may no longer own must go."""
+    forget_all()
 
 
 @app.on_before_shutdown.connect

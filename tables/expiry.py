@@ -11,9 +11,8 @@ handled: bucket keys carry the partition.
 >>> from app.runtime.state import Rows
 >>> class Memory(dict):
 ...     name = "t"
-...     def read(self, key): return self.get(key)
->>> store = Memory()
->>> rows = Rows(store)
+...     def read(self, partition, key): return self.get(key)
+>>> rows = Rows(Memory(), 0)
 >>> expiry = Expiry("\\x00x")
 >>> expiry.schedule(rows, 0, "k1", due_ms=3_600_000 * 5 + 10, before_ms=None)
 >>> rows.put("k1", {"due": 3_600_000 * 5 + 10})

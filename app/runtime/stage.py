@@ -97,7 +97,7 @@ class Context:
     def rows(self, table: StateTable) -> Rows:
         """The rows of ``table`` in this partition, as this call sees them."""
         if table.name not in self._rows:
-            self._rows[table.name] = Rows(table)
+            self._rows[table.name] = Rows(table, self.partition)
         return self._rows[table.name]
 
     def emit(self, topic: Topic, key: str, value: Any, timestamp_ms: int | None = None) -> None:
@@ -117,7 +117,7 @@ class Context:
     def commit(self) -> None:
         """Write this call's rows to the store and queue their changelog messages."""
         for rows in self._rows.values():
-            rows.commit(self.partition, self._outbox)
+            rows.commit(self._outbox)
         self._rows.clear()
 
 
@@ -290,6 +290,8 @@ class _Window:
         self._length = min(self._length * 2, FLUSH_MAX) if loaded else FLUSH_AFTER
         self.busy = 0.0
         events, self._events = self._events, []
+        for table in self.tables.values():
+            table.write_due(self.outbox)
         ends = await _flushed(self.outbox)
         for (topic, partition), offset in ends.items():
             if topic in self.tables:

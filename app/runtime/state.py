@@ -1,26 +1,40 @@
 """A stage's tables: RocksDB rows with a changelog, read and written per partition as JSON.
 
 A :class:`StateTable` is a Faust table (RocksDB store, changelog topic, recovery on assignment)
-whose rows a stage reads and writes through :class:`Rows`, the view of one handler call: reads
-see the call's own writes; when the call succeeded its writes go to the store of the partition
-being handled and, as changelog rows, to the stage's :class:`~app.runtime.outbox.Outbox` — so a
-row rewritten by every record of a batch is written once. A failed call writes nothing.
+whose rows a stage reads and writes through :class:`Rows`, the view of one handler call on one
+partition: reads see the call's own writes; when the call succeeded its writes go to the store
+and, as changelog rows, to the stage's :class:`~app.runtime.outbox.Outbox` — so a row rewritten
+by every record of a batch is written once. A failed call writes nothing.
 
-Values are JSON (orjson) both in RocksDB and on the changelog, so Faust's recovery, which
-copies changelog messages into the store as they are, restores exactly what was written.
+Rows are JSON (orjson) both in RocksDB and on the changelog, so Faust's recovery, which copies
+changelog messages into the store as they are, restores exactly what was written. The most
+recently used rows are kept decoded in memory (``CACHE_ROWS`` per table): **a row a stage gets
+is shared, never to be changed in place** — build a new value and ``put`` it.
+
+A change nobody needs after a crash — a re-send's count and last-seen time — may be *deferred*
+(:meth:`Rows.defer`): it is written with the row's next real write, or by the first flush
+``DEFER_SECONDS`` after it was made. A crash, or a rebalance (which drops them), loses at most
+those seconds of counting, never a decision.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections import OrderedDict
+from typing import Any, cast
 
 import faust
 import orjson
 from faust.types import TP
 
 from app.runtime.outbox import Outbox
+from app.runtime.store import RowStore
 
+CACHE_ROWS = 20_000  # decoded rows kept per table
+DEFER_SECONDS = 10.0
 _DELETED = object()
+
+Place = tuple[int, str]  # partition, key
 
 # Per RocksDB database (one per table and partition, dozens per worker): Faust's defaults are
 # 64 MB x 3 write buffers and a 2 GB block cache each, which alone grow a worker past 1 GB.
@@ -32,6 +46,8 @@ ROCKSDB_OPTIONS = {
     "block_cache_compressed_size": 1024 * 1024,
 }
 
+_tables: list[StateTable] = []
+
 
 class StateTable:
     """A table of JSON rows keyed by ``str``, partitioned like the stream that writes it."""
@@ -41,66 +57,150 @@ class StateTable:
         self.partitions = partitions
         self.table: faust.Table = app.Table(
             name,
-            schema=faust.Schema(
-                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-            ),
+            key_type=bytes,  # bytes: Faust's "raw" serializer, both for keys and values
+            value_type=bytes,
+            store=f"rowstore:{name}",  # app.runtime.store.RowStore (a URL with a path: truthy)
             partitions=partitions,
             help=help,
             options=dict(ROCKSDB_OPTIONS),  # a copy: the store pops keys from it
         )
+        self._cache: OrderedDict[Place, Any] = OrderedDict()
+        self._deferred: dict[Place, tuple[Any, float]] = {}
+        _tables.append(self)
 
     @property
     def changelog(self) -> str:
         """The name of the table's changelog topic."""
         return str(self.table.changelog_topic.get_topic_name())
 
-    def read(self, key: str) -> Any:
-        """The row, or ``None``: in a stage from the partition being handled, elsewhere (a web
-        view) from whichever of this worker's partitions holds it."""
-        raw = self.table.data.get(key.encode())
+    @property
+    def store(self) -> RowStore:
+        """The table's RocksDB store (one database per partition)."""
+        return cast(RowStore, self.table.data)
+
+    def read(self, partition: int, key: str) -> Any:
+        """The row in ``partition`` (shared: do not change it), or ``None``."""
+        place = (partition, key)
+        if place in self._deferred:
+            return self._deferred[place][0]
+        cache = self._cache
+        if place in cache:
+            cache.move_to_end(place)
+            return cache[place]
+        raw = self.store.get_raw(partition, key.encode())
+        value = None if raw is None else orjson.loads(raw)
+        self._remember(place, value)
+        return value
+
+    def find(self, key: str) -> Any:
+        """The row in whichever of this worker's partitions holds it, or ``None`` (views)."""
+        raw = self.store.find_raw(key.encode())
         return None if raw is None else orjson.loads(raw)
 
     def written(self, partition: int, last_offset: int) -> None:
         """Note that the changelog holds this worker's writes up to ``last_offset``."""
-        self.table.data.set_persisted_offset(TP(self.changelog, partition), last_offset)
+        self.store.set_persisted_offset(TP(self.changelog, partition), last_offset)
+
+    def write(self, outbox: Outbox, writes: dict[Place, Any]) -> None:
+        """Write rows (``_DELETED`` deletes) to the store and queue their changelog messages;
+        every row is checked against Kafka's message size before any is written."""
+        encoded = [
+            (place, None if value is _DELETED else orjson.dumps(value))
+            for place, value in writes.items()
+        ]
+        changelog = self.changelog
+        for (partition, key), raw in encoded:
+            outbox.row(changelog, partition, key.encode(), raw)
+        store = self.store
+        for (partition, key), raw in encoded:
+            place = (partition, key)
+            self._deferred.pop(place, None)
+            if raw is None:
+                store.delete_raw(partition, key.encode())
+                self._remember(place, None)
+            else:
+                store.put_raw(partition, key.encode(), raw)
+                self._remember(place, writes[place])
+
+    def defer(self, place: Place, value: Any) -> None:
+        """Hold a counting-only change of a row until its next write or ``DEFER_SECONDS``."""
+        since = self._deferred[place][1] if place in self._deferred else time.monotonic()
+        self._deferred[place] = (value, since)
+
+    def write_due(self, outbox: Outbox) -> None:
+        """Write the deferred rows held for ``DEFER_SECONDS`` (oldest first)."""
+        due = time.monotonic() - DEFER_SECONDS
+        ready: dict[Place, Any] = {}
+        for place, (value, since) in self._deferred.items():
+            if since > due:
+                break  # insertion order is age order
+            ready[place] = value
+        if ready:
+            self.write(outbox, ready)
+
+    def forget(self) -> None:
+        """Drop cached and deferred rows: this worker's partitions are moving."""
+        self._cache.clear()
+        self._deferred.clear()
+
+    def _remember(self, place: Place, value: Any) -> None:
+        cache = self._cache
+        cache[place] = value
+        cache.move_to_end(place)
+        if len(cache) > CACHE_ROWS:
+            cache.popitem(last=False)
+
+
+def forget_all() -> None:
+    """Drop every table's cached and deferred rows (partitions were revoked or assigned)."""
+    for table in _tables:
+        table.forget()
 
 
 class Rows:
-    """The rows of one table as one handler call sees them; its writes until :meth:`commit`."""
+    """The rows of one table in one partition as one handler call sees them; its writes until
+    :meth:`commit`."""
 
-    def __init__(self, table: StateTable) -> None:
+    def __init__(self, table: StateTable, partition: int) -> None:
         self.table = table
+        self.partition = partition
         self._writes: dict[str, Any] = {}
+        self._deferred: dict[str, Any] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The row as this call left it, else as stored, else ``default``."""
+        """The row as this call left it, else as stored, else ``default`` (do not change it)."""
         if key in self._writes:
             value = self._writes[key]
             return default if value is _DELETED else value
-        found = self.table.read(key)
+        if key in self._deferred:
+            return self._deferred[key]
+        found = self.table.read(self.partition, key)
         return default if found is None else found
 
     def put(self, key: str, value: Any) -> None:
         """Write a row (JSON-serialisable)."""
+        self._deferred.pop(key, None)
         self._writes[key] = value
+
+    def defer(self, key: str, value: Any) -> None:
+        """Set a row whose change only counts: written with its next write or within
+        ``DEFER_SECONDS`` (see the module's docstring)."""
+        if key in self._writes:
+            self._writes[key] = value
+        else:
+            self._deferred[key] = value
 
     def delete(self, key: str) -> None:
         """Delete a row (nothing happens when it does not exist)."""
+        self._deferred.pop(key, None)
         self._writes[key] = _DELETED
 
-    def commit(self, partition: int, outbox: Outbox) -> None:
+    def commit(self, outbox: Outbox) -> None:
         """Write the rows to the store and queue their changelog messages."""
-        encoded = [
-            (key.encode(), None if value is _DELETED else orjson.dumps(value))
-            for key, value in self._writes.items()
-        ]
+        partition = self.partition
+        if self._writes:
+            self.table.write(outbox, {(partition, k): v for k, v in self._writes.items()})
+        for key, value in self._deferred.items():
+            self.table.defer((partition, key), value)
         self._writes.clear()
-        changelog = self.table.changelog
-        for raw_key, raw in encoded:  # every row is checked before any is written
-            outbox.row(changelog, partition, raw_key, raw)
-        store = self.table.table.data
-        for raw_key, raw in encoded:
-            if raw is None:
-                del store[raw_key]
-            else:
-                store[raw_key] = raw
+        self._deferred.clear()

@@ -37,10 +37,15 @@ class Problems:
 
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)  # paths left out after an error there
 
     def error(self, path: str, message: str) -> None:
-        """Note an error at ``path``."""
-        self.errors.append(f"{path}: {message}" if path else message)
+        """Note an error at ``path``, unless it follows from one already noted there."""
+        if any(path.startswith(p) for p in self.pruned if p):
+            return
+        text = f"{path}: {message}" if path else message
+        if text not in self.errors:
+            self.errors.append(text)
 
     def warn(self, path: str, message: str) -> None:
         """Note what is accepted but not honoured (or honoured differently) at ``path``."""
@@ -52,6 +57,8 @@ class Problems:
         """Every error of a pydantic validation, with its path (after ``prefix``, a file's)."""
         for detail in exc.errors():
             path = prefix + location(detail["loc"])
+            if any(path.startswith(p) for p in self.pruned if p):
+                continue
             if detail["type"] == "union_tag_invalid":  # a receiver's unknown type
                 tags = str((detail.get("ctx") or {}).get("expected_tags", ""))
                 self.error(join(path, "type"), f"expected one of {tags.replace('type=', '')}")

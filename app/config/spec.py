@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.config.fields import (
     Duration,
@@ -59,13 +59,17 @@ class RouteSpec(Spec):
     digest_threshold: Fraction | None = None
     routes: list[RouteSpec] = []
 
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, names: list[str] | None) -> list[str] | None:
+        if names and "..." in names and len(names) > 1:
+            raise ValueError("'...' cannot be combined with other labels")
+        if names and len(set(names)) != len(names):
+            raise ValueError("a label is listed twice")
+        return names
+
     @model_validator(mode="after")
-    def _group_by(self) -> RouteSpec:
-        names = self.group_by or []
-        if "..." in names and len(names) > 1:
-            raise ValueError("group_by: '...' cannot be combined with other labels")
-        if len(set(names)) != len(names):
-            raise ValueError("group_by: a label is listed twice")
+    def _one_receiver_key(self) -> RouteSpec:
         if self.receiver is not None and self.receivers is not None:
             raise ValueError("give either receiver or receivers")
         return self

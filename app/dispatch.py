@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.config import Config as NotifyConfig
+from app.config import Route, match
 from app.escalation import EscalationPolicy
-from app.notify_config import NotifyConfig
-from app.routes import Route, match
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,8 @@ def plan(
 ) -> tuple[dict[str, Any], list[Send], int | None]:
     """The incident after deciding, the sends due at ``now_ms``, and the next time one is due.
 
-    >>> from app.routes import parse_route
-    >>> config = NotifyConfig(route=parse_route({"receiver": "ops", "group_wait": "30s",
-    ...     "group_interval": "5m"}), receivers={"ops": None})
+    >>> config = NotifyConfig(route=Route(receivers=("ops",), group_wait_ms=30_000,
+    ...     group_interval_ms=300_000), receivers={"ops": None})
     >>> i = {"alerts": {"a1": "firing"}, "muted": {}, "labels": {}, "paged_ms": 0,
     ...      "acknowledged": None, "told": {}, "escalated": 0}
     >>> i, sends, due = plan(i, config, 10_000)
@@ -146,7 +145,7 @@ def plan(
 def _first_routes(routes: list[Route], config: NotifyConfig) -> dict[str, Route]:
     chosen: dict[str, Route] = {}
     for route in routes:
-        for receiver in route.receivers or tuple(config.receivers):
+        for receiver in route.receivers:  # app.config resolved the default: every receiver
             chosen.setdefault(receiver, route)
     return chosen
 

@@ -9,7 +9,15 @@ from app.config.dedup import POLICIES, DedupPolicy
 from app.config.durations import duration_ms
 from app.config.problems import ConfigError
 from app.config.routes import DEFAULT_ROUTE, Route, group_key, group_labels, match
-from app.config.snapshot import Config, NotifyOptions, Reloader, check, load_config, route_for
+from app.config.snapshot import (
+    Config,
+    NotifyOptions,
+    Reloader,
+    check,
+    from_document,
+    load_config,
+    route_for,
+)
 from app.config.time_intervals import TimeInterval, active
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "active",
     "check",
     "duration_ms",
+    "from_document",
     "group_key",
     "group_labels",
     "load_config",

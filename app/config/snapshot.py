@@ -24,7 +24,8 @@ from app.config.build import TreeBuilder, escalation_policies, inhibit_rules
 from app.config.dedup import POLICIES, DedupPolicy, dedup_policies
 from app.config.problems import ConfigError, Problems, location
 from app.config.routes import DEFAULT_ROUTE, Route, match
-from app.config.sinks import VARIABLE, build_receivers, environ_of, expand
+from app.config.receivers import AlertmanagerReceiver
+from app.config.sinks import BUILDERS, VARIABLE, build_receivers, environ_of, expand
 from app.config.spec import FileSpec, GlobalSpec, NotifySpec
 from app.config.time_intervals import TimeInterval
 from app.escalation import EscalationPolicy
@@ -95,6 +96,28 @@ def check(environ: Mapping[str, str] | None = None) -> tuple[Config | None, Prob
     return _load(environ_of(environ), None)
 
 
+def from_document(
+    document: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    settings: Settings | None = None,
+) -> Config:
+    """The snapshot of one parsed file (as ``ALERTFLOW_CONFIG``); raise on errors.
+
+    >>> c = from_document({"receivers": [{"name": "ops", "type": "webhook", "url": "http://h/x"}],
+    ...     "routes": {"routes": [{"matchers": ['team="db"'], "group_by": ["cluster"]}]}})
+    >>> [r.receivers for r in route_for(c, {"team": "db"})], c.route.routes[0].group_by
+    ([('ops',)], ('cluster',))
+    """
+    problems = Problems()
+    env = environ_of(environ)
+    found = _documents(
+        [("ALERTFLOW_CONFIG", "", dict(document))], env, settings or Settings(), problems
+    )
+    problems.raise_if_any()
+    assert found is not None
+    return found
+
+
 def _load(environ: Mapping[str, str], settings: Settings | None) -> tuple[Config | None, Problems]:
     problems = Problems()
     if settings is None:
@@ -106,26 +129,39 @@ def _load(environ: Mapping[str, str], settings: Settings | None) -> tuple[Config
             settings = Settings()
     files = [(variable, Path(environ[variable])) for variable in FILES if environ.get(variable)]
     digest = hashlib.sha256()
-    specs: list[tuple[str, str, FileSpec]] = []
+    documents = []
     for variable, path in files:
-        prefix = f"{path}: " if len(files) > 1 else ""
         document = _read(variable, path, environ, problems, digest)
-        if document is None:
-            continue
+        if document is not None:
+            documents.append((variable, f"{path}: " if len(files) > 1 else "", document))
+    if len(documents) < len(files):
+        return None, problems
+    config = _documents(documents, environ, settings, problems)
+    if config is None:
+        return None, problems
+    version = digest.hexdigest()[:12] if files else "defaults"
+    return replace(config, version=version, files=tuple(str(p) for _, p in files)), problems
+
+
+def _documents(
+    documents: list[tuple[str, str, dict[str, Any]]],
+    environ: Mapping[str, str],
+    settings: Settings,
+    problems: Problems,
+) -> Config | None:
+    """Validate and assemble the parsed files; ``None`` when anything is wrong."""
+    specs: list[tuple[str, str, FileSpec]] = []
+    for variable, prefix, document in documents:
         _extra_keys(document, variable, prefix, problems)
         if isinstance(document.get("receivers"), list):
             document["receivers"] = expand(document["receivers"], "receivers", environ, problems)
         spec = _validate(document, prefix, problems)
         if spec is not None:
             specs.append((variable, prefix, spec))
-    if len(specs) < len(files):
-        return None, problems
-    config = replace(
-        _assemble(specs, settings, problems),
-        version=digest.hexdigest()[:12] if files else "defaults",
-        files=tuple(str(path) for _, path in files),
-    )
-    return (None if problems.errors else config), problems
+    if len(specs) < len(documents):
+        return None
+    config = _assemble(specs, settings, problems)
+    return None if problems.errors else config
 
 
 def _validate(document: dict[str, Any], prefix: str, problems: Problems) -> FileSpec | None:
@@ -306,7 +342,10 @@ def _template_warning(
     plain = [
         spec.name
         for _, spec in receivers
-        if not hasattr(spec, "type") and spec.title is None and spec.body is None
+        if isinstance(spec, AlertmanagerReceiver)
+        and spec.title is None
+        and spec.body is None
+        and any(getattr(spec, key) for key in BUILDERS)
     ]
     problems.warn(
         "templates",

@@ -14,7 +14,7 @@ from app.learning.features import KindStats, Signals, ack_ratio, features, kind_
 from app.learning.labels import Observation
 from app.learning.model import Learner
 from app.records import Alert, Decision
-from app.routes import Route
+from app.config.routes import Route
 
 ACTED_ON = 0.5  # a kind people act on at least this often (Beta-smoothed) always pages
 

@@ -46,6 +46,24 @@ def _regex(value: str) -> str:
     return value
 
 
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"expected a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a whole number ≥ 1, got {value!r}")
+    return value
+
+
+def _seconds(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"expected a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
 def _http_url(value: str) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -66,6 +84,12 @@ LabelName = Annotated[str, AfterValidator(_label_name)]
 Regex = Annotated[str, AfterValidator(_regex)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Flag = StrictBool
-Fraction = Annotated[float, Field(ge=0, le=1)]
-PositiveInt = Annotated[int, Field(ge=1)]
-Seconds = Annotated[float, Field(gt=0)]
+Fraction = Annotated[
+    float, PlainValidator(_fraction, json_schema_input_type=Annotated[float, Field(ge=0, le=1)])
+]
+PositiveInt = Annotated[
+    int, PlainValidator(_positive_int, json_schema_input_type=Annotated[int, Field(ge=1)])
+]
+Seconds = Annotated[
+    float, PlainValidator(_seconds, json_schema_input_type=Annotated[float, Field(gt=0)])
+]

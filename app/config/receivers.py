@@ -126,6 +126,10 @@ def _sink_model(kind: str, cls: type) -> type[Delivery]:
             hint = HttpUrl
         elif spec.name == "routing_key":
             hint = RoutingKey
+        elif hint is bool:
+            hint = Flag
+        elif hint is int:
+            hint = PositiveInt
         elif typing.get_origin(hint) is tuple:
             hint = Annotated[list[str], Field(min_length=1)] | str
         default = ... if spec.default is dataclasses.MISSING else spec.default

@@ -107,7 +107,8 @@ def build_receivers(
     found = Receivers()
     if settings.webhook_url:
         sink = WebhookSink(settings.webhook_url, secret=settings.webhook_secret)
-        found.add(sink.name, [Receiver(sink)], "ALERTFLOW_WEBHOOK_URL", problems)
+        signed = Receiver(sink, links=LinkSigner(settings.api_token, DEFAULT_LIFETIME_S))
+        found.add(sink.name, [signed], "ALERTFLOW_WEBHOOK_URL", problems)
     for path, spec in specs:
         name = str(getattr(spec, "name", ""))
         if ":" in name:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from app.matchers import Matcher, parse_matcher
+from app.matchers import Matcher
 
 
 @dataclass(frozen=True)

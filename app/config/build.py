@@ -38,7 +38,6 @@ def matchers_of(
     return (*found, *(m for one in lists for m in one))
 
 
-
 class TreeBuilder:
     """Builds the routing tree of one ``route:``/``routes:`` section, noting every problem."""
 
@@ -138,7 +137,8 @@ class TreeBuilder:
         if notify is not None and digest is not None and digest > notify:
             where = "digest_threshold" if spec.digest_threshold is not None else "notify_threshold"
             self.problems.error(
-                f"{path}.{where}", f"digest_threshold {digest:g} is above notify_threshold {notify:g}"
+                f"{path}.{where}",
+                f"digest_threshold {digest:g} is above notify_threshold {notify:g}",
             )
         return found
 

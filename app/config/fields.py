@@ -25,7 +25,9 @@ def _duration_or_zero(value: Any) -> int:
 
 def _matchers(value: Any) -> tuple[Matcher, ...]:
     if not isinstance(value, str):
-        raise ValueError(f"expected a matcher string such as 'severity=\"critical\"', got {value!r}")
+        raise ValueError(
+            f"expected a matcher string such as 'severity=\"critical\"', got {value!r}"
+        )
     try:
         return tuple(parse_matchers(value))
     except MatcherError as exc:

@@ -220,9 +220,9 @@ ReceiverSpec = Annotated[
     Annotated[AlertflowReceiver, Tag("kind=alertflow")]
     | Annotated[AlertmanagerReceiver, Tag("kind=alertmanager")],
     Discriminator(
-        lambda item: "kind=alertflow"
-        if isinstance(item, dict) and "type" in item
-        else "kind=alertmanager"
+        lambda item: (
+            "kind=alertflow" if isinstance(item, dict) and "type" in item else "kind=alertmanager"
+        )
     ),
 ]
 """A receiver: alertflow's form when it has ``type``, else Alertmanager's."""

@@ -115,9 +115,7 @@ def build_receivers(
             problems.error(f"{path}.name", f"{name!r}: alertflow's receiver names have no ':'")
             continue
         if name in found.names and name == "webhook" and settings.webhook_url:
-            problems.error(
-                f"{path}.name", f"{name!r} is taken by ALERTFLOW_WEBHOOK_URL's receiver"
-            )
+            problems.error(f"{path}.name", f"{name!r} is taken by ALERTFLOW_WEBHOOK_URL's receiver")
             continue
         if isinstance(spec, AlertmanagerReceiver):
             built = _alertmanager(path, spec, global_, problems)
@@ -128,11 +126,9 @@ def build_receivers(
 
 
 def _alertflow(spec: Delivery) -> Receiver:
-    kind = str(getattr(spec, "type"))
+    kind = str(spec.type)
     values = {
-        key: value
-        for key, value in spec
-        if key not in Delivery.model_fields and key != "type"
+        key: value for key, value in spec if key not in Delivery.model_fields and key != "type"
     }
     if isinstance(values.get("to"), str):
         values["to"] = (values["to"],)
@@ -158,11 +154,7 @@ Builder = Callable[[str, Any, GlobalSpec, Problems], Sink | None]
 def _alertmanager(
     path: str, spec: AlertmanagerReceiver, global_: GlobalSpec, problems: Problems
 ) -> list[Receiver]:
-    configs = [
-        (key, i, config)
-        for key in BUILDERS
-        for i, config in enumerate(getattr(spec, key))
-    ]
+    configs = [(key, i, config) for key in BUILDERS for i, config in enumerate(getattr(spec, key))]
     built: list[Receiver] = []
     ignored: list[str] = []
     for key, i, config in configs:
@@ -180,8 +172,8 @@ def _alertmanager(
     for key in UNSUPPORTED_CONFIGS:
         if (spec.model_extra or {}).get(key):
             problems.warn(
-                f"{path}.{key}", f"alertflow has no such sink: receiver {spec.name!r} does not"
-                " deliver there"
+                f"{path}.{key}",
+                f"alertflow has no such sink: receiver {spec.name!r} does not deliver there",
             )
     if ignored:
         problems.warn(
@@ -275,7 +267,10 @@ def _email(where: str, c: EmailConfig, g: GlobalSpec, problems: Problems) -> Sin
     password = _secret(where, "auth_password", c.auth_password, c.auth_password_file, problems)
     if password is None and c.auth_password_file is None:
         password = _secret(
-            "global", "smtp_auth_password", g.smtp_auth_password, g.smtp_auth_password_file,
+            "global",
+            "smtp_auth_password",
+            g.smtp_auth_password,
+            g.smtp_auth_password_file,
             problems,
         )
     require_tls = c.require_tls if c.require_tls is not None else g.smtp_require_tls

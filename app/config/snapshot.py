@@ -23,8 +23,8 @@ from pydantic import ValidationError
 from app.config.build import TreeBuilder, escalation_policies, inhibit_rules
 from app.config.dedup import POLICIES, DedupPolicy, dedup_policies
 from app.config.problems import ConfigError, Problems, location
-from app.config.routes import DEFAULT_ROUTE, Route, match
 from app.config.receivers import AlertmanagerReceiver
+from app.config.routes import DEFAULT_ROUTE, Route, match
 from app.config.sinks import BUILDERS, VARIABLE, build_receivers, environ_of, expand
 from app.config.spec import FileSpec, GlobalSpec, NotifySpec
 from app.config.time_intervals import TimeInterval

@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol
 import aiohttp
 import orjson
 
-from app.sinks.templates import MessageTemplates
 from app.links import DEFAULT_LIFETIME_S, LinkSigner
+from app.sinks.templates import MessageTemplates
 
 
 class Sink(Protocol):

@@ -45,10 +45,10 @@ def compile_template(source: str) -> jinja2.Template:
 
     >>> compile_template("{{ title | upper }}").render(title="disk full")
     'DISK FULL'
-    >>> compile_template("{{ title ")
+    >>> compile_template("{{ title ")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    app.sinks.templates.TemplateError: line 1: unexpected end of template, expected 'end of print statement'.
+    app.sinks.templates.TemplateError: line 1: unexpected end of template, ...
     """
     try:
         return _environment().from_string(source)

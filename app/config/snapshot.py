@@ -31,7 +31,7 @@ from app.config.time_intervals import TimeInterval
 from app.escalation import EscalationPolicy
 from app.inhibition import InhibitRule
 from app.settings import Settings, SettingsError, is_setting, load_settings
-from app.sinks.base import Sink
+from app.sinks.base import Receiver
 
 log = logging.getLogger(__name__)
 FILES = ("ALERTFLOW_CONFIG", "ALERTFLOW_ALERTMANAGER_CONFIG")
@@ -59,7 +59,7 @@ class Config:
 
     version: str = "defaults"
     route: Route = DEFAULT_ROUTE
-    receivers: Mapping[str, Sink] = field(default_factory=dict)  # sink name → ready sink
+    receivers: Mapping[str, Receiver] = field(default_factory=dict)  # sink name → sink
     receiver_sinks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # file's names
     inhibit_rules: tuple[InhibitRule, ...] = ()
     escalations: Mapping[str, EscalationPolicy] = field(default_factory=dict)

@@ -24,8 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import Config as NotifyConfig
-from app.config import Route, match
+from app.config import Route, match, time_muted
 from app.escalation import EscalationPolicy
+
+
+MINUTE_MS = 60_000  # time intervals are in whole minutes
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ def plan(
     for receiver, route in first.items():
         if receiver in told or not firing:
             continue
+        if time_muted(config, route, now_ms):  # its time intervals: look again next minute
+            dues.append((now_ms // MINUTE_MS + 1) * MINUTE_MS)
+            continue
         if now_ms >= paged_ms + route.group_wait_ms:
             tell(Send(receiver, "firing", "firing", added=_ids(visible, "firing")))
         else:
@@ -113,6 +119,9 @@ def plan(
         if receiver in sent_now or last["state"] == "resolved":
             continue
         route = first.get(receiver) or (routes[0] if routes else config.route)
+        if time_muted(config, route, now_ms):
+            dues.append((now_ms // MINUTE_MS + 1) * MINUTE_MS)
+            continue
         before: dict[str, str] = last["alerts"]
         if not firing:
             resolved = tuple(sorted(a for a, s in before.items() if s == "firing"))

@@ -17,6 +17,7 @@ from app.config.snapshot import (
     from_document,
     load_config,
     route_for,
+    time_muted,
 )
 from app.config.time_intervals import TimeInterval, active
 
@@ -39,4 +40,5 @@ __all__ = [
     "load_config",
     "match",
     "route_for",
+    "time_muted",
 ]

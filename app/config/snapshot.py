@@ -27,7 +27,7 @@ from app.config.receivers import AlertmanagerReceiver
 from app.config.routes import DEFAULT_ROUTE, Route, match
 from app.config.sinks import BUILDERS, VARIABLE, build_receivers, environ_of, expand
 from app.config.spec import FileSpec, GlobalSpec, NotifySpec
-from app.config.time_intervals import TimeInterval
+from app.config.time_intervals import TimeInterval, active_any, from_ms
 from app.escalation import EscalationPolicy
 from app.inhibition import InhibitRule
 from app.settings import Settings, SettingsError, is_setting, load_settings
@@ -75,6 +75,33 @@ def route_for(config: Config, labels: Mapping[str, str]) -> list[Route]:
     """The routes an alert with ``labels`` takes: Alertmanager's tree walk (first match,
     ``continue``)."""
     return match(config.route, labels)
+
+
+def time_muted(config: Config, route: Route, at_ms: int) -> str | None:
+    """Why ``route``'s notifications are held back at event time ``at_ms``, or ``None``.
+
+    Alertmanager's ``mute_time_intervals`` (muted while any is active) and
+    ``active_time_intervals`` (muted while none is).
+
+    >>> from app.config.time_intervals import TimeInterval, active_any, from_ms
+    >>> weekend = (TimeInterval.model_validate({"weekdays": ["saturday", "sunday"]}),)
+    >>> config = Config(time_intervals={"weekend": weekend})
+    >>> saturday, monday = 1_767_398_400_000, 1_767_571_200_000  # 2026-01-03 and -05, UTC
+    >>> time_muted(config, Route(mute_time_intervals=("weekend",)), saturday)
+    'muted by time interval weekend'
+    >>> time_muted(config, Route(mute_time_intervals=("weekend",)), monday) is None
+    True
+    >>> time_muted(config, Route(active_time_intervals=("weekend",)), monday)
+    'outside its active time intervals: weekend'
+    """
+    when = from_ms(at_ms)
+    for name in route.mute_time_intervals:
+        if active_any(config.time_intervals.get(name, ()), when):
+            return f"muted by time interval {name}"
+    active = route.active_time_intervals
+    if active and not any(active_any(config.time_intervals.get(n, ()), when) for n in active):
+        return f"outside its active time intervals: {', '.join(active)}"
+    return None
 
 
 def load_config(

@@ -195,10 +195,23 @@ class DiscordConfig(AMConfig):
     webhook_url_file: str | None = None
 
 
+def _alertmanager_schema(schema: dict[str, Any]) -> None:
+    """In the JSON schema: the unsupported integrations by name, nothing else, and no ``type``."""
+    for key in UNSUPPORTED_CONFIGS:
+        schema["properties"][key] = {"type": "array", "items": {"type": "object"}}
+    schema["additionalProperties"] = False
+    schema["not"] = {"required": ["type"]}
+
+
 class AlertmanagerReceiver(Delivery):
     """Alertmanager's receiver; delivery options and templates are alertflow's additions."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="allow",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra=_alertmanager_schema,  # type: ignore[typeddict-item]
+    )
     name: str = Field(min_length=1)
     webhook_configs: list[WebhookConfig] = []
     slack_configs: list[SlackConfig] = []

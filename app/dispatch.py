@@ -27,7 +27,6 @@ from app.config import Config as NotifyConfig
 from app.config import Route, match, time_muted
 from app.escalation import EscalationPolicy
 
-
 MINUTE_MS = 60_000  # time intervals are in whole minutes
 
 

@@ -35,6 +35,7 @@ class InhibitRule:
     def inhibits(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
         """Whether a firing ``source`` mutes ``target`` under this rule.
 
+        >>> from app.matchers import parse_matcher
         >>> rule = InhibitRule((parse_matcher("severity=critical"),),
         ...     (parse_matcher("severity=warning"),), equal=("cluster",))
         >>> crit = {"severity": "critical", "cluster": "eu"}
@@ -63,6 +64,7 @@ def inhibited_by(
 ) -> str | None:
     """The id of a firing source alert that mutes this one, if any (never the alert itself).
 
+    >>> from app.matchers import parse_matcher
     >>> rules = [InhibitRule((parse_matcher("alertname=NodeDown"),),
     ...     (parse_matcher("alertname!=NodeDown"),), equal=("node",))]
     >>> sources = [("s1", {"alertname": "NodeDown", "node": "n1"})]

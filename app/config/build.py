@@ -118,8 +118,10 @@ class TreeBuilder:
         found: dict[str, Any] = {}
         if spec.group_by is not None:
             found["group_by"] = tuple(spec.group_by)
-        names = ("group_gap", "max_duration", "min_alerts", "min_distinct_alerts")
-        names += ("send_resolved_when_muted", "notify_threshold", "digest_threshold")
+        names = (
+            *("group_gap", "max_duration", "min_alerts", "min_distinct_alerts"),
+            *("send_resolved_when_muted", "notify_threshold", "digest_threshold"),
+        )
         for key in names:
             value = getattr(spec, key)
             if value is not None:

@@ -105,10 +105,14 @@ class Delivery(BaseModel):
     max_delay: Seconds = 30.0
     rate_limit: RateLimit = RateLimit()
     circuit_breaker: CircuitBreaker = CircuitBreaker()
-    link_lifetime: Seconds | None = Field(None, description="seconds signed links stay valid")
+    link_lifetime: Seconds | None = Field(
+        default=None, description="seconds signed links stay valid"
+    )
     send_resolved: Flag | None = None
-    title: Template | None = Field(None, description="Jinja2 template of the message's title")
-    body: Template | None = Field(None, description="Jinja2 template of the message's body")
+    title: Template | None = Field(
+        default=None, description="Jinja2 template of the message's title"
+    )
+    body: Template | None = Field(default=None, description="Jinja2 template of the message's body")
 
 
 def _sink_model(kind: str, cls: type) -> type[Delivery]:
@@ -116,7 +120,7 @@ def _sink_model(kind: str, cls: type) -> type[Delivery]:
     hints = typing.get_type_hints(cls)
     fields: dict[str, Any] = {
         "name": (Annotated[str, Field(pattern=NAME_PATTERN)], ...),
-        "type": (Literal[kind], ...),  # type: ignore[valid-type]
+        "type": (Literal[kind], ...),
     }
     for spec in dataclasses.fields(cls):
         if spec.name == "name":
@@ -134,14 +138,14 @@ def _sink_model(kind: str, cls: type) -> type[Delivery]:
             hint = Annotated[list[str], Field(min_length=1)] | str
         default = ... if spec.default is dataclasses.MISSING else spec.default
         fields[spec.name] = (hint, Field(default, alias=ALIASES.get(spec.name, spec.name)))
-    model: type[Delivery] = create_model(  # type: ignore[call-overload]
+    model: type[Delivery] = create_model(
         f"{kind.capitalize()}Receiver", __base__=Delivery, **fields
     )
     return model
 
 
 SINK_MODELS = {kind: _sink_model(kind, cls) for kind, cls in SINK_TYPES.items()}
-AlertflowReceiver = Annotated[
+_ALERTFLOW_RECEIVER: Any = Annotated[
     typing.Union[  # noqa: UP007 (a union of types made at run time)
         tuple(Annotated[m, Tag(f"type={k}")] for k, m in SINK_MODELS.items())
     ],
@@ -176,7 +180,7 @@ class PagerDutyConfig(AMConfig):
 
 class EmailConfig(AMConfig):
     to: str = Field(min_length=1, description="comma-separated addresses")
-    from_: str | None = Field(None, alias="from")
+    from_: str | None = Field(default=None, alias="from")
     smarthost: str | None = None
     auth_username: str | None = None
     auth_password: str | None = None
@@ -210,7 +214,7 @@ class AlertmanagerReceiver(Delivery):
         extra="allow",
         frozen=True,
         populate_by_name=True,
-        json_schema_extra=_alertmanager_schema,  # type: ignore[typeddict-item]
+        json_schema_extra=_alertmanager_schema,
     )
     name: str = Field(min_length=1)
     webhook_configs: list[WebhookConfig] = []
@@ -229,8 +233,8 @@ class AlertmanagerReceiver(Delivery):
         return self
 
 
-ReceiverSpec = Annotated[
-    Annotated[AlertflowReceiver, Tag("kind=alertflow")]
+_RECEIVER: Any = Annotated[
+    Annotated[_ALERTFLOW_RECEIVER, Tag("kind=alertflow")]
     | Annotated[AlertmanagerReceiver, Tag("kind=alertmanager")],
     Discriminator(
         lambda item: (
@@ -238,4 +242,8 @@ ReceiverSpec = Annotated[
         )
     ),
 ]
+if typing.TYPE_CHECKING:
+    ReceiverSpec = Delivery  # what the type checker sees of the union below
+else:
+    ReceiverSpec = _RECEIVER
 """A receiver: alertflow's form when it has ``type``, else Alertmanager's."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from app.config.problems import Problems
 from app.config.receivers import (
+    SINK_MODELS,
     SINK_TYPES,
     UNSUPPORTED_CONFIGS,
     AlertmanagerReceiver,
@@ -126,7 +127,7 @@ def build_receivers(
 
 
 def _alertflow(spec: Delivery) -> Receiver:
-    kind = str(spec.type)
+    kind = next(k for k, model in SINK_MODELS.items() if isinstance(spec, model))
     values = {
         key: value for key, value in spec if key not in Delivery.model_fields and key != "type"
     }

@@ -36,25 +36,33 @@ class Spec(BaseModel):
 class RouteSpec(Spec):
     """A node of the routing tree: Alertmanager's keys and alertflow's additions."""
 
-    name: str | None = Field(None, description="alertflow: the route's name in reasons")
+    name: str | None = Field(default=None, description="alertflow: the route's name in reasons")
     receiver: str | None = None
-    receivers: list[str] | None = Field(None, description="alertflow: several receivers")
+    receivers: list[str] | None = Field(default=None, description="alertflow: several receivers")
     matchers: list[Matchers] = []
-    match: dict[LabelName, str] = Field({}, description="deprecated in Alertmanager: matchers")
-    match_re: dict[LabelName, Regex] = Field({}, description="deprecated: matchers with =~")
-    continue_: Flag = Field(False, alias="continue")
+    match: dict[LabelName, str] = Field(
+        default={}, description="deprecated in Alertmanager: matchers"
+    )
+    match_re: dict[LabelName, Regex] = Field(default={}, description="deprecated: matchers with =~")
+    continue_: Flag = Field(default=False, alias="continue")
     group_by: list[str] | None = None
     group_wait: DurationOrZero | None = None
     group_interval: DurationOrZero | None = None
     repeat_interval: DurationOrZero | None = None
     mute_time_intervals: list[str] = []
     active_time_intervals: list[str] = []
-    group_gap: Duration | None = Field(None, description="alertflow: gap that ends an incident")
-    max_duration: Duration | None = Field(None, description="alertflow: an incident's longest")
+    group_gap: Duration | None = Field(
+        default=None, description="alertflow: gap that ends an incident"
+    )
+    max_duration: Duration | None = Field(
+        default=None, description="alertflow: an incident's longest"
+    )
     min_alerts: PositiveInt | None = None
     min_distinct_alerts: PositiveInt | None = None
     send_resolved_when_muted: Flag | None = None
-    escalation: str | None = Field(None, description="alertflow: an escalation policy's name")
+    escalation: str | None = Field(
+        default=None, description="alertflow: an escalation policy's name"
+    )
     notify_threshold: Fraction | None = None
     digest_threshold: Fraction | None = None
     routes: list[RouteSpec] = []
@@ -130,7 +138,7 @@ class DedupSpec(Spec):
 class NotifySpec(Spec):
     """The notify stage's options."""
 
-    tick_interval: DurationOrZero | None = Field(None, description="0: no ticks")
+    tick_interval: DurationOrZero | None = Field(default=None, description="0: no ticks")
     resend_after: Duration | None = None
     max_in_flight: PositiveInt | None = None
     reload_interval: Duration | None = None
@@ -166,14 +174,16 @@ class FileSpec(Spec):
     """One configuration file: alertflow's sections and Alertmanager's."""
 
     model_config = ConfigDict(extra="allow", frozen=True)  # settings: checked by app.settings
-    routes: RouteSpec | None = Field(None, description="alertflow's routing tree (root route)")
-    route: RouteSpec | None = Field(None, description="Alertmanager's routing tree")
+    routes: RouteSpec | None = Field(
+        default=None, description="alertflow's routing tree (root route)"
+    )
+    route: RouteSpec | None = Field(default=None, description="Alertmanager's routing tree")
     receivers: list[ReceiverSpec] = []
     inhibit_rules: list[InhibitRuleSpec] = []
     time_intervals: list[NamedTimeInterval] = []
-    mute_time_intervals: list[NamedTimeInterval] = Field([], description="old name")
+    mute_time_intervals: list[NamedTimeInterval] = Field(default=[], description="old name")
     templates: list[str] = []
-    global_: GlobalSpec | None = Field(None, alias="global")
+    global_: GlobalSpec | None = Field(default=None, alias="global")
     escalation_policies: list[EscalationSpec] = []
     dedup: DedupSpec | None = None
     notify: NotifySpec | None = None

@@ -36,8 +36,10 @@ from pydantic import (
 
 Range = tuple[int, int]
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-MONTHS = (*("january", "february", "march", "april", "may", "june", "july"),)
-MONTHS += ("august", "september", "october", "november", "december")
+MONTHS = (
+    *("january", "february", "march", "april", "may", "june", "july", "august"),
+    *("september", "october", "november", "december"),
+)
 _TIME = re.compile(r"(([01][0-9])|(2[0-3])):[0-5][0-9]|24:00")
 
 
@@ -161,7 +163,7 @@ class TimeInterval(BaseModel):
     days_of_month: _ranges(day_of_month_range) | None = None  # type: ignore[valid-type]
     months: _ranges(month_range) | None = None  # type: ignore[valid-type]
     years: _ranges(year_range) | None = None  # type: ignore[valid-type]
-    location: str | None = Field(None, description="IANA time zone, e.g. Europe/Berlin")
+    location: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Berlin")
 
     @field_validator("location")
     @classmethod

@@ -22,7 +22,6 @@ from app.config.receivers import (
     SINK_TYPES,
     UNSUPPORTED_CONFIGS,
     AlertmanagerReceiver,
-    AMConfig,
     Delivery,
     DiscordConfig,
     EmailConfig,
@@ -147,9 +146,6 @@ def _deliver(receiver: Receiver, spec: Delivery, settings: Settings) -> Receiver
     receiver.links = LinkSigner(settings.api_token, spec.link_lifetime or DEFAULT_LIFETIME_S)
     receiver.templates = MessageTemplates(spec.title, spec.body)
     return receiver
-
-
-Builder = Callable[[str, Any, GlobalSpec, Problems], Sink | None]
 
 
 def _alertmanager(
@@ -319,5 +315,3 @@ def environ_of(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     """``environ``, or the process environment."""
     return os.environ if environ is None else environ
 
-
-__all__ = ["AMConfig", "Receivers", "build_receivers", "environ_of", "expand"]

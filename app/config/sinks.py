@@ -314,4 +314,3 @@ BUILDERS: dict[str, Callable[[str, Any, GlobalSpec, Problems], Sink | None]] = {
 def environ_of(environ: Mapping[str, str] | None) -> Mapping[str, str]:
     """``environ``, or the process environment."""
     return os.environ if environ is None else environ
-

@@ -20,7 +20,7 @@ comes back, and deleted from the table). Each partition keeps one bookkeeping ro
 and when they settle, recent releases, the sweep position) and hourly expiry buckets, all
 written in that partition; each message sweeps the buckets whose hour has passed, so expiry
 costs a few rows at a time instead of a scan of the table. Policies per source come from the
-``dedup:`` key of the ``ALERTFLOW_CONFIG`` file::
+``dedup:`` key of the configuration (:mod:`app.config.dedup`)::
 
     dedup:
       default: {flap_changes: 4, flap_window: 30m, settle: 10m, expire_after: 7d}
@@ -29,21 +29,18 @@ costs a few rows at a time instead of a scan of the table. Policies per source c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, TypedDict
 
 import faust
-import yaml
 
 from agents.stage import POSITIONS_PER_OFFSET, emit, origin, run_stage
 from app import metrics, topics
+from app.config import POLICIES, DedupPolicy, load_config
+from app.config.durations import words as _words
 from app.faust_app import app
 from app.identity import alert_id
 from app.records import Alert, epoch_ms
-from app.routes import RouteError, parse_duration
 from tables.dedup import dedup_rows as dedup_table
 
 HOUR_MS = 3_600_000
@@ -51,28 +48,6 @@ SWEEP_HOURS = 48  # expiry buckets looked at per message at most
 BUCKET_CHUNK = 64  # keys per row of an expiry bucket
 # positions (see agents.stage.Origin) a tick's release is kept for, to be sent again on a replay
 KEEP_RELEASED = 10_000 * POSITIONS_PER_OFFSET
-
-
-@dataclass(frozen=True)
-class DedupPolicy:
-    """How one source's alerts are deduplicated (durations in milliseconds)."""
-
-    flap_changes: int = 3
-    flap_window_ms: int = 20 * 60_000
-    settle_ms: int = 10 * 60_000
-    expire_after_ms: int = 7 * 86_400_000
-    merge_episodes: bool = False  # the fingerprint, not the start time, is the episode
-
-    def describe_window(self) -> str:
-        """The flap window in words."""
-        return _words(self.flap_window_ms)
-
-
-POLICIES: dict[str, DedupPolicy] = {
-    "alertmanager": DedupPolicy(),
-    "sentry": DedupPolicy(merge_episodes=True),
-    "api": DedupPolicy(merge_episodes=True),
-}
 
 
 _NEW_FIELDS = {"partition": -1, "changes": [], "sent": [], "held": 0, "pending": None, "source": ""}
@@ -354,66 +329,9 @@ def _replayed(state: Episode, alert: Alert) -> Alert:
     }
 
 
-def _words(ms: int) -> str:
-    """A duration in words.
-
-    >>> _words(90_000), _words(1_800_000), _words(7_200_000)
-    ('90s', '30m', '2h')
-    """
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms // 1000}s"
-
-
 def table_key(tenant: str, fingerprint: str) -> str:
     """Fingerprints are per tenant; the stream (and so the partition) is keyed by fingerprint."""
     return f"{tenant}|{fingerprint}"
-
-
-def load_policies(path: Path | None) -> dict[str, DedupPolicy]:
-    """The per-source policies, with the ``dedup:`` key of the YAML file at ``path`` applied.
-
-    >>> load_policies(None)["sentry"].merge_episodes
-    True
-    """
-    policies = dict(POLICIES)
-    if path is None:
-        return policies
-    document = yaml.safe_load(path.read_text()) or {}
-    section = document.get("dedup") if isinstance(document, dict) else None
-    if section is None:
-        return policies
-    if not isinstance(section, dict):
-        raise RouteError("dedup: expected a mapping of source to policy")
-    default = _policy(section.get("default", {}), "dedup.default", DedupPolicy())
-    for source in ("alertmanager", "sentry", "api"):
-        base = replace(default, merge_episodes=POLICIES[source].merge_episodes)
-        policies[source] = _policy(section.get(source, {}), f"dedup.{source}", base)
-    unknown = set(section) - {"default", *POLICIES}
-    if unknown:
-        raise RouteError(f"dedup: unknown source {sorted(unknown)[0]!r}")
-    return policies
-
-
-def _policy(spec: Any, path: str, base: DedupPolicy) -> DedupPolicy:
-    if not isinstance(spec, dict):
-        raise RouteError(f"{path}: expected a mapping")
-    changes: dict[str, Any] = {}
-    for key, value in spec.items():
-        if key in ("flap_window", "settle", "expire_after"):
-            changes[f"{key}_ms"] = parse_duration(value, f"{path}.{key}")
-        elif key == "flap_changes":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise RouteError(f"{path}.flap_changes: expected a whole number ≥ 1")
-            changes[key] = value
-        elif key == "merge_episodes":
-            if not isinstance(value, bool):
-                raise RouteError(f"{path}.merge_episodes: expected true or false")
-            changes[key] = value
-        else:
-            raise RouteError(f"{path}: unknown key {key!r}")
-    return replace(base, **changes)
 
 
 def _partition() -> int:
@@ -453,8 +371,7 @@ def ticks_key(partition: int, hour: int | None = None) -> str:
     return f"\x00dedup|{partition}" + ("" if hour is None else f"|{hour}")
 
 
-_config = os.environ.get("ALERTFLOW_CONFIG")
-_policies = load_policies(Path(_config) if _config else None)
+_policies = load_config().dedup
 
 
 def _policy_of(row: Episode | dict[str, Any]) -> DedupPolicy:

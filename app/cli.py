@@ -39,11 +39,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--model", default="logistic", help="logistic, hoeffding or forest")
     evaluate.add_argument("--plot", type=Path, default=Path("learning-curve.png"))
     evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object")
-    check = commands.add_parser("check-config", help="validate the configuration file; exit 0 or 1")
+    check = commands.add_parser(
+        "check-config", help="validate the configuration; print every error; exit 0, or 2"
+    )
     check.add_argument("file", nargs="?", type=Path, help="default: $ALERTFLOW_CONFIG")
+    check.add_argument(
+        "--alertmanager",
+        type=Path,
+        help="an alertmanager.yml (default: $ALERTFLOW_ALERTMANAGER_CONFIG)",
+    )
     args = parser.parse_args(argv)
     if args.command == "check-config":
-        return check_config(args.file)
+        return check_config(args.file, args.alertmanager)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = load_settings()
@@ -157,20 +164,41 @@ def tail_topic(settings: Settings, topic: str, *, from_beginning: bool) -> int:
         consumer.close()
 
 
-def check_config(path: Path | None) -> int:
-    """Validate routes, receivers, inhibit rules, escalation policies and settings of a file."""
-    from app.notify_config import check_file, config_path
+def check_config(path: Path | None, alertmanager: Path | None = None) -> int:
+    """Validate every file the worker would read; print all errors and warnings.
 
-    path = path or config_path()
-    if path is None:
-        print("alertflow check-config: name a file or set ALERTFLOW_CONFIG", file=sys.stderr)
+    Exit 0 when valid (warnings say what is accepted but not honoured), 2 on errors, 1 when
+    there is nothing to check.
+    """
+    from app.config import check
+    from app.config.routes import count
+
+    env = dict(os.environ)
+    if path is not None:
+        env["ALERTFLOW_CONFIG"] = str(path)
+    if alertmanager is not None:
+        env["ALERTFLOW_ALERTMANAGER_CONFIG"] = str(alertmanager)
+    if not env.get("ALERTFLOW_CONFIG") and not env.get("ALERTFLOW_ALERTMANAGER_CONFIG"):
+        print(
+            "alertflow check-config: name a file, or set ALERTFLOW_CONFIG or"
+            " ALERTFLOW_ALERTMANAGER_CONFIG",
+            file=sys.stderr,
+        )
         return 1
-    try:
-        summary = check_file(path)
-    except Exception as exc:  # every way a file can be wrong ends the same: say so, exit 1
-        print(f"alertflow check-config: {path}: {exc}", file=sys.stderr)
-        return 1
-    print(f"{path}: OK: {summary}")
+    config, problems = check(env)
+    for warning in problems.warnings:
+        print(f"warning: {warning}")
+    for error in problems.errors:
+        print(f"error: {error}", file=sys.stderr)
+    if config is None:
+        print(f"alertflow check-config: {len(problems.errors)} error(s)", file=sys.stderr)
+        return 2
+    print(
+        f"OK: version {config.version}; {count(config.route)} route(s); receivers:"
+        f" {', '.join(config.receiver_sinks) or 'none'}; {len(config.inhibit_rules)} inhibit"
+        f" rule(s); {len(config.escalations)} escalation policy(ies); {len(config.time_intervals)}"
+        f" time interval(s); {len(problems.warnings)} warning(s)"
+    )
     return 0
 
 

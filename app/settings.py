@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 import yaml
 
 EMBEDDED_BROKER_PORT = 9092
-SECTIONS = {"routes", "dedup", "receivers"}  # nested sections: app.routes, agents.dedup, app.sinks
-SECTIONS |= {"inhibit_rules", "escalation_policies", "notify"}  # app.notify_config
+SECTIONS = {"routes", "dedup", "receivers", "inhibit_rules", "escalation_policies", "notify"}
+SECTIONS |= {"route", "time_intervals", "mute_time_intervals", "templates", "global"}  # app.config
 
 
 class SettingsError(ValueError):
@@ -94,6 +94,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return _validate(values)
 
 
+def is_setting(key: str) -> bool:
+    """Whether ``key`` names a setting in the YAML file (``http_port``, ``ALERTFLOW_HTTP_PORT``).
+
+    >>> is_setting("http_port"), is_setting("ALERTFLOW_HTTP_PORT"), is_setting("route")
+    (True, True, False)
+    """
+    return _field(key) in set(_VARIABLES.values())
+
+
+def setting_names() -> list[str]:
+    """The settings' names as the YAML file spells them (lower case)."""
+    return sorted(set(_VARIABLES.values()))
+
+
+def _field(key: str) -> str:
+    return _VARIABLES.get(key.upper()) or key.lower().removeprefix("alertflow_")
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text()) or {}
@@ -108,7 +126,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     for key, value in document.items():
         if key in SECTIONS:
             continue  # read by the module that owns the section
-        field = _VARIABLES.get(str(key).upper()) or str(key).lower().removeprefix("alertflow_")
+        field = _field(str(key))
         if field not in fields:
             raise SettingsError(f"ALERTFLOW_CONFIG: unknown setting {key!r} in {path}")
         values[field] = value

@@ -27,7 +27,7 @@ from app.due_index import DueIndex
 from app.faust_app import app, settings
 from app.inhibition import inhibited_by, is_source
 from app.notify_config import NotifyConfig, Reloader, config_path
-from app.records import Alert, epoch_ms, parse_time, utc_now
+from app.records import Alert, epoch_ms, utc_now
 from app.routes import RouteError, group_labels, match
 from app.settings import SettingsError
 from app.silences import reason as silence_reason
@@ -643,9 +643,7 @@ async def _publish(alert: Alert) -> None:
     await topics.enriched.send(
         key=alert["id"], value=alert, timestamp=epoch_ms(alert["starts_at"]) / 1000
     )
-    metrics.alerts_processed.labels(alert["tenant"], alert["severity"], alert["status"]).inc()
-    waited = time.time() - parse_time(alert["received_at"]).timestamp()
-    metrics.alert_processing_duration.observe(max(waited, 0.0))
+    metrics.count_enriched((alert,))
 
 
 @app.agent(_input, concurrency=1)

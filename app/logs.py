@@ -119,12 +119,16 @@ DEMOTIONS = (
     # A fresh consumer group has no coordinator for a moment: aiokafka says so at ERROR.
     Demotion("aiokafka", r"GroupCoordinatorNotAvailable", startup=True),
     Demotion("aiokafka", r"Marking the coordinator dead", startup=True),
+    # Faust creates the changelog topics as it starts; until metadata has them aiokafka errs.
+    Demotion("aiokafka.cluster", r"not found in cluster metadata", startup=True),
     # Faust, mode and aiokafka narrate every service start, topic, partition and recovery
     # table at INFO; only the milestones stay.
     *(
         Demotion(name, rf"^(?!.*({_MILESTONES}))", logging.INFO)
         for name in ("faust", "mode", "aiokafka")
     ),
+    # ... and so do the services of our own tables.
+    Demotion("", r"^\[\^-*[^\]]*\]: (Starting|Stopping)\.\.\.", logging.INFO),
 )
 _READY = re.compile(r"\[\^Worker\]: Ready|Worker ready")
 
@@ -207,8 +211,12 @@ class Output(logging.StreamHandler):  # type: ignore[type-arg]
 
     def close(self) -> None:
         with self.lock:  # type: ignore[union-attr]
-            self._swept, self.interval = float("-inf"), 0.0
-            summaries = self._sweep()
+            summaries = [
+                self._summary(key, skipped)
+                for key, (*_, skipped) in self._windows.items()
+                if skipped
+            ]
+            self._windows.clear()
         for summary in summaries:
             super().handle(summary)
         super().close()

@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic import ValidationError as _ValidationError
+from pydantic.config import JsonDict
 
 SECTIONS = {"routes", "dedup", "receivers"}  # nested sections: app.routes, agents.dedup, app.sinks
 SECTIONS |= {"inhibit_rules", "escalation_policies", "notify"}  # app.notify_config
@@ -75,7 +76,7 @@ def setting(
 
     ``env`` overrides the variable name; ``shown`` the default as ``--help`` prints it.
     """
-    extra = {"read_by": list(read_by), "env": env, "shown": shown}
+    extra: JsonDict = {"read_by": list(read_by), "env": env, "shown": shown}
     return Field(default, description=meaning, json_schema_extra=extra)
 
 
@@ -156,14 +157,14 @@ class Spec:
 def _spec(field: str) -> Spec:
     info = Settings.model_fields[field]
     extra = info.json_schema_extra
-    assert isinstance(extra, dict)
+    assert isinstance(extra, dict) and isinstance(extra["read_by"], list)
     shown = extra["shown"] or ("unset" if info.default is None else str(info.default))
     return Spec(
         field,
         str(extra["env"] or f"ALERTFLOW_{field.upper()}"),
         str(shown),
         info.description or "",
-        tuple(extra["read_by"]),  # type: ignore[arg-type]
+        tuple(str(command) for command in extra["read_by"]),
     )
 
 

@@ -185,3 +185,12 @@ def test_tail_without_a_broker_gives_up_within_seconds() -> None:
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()  # and no librdkafka chatter
     assert f"no Kafka broker answered at 127.0.0.1:{dead}" in line
+
+
+def test_operations_doc_lists_every_setting_as_declared() -> None:
+    doc = (REPO / "docs" / "operations.md").read_text()
+    for spec in SPECS:
+        row = (
+            f"| `{spec.variable}` | `{spec.default}` | {spec.meaning} | {', '.join(spec.read_by)} |"
+        )
+        assert row in doc, row

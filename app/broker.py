@@ -50,7 +50,6 @@ class PortInUse(BrokerError):
 
     def __init__(self, host: str, port: int, hint: str = "") -> None:
         super().__init__(f"port {host}:{port} is already in use{hint}")
-        self.port = port
 
 
 def fetch_jars(cache_dir: Path) -> Path:

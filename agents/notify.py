@@ -28,7 +28,7 @@ from app.dispatch import Send, plan
 from app.due_index import DueIndex
 from app.faust_app import app, settings
 from app.inhibition import inhibited_by, is_source
-from app.records import Alert, epoch_ms, parse_time, utc_now
+from app.records import Alert, epoch_ms, utc_now
 from app.silences import reason as silence_reason
 from app.silences import silencing
 from app.sinks.base import Delivery, deliver
@@ -634,9 +634,7 @@ async def _publish(alert: Alert) -> None:
     await topics.enriched.send(
         key=alert["id"], value=alert, timestamp=epoch_ms(alert["starts_at"]) / 1000
     )
-    metrics.alerts_processed.labels(alert["tenant"], alert["severity"], alert["status"]).inc()
-    waited = time.time() - parse_time(alert["received_at"]).timestamp()
-    metrics.alert_processing_duration.observe(max(waited, 0.0))
+    metrics.count_enriched((alert,))
 
 
 @app.agent(_input, concurrency=1)

@@ -25,7 +25,7 @@ import faust
 import orjson
 
 from agents.batches import Outbox, partition_of, unpack
-from app import metrics, topics
+from app import logs, metrics, topics
 from app.faust_app import app
 from app.records import DeadLetter, utc_now
 from tables import write_behind
@@ -96,7 +96,10 @@ async def run_stage(
     ``stream`` or emitted by a handler — goes straight to that stage's handler. Stages keyed
     alike (by tenant, say) save a topic hop that way; the topics must share the stream's key.
     """
+    logs.bind(stage=stage)  # this agent's task: every record it logs names the stage
     chained = dict(chain or {})
+    for name in {stage, *(name for name, _ in chained.values())}:
+        metrics.dead_letters.labels(name)  # exported at 0, so rate() sees the first one
     source = stream.noack()
     batch = _Batch(source)
     _outbox.set(batch.outbox)
@@ -182,7 +185,8 @@ async def _handle_one(stage: str, handle: Handler, where: Origin, key: Any, valu
     try:
         await handle(key, value)
     except Exception as exc:
-        log.exception("%s: record at %s sent to alerts.deadletter", stage, where)
+        context = {"stage": stage, **logs.record_fields(value)}
+        log.exception("%s: record at %s sent to alerts.deadletter", stage, where, extra=context)
         await dead_letter(stage, where.topic, key, value, exc)
     metrics.stage_duration.labels(stage).observe(time.perf_counter() - started)
 

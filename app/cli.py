@@ -1,100 +1,185 @@
-"""The ``alertflow`` command: run, worker, broker, templates, tail, eval."""
+"""The ``alertflow`` command: run, worker, broker, templates, tail, eval, check-config.
+
+Each command's ``--help`` lists the settings it reads (from :mod:`app.settings`). Exit codes:
+0 done, 1 failed (broker unreachable, unknown topic, invalid file), 2 a setting or a port is
+wrong and the message says which variable to change.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import os
 import signal
 import sys
 import uuid
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any, NoReturn
 
-from app.settings import EMBEDDED_BROKER_PORT, Settings, SettingsError, load_settings
+import click
+
+from app import logs
+from app.settings import Settings, SettingsError, load_settings, read_by
 
 CACHE_DIR = Path(
     os.environ.get("ALERTFLOW_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache")
 )
+TAIL_TIMEOUT = 5.0  # seconds `tail` waits for the broker's metadata before giving up
+
+
+class _Command(click.Command):
+    """A command whose help ends with the settings it reads and their defaults."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        specs = read_by(self.name or "")
+        if specs:
+            with formatter.section("Settings (environment, or the file named by ALERTFLOW_CONFIG)"):
+                rows = [(s.variable, f"{s.meaning} [default: {s.default}]") for s in specs]
+                formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"alertflow: {message}", err=True)
+    raise SystemExit(code)
+
+
+def _settings() -> Settings:
+    """The validated settings, or one line per problem and exit 2."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            click.echo(f"alertflow: configuration error: {problem}", err=True)
+        raise SystemExit(2) from None
+    logs.configure(settings.log_format, settings.log_level)
+    return settings
+
+
+_HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
+
+
+@click.group(cls=_Group, context_settings=_HELP)
+@click.version_option(version("alertflow"), prog_name="alertflow")
+def cli() -> None:
+    """alertflow: alerts in over HTTP, through Kafka and Faust, few right notifications out."""
+
+
+@cli.command()
+def run() -> None:
+    """The embedded broker (unless KAFKA_BOOTSTRAP is set), one worker and its HTTP API."""
+    settings = _settings()
+    if settings.kafka_bootstrap:
+        raise SystemExit(_worker(settings))
+    from app.broker import BrokerError, PortInUse, embedded_broker
+
+    try:
+        with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, settings.kafka_port) as kafka:
+            kafka.start()
+            raise SystemExit(_worker(settings))
+    except PortInUse as exc:
+        _port_in_use(exc, "ALERTFLOW_KAFKA_PORT", " (or KAFKA_BOOTSTRAP to use a running broker)")
+    except BrokerError as exc:
+        _fail(str(exc), 1)
+
+
+@cli.command()
+def worker() -> None:
+    """One Faust worker with the HTTP API; creates missing topics first."""
+    raise SystemExit(_worker(_settings()))
+
+
+@cli.command()
+def broker() -> None:
+    """The embedded Kafka broker, with every topic created; Ctrl-C stops it."""
+    settings = _settings()
+    from app.broker import BrokerError, PortInUse, embedded_broker
+
+    try:
+        with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, settings.kafka_port) as kafka:
+            bootstrap = kafka.start()
+            _create_topics(bootstrap)
+            print(f"Kafka is up at {bootstrap}; Ctrl-C stops it.", flush=True)
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+    except PortInUse as exc:
+        _port_in_use(exc, "ALERTFLOW_KAFKA_PORT")
+    except BrokerError as exc:
+        _fail(str(exc), 1)
+
+
+@cli.command()
+def templates() -> None:
+    """Stdin lines → "<template_id> TAB <template>" lines (the fingerprint miner)."""
+    _settings()
+    from agents.template_miner import TemplateMiner
+
+    miner = TemplateMiner()
+    for line in sys.stdin:
+        template = miner.match(line.rstrip("\n"))
+        sys.stdout.write(f"{template.id}\t{template.text}\n")
+        sys.stdout.flush()
+
+
+@cli.command()
+@click.option("--topic", default="alerts.enriched", show_default=True)
+@click.option("--from-beginning", is_flag=True, help="start at the oldest record")
+def tail(topic: str, from_beginning: bool) -> None:
+    """Follow a topic, one JSON record per line, until Ctrl-C."""
+    raise SystemExit(tail_topic(_settings(), topic, from_beginning=from_beginning))
+
+
+@cli.command("eval")
+@click.option("--seed", type=int, default=1, show_default=True, help="of the simulated stream")
+@click.option("--days", type=float, default=7.0, show_default=True, help="of the stream")
+@click.option("--tenants", multiple=True, default=["acme", "globex"], show_default=True)
+@click.option("--enriched", type=Path, help="recorded alerts.enriched (JSON lines)")
+@click.option("--feedback", type=Path, help="recorded alerts.feedback (JSON lines)")
+@click.option("--model", default="logistic", show_default=True, help="logistic|hoeffding|forest")
+@click.option("--plot", type=Path, default=Path("learning-curve.png"), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="the figures as one JSON object")
+def evaluate(as_json: bool, tenants: tuple[str, ...], **options: Any) -> None:
+    """Replay a stream and its feedback through scoring and learning: learning curve."""
+    settings = _settings()
+    from app.learning.evaluation import run_eval
+
+    args = argparse.Namespace(json=as_json, tenants=list(tenants), **options)
+    raise SystemExit(run_eval(args, settings))
+
+
+@cli.command("check-config")
+@click.argument("file", type=Path, required=False)
+@click.option(
+    "--alertmanager",
+    type=Path,
+    help="an alertmanager.yml (default: $ALERTFLOW_ALERTMANAGER_CONFIG)",
+)
+def check_config_command(file: Path | None, alertmanager: Path | None) -> None:
+    """Validate the configuration (default: $ALERTFLOW_CONFIG); print every error; exit 0 or 2."""
+    raise SystemExit(check_config(file, alertmanager))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = argparse.ArgumentParser(prog="alertflow", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="embedded broker (unless KAFKA_BOOTSTRAP) + worker + HTTP API")
-    commands.add_parser("worker", help="one Faust worker with the HTTP API")
-    commands.add_parser("broker", help="the embedded Kafka broker, with the topics created")
-    commands.add_parser("templates", help="stdin lines → '<template_id>\\t<template>' lines")
-    tail = commands.add_parser("tail", help="follow a topic, one JSON record per line")
-    tail.add_argument("--topic", default="alerts.enriched")
-    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
-    evaluate = commands.add_parser("eval", help="replay a stream with feedback; learning curve")
-    evaluate.add_argument("--seed", type=int, default=1, help="of the simulated stream")
-    evaluate.add_argument("--days", type=float, default=7.0, help="of the simulated stream")
-    evaluate.add_argument("--tenants", nargs="+", default=["acme", "globex"])
-    evaluate.add_argument("--enriched", type=Path, help="recorded alerts.enriched (JSON lines)")
-    evaluate.add_argument("--feedback", type=Path, help="recorded alerts.feedback (JSON lines)")
-    evaluate.add_argument("--model", default="logistic", help="logistic, hoeffding or forest")
-    evaluate.add_argument("--plot", type=Path, default=Path("learning-curve.png"))
-    evaluate.add_argument("--json", action="store_true", help="the figures as one JSON object")
-    check = commands.add_parser("check-config", help="validate the configuration file; exit 0 or 1")
-    check.add_argument("file", nargs="?", type=Path, help="default: $ALERTFLOW_CONFIG")
-    args = parser.parse_args(argv)
-    if args.command == "check-config":
-        return check_config(args.file)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        parser.exit(2, f"alertflow: configuration error: {exc}\n")
-    if args.command == "templates":
-        return templates()
-    if args.command == "tail":
-        return tail_topic(settings, args.topic, from_beginning=args.from_beginning)
-    if args.command == "eval":
-        from app.learning.evaluation import run_eval
-
-        return run_eval(args, settings)
-    if args.command == "broker":
-        return broker(settings)
-    if args.command == "worker":
-        return worker(settings)
-    return run(settings)
+    return int(cli.main(args=argv, prog_name="alertflow", standalone_mode=False) or 0)
 
 
-def run(settings: Settings) -> int:
-    """The embedded broker (unless ``KAFKA_BOOTSTRAP`` is set) and one worker; Ctrl-C stops both."""
-    if settings.kafka_bootstrap:
-        return worker(settings)
-    from app.broker import embedded_broker
-
-    with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, EMBEDDED_BROKER_PORT) as kafka:
-        kafka.start()
-        return worker(settings)
-
-
-def broker(settings: Settings) -> int:
-    """Run the embedded broker in the foreground until Ctrl-C or SIGTERM."""
-    from app.broker import embedded_broker
-
-    with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, EMBEDDED_BROKER_PORT) as kafka:
-        bootstrap = kafka.start()
-        _create_topics(bootstrap)
-        print(f"Kafka is up at {bootstrap}; Ctrl-C stops it.", flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
-    return 0
-
-
-def worker(settings: Settings) -> int:
+def _worker(settings: Settings) -> int:
     """Create the topics if missing, then run one Faust worker until Ctrl-C."""
-    from app.broker import wait_for_broker
+    from app import broker
 
-    wait_for_broker(settings.bootstrap, timeout=60)
-    _create_topics(settings.bootstrap)
+    try:
+        broker.wait_for_broker(settings.bootstrap, timeout=60)
+        _create_topics(settings.bootstrap)
+    except broker.BrokerError as exc:
+        _fail(f"{exc} (set KAFKA_BOOTSTRAP, or ALERTFLOW_KAFKA_PORT for the embedded one)", 1)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
 
@@ -103,10 +188,15 @@ def worker(settings: Settings) -> int:
     try:
         load_modules()
     except SettingsError as exc:  # the routes: and dedup: sections, read by their modules
-        print(f"alertflow: configuration error: {exc}", file=sys.stderr)
-        return 2
+        _fail(f"configuration error: {exc}", 2)
+    if not broker.port_free(settings.http_port, app.conf.web_bind):
+        _port_in_use(broker.PortInUse(app.conf.web_bind, settings.http_port), "ALERTFLOW_HTTP_PORT")
     try:
-        runner = faust.Worker(app, loglevel=settings.log_level)
+        runner = faust.Worker(
+            app,
+            loglevel=settings.log_level,
+            logging_config=logs.logging_config(settings.log_format, settings.log_level),
+        )
         # From warning up Faust's terminal spinner sets the root logger to DEBUG, so every
         # debug record of Faust and aiokafka (one per message sent) is built, then dropped.
         runner.spinner = None
@@ -116,38 +206,54 @@ def worker(settings: Settings) -> int:
     return 0
 
 
-def templates() -> int:
-    """Assign each stdin line its template online, with the fingerprint agent's miner."""
-    from agents.template_miner import TemplateMiner
-
-    miner = TemplateMiner()
-    for line in sys.stdin:
-        template = miner.match(line.rstrip("\n"))
-        sys.stdout.write(f"{template.id}\t{template.text}\n")
-        sys.stdout.flush()
-    return 0
+def _port_in_use(exc: Any, variable: str, alternative: str = "") -> NoReturn:
+    _fail(f"{exc}: set {variable} to a free port{alternative}", 2)
 
 
 def tail_topic(settings: Settings, topic: str, *, from_beginning: bool) -> int:
-    """Print every record of ``topic`` as one JSON line, until Ctrl-C."""
-    from confluent_kafka import Consumer
+    """Print every record of ``topic`` as one JSON line, until Ctrl-C.
 
+    Exits 1 with one line when no broker answers within ``TAIL_TIMEOUT`` or the topic does not
+    exist; librdkafka's own log is kept quiet.
+    """
+    from confluent_kafka import Consumer, KafkaError, KafkaException
+
+    quiet = {"bootstrap.servers": settings.bootstrap, "log_level": 0}
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap,
+            **quiet,
             "group.id": f"alertflow-tail-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest" if from_beginning else "latest",
         }
     )
-    consumer.subscribe([topic])
     try:
+        try:
+            topics = consumer.list_topics(timeout=TAIL_TIMEOUT).topics
+        except KafkaException:
+            print(
+                f"alertflow tail: no Kafka broker answered at {settings.bootstrap} within "
+                f"{TAIL_TIMEOUT:.0f} s (set KAFKA_BOOTSTRAP or ALERTFLOW_KAFKA_PORT)",
+                file=sys.stderr,
+            )
+            return 1
+        if topic not in topics:
+            known = ", ".join(sorted(t for t in topics if not _internal(t)))
+            print(f"alertflow tail: no topic {topic!r}; the topics are: {known}", file=sys.stderr)
+            return 1
+        consumer.subscribe([topic])
         while True:
             message = consumer.poll(1.0)
             if message is None:
                 continue
-            if message.error():
-                print(f"alertflow tail: {message.error()}", file=sys.stderr)
+            error = message.error()
+            if error is not None:
+                if error.fatal() or error.code() in (
+                    KafkaError._ALL_BROKERS_DOWN,
+                    KafkaError.UNKNOWN_TOPIC_OR_PART,
+                ):
+                    print(f"alertflow tail: {error.str()}", file=sys.stderr)
+                    return 1
                 continue
             sys.stdout.write((message.value() or b"null").decode("utf-8", "replace") + "\n")
             sys.stdout.flush()
@@ -157,20 +263,46 @@ def tail_topic(settings: Settings, topic: str, *, from_beginning: bool) -> int:
         consumer.close()
 
 
-def check_config(path: Path | None) -> int:
-    """Validate routes, receivers, inhibit rules, escalation policies and settings of a file."""
-    from app.notify_config import check_file, config_path
+def _internal(topic: str) -> bool:
+    """Kafka's, Faust's and the tables' own topics (nobody tails those by name)."""
+    return topic.startswith("_") or "__" in topic or topic.endswith("-changelog")
 
-    path = path or config_path()
-    if path is None:
-        print("alertflow check-config: name a file or set ALERTFLOW_CONFIG", file=sys.stderr)
+
+def check_config(path: Path | None, alertmanager: Path | None = None) -> int:
+    """Validate every file the worker would read; print all errors and warnings.
+
+    Exit 0 when valid (warnings say what is accepted but not honoured), 2 on errors, 1 when
+    there is nothing to check.
+    """
+    from app.config import check
+    from app.config.routes import count
+
+    env = dict(os.environ)
+    if path is not None:
+        env["ALERTFLOW_CONFIG"] = str(path)
+    if alertmanager is not None:
+        env["ALERTFLOW_ALERTMANAGER_CONFIG"] = str(alertmanager)
+    if not env.get("ALERTFLOW_CONFIG") and not env.get("ALERTFLOW_ALERTMANAGER_CONFIG"):
+        print(
+            "alertflow check-config: name a file, or set ALERTFLOW_CONFIG or"
+            " ALERTFLOW_ALERTMANAGER_CONFIG",
+            file=sys.stderr,
+        )
         return 1
-    try:
-        summary = check_file(path)
-    except Exception as exc:  # every way a file can be wrong ends the same: say so, exit 1
-        print(f"alertflow check-config: {path}: {exc}", file=sys.stderr)
-        return 1
-    print(f"{path}: OK: {summary}")
+    config, problems = check(env)
+    for warning in problems.warnings:
+        print(f"warning: {warning}")
+    for error in problems.errors:
+        print(f"error: {error}", file=sys.stderr)
+    if config is None:
+        print(f"alertflow check-config: {len(problems.errors)} error(s)", file=sys.stderr)
+        return 2
+    print(
+        f"OK: version {config.version}; {count(config.route)} route(s); receivers:"
+        f" {', '.join(config.receiver_sinks) or 'none'}; {len(config.inhibit_rules)} inhibit"
+        f" rule(s); {len(config.escalations)} escalation policy(ies); {len(config.time_intervals)}"
+        f" time interval(s); {len(problems.warnings)} warning(s)"
+    )
     return 0
 
 

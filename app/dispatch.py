@@ -23,9 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.config import Config as NotifyConfig
+from app.config import Route, match, time_muted
 from app.escalation import EscalationPolicy
-from app.notify_config import NotifyConfig
-from app.routes import Route, match
+
+MINUTE_MS = 60_000  # time intervals are in whole minutes
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,8 @@ def plan(
 ) -> tuple[dict[str, Any], list[Send], int | None]:
     """The incident after deciding, the sends due at ``now_ms``, and the next time one is due.
 
-    >>> from app.routes import parse_route
-    >>> config = NotifyConfig(route=parse_route({"receiver": "ops", "group_wait": "30s",
-    ...     "group_interval": "5m"}), receivers={"ops": None})
+    >>> config = NotifyConfig(route=Route(receivers=("ops",), group_wait_ms=30_000,
+    ...     group_interval_ms=300_000), receivers={"ops": None})
     >>> i = {"alerts": {"a1": "firing"}, "muted": {}, "labels": {}, "paged_ms": 0,
     ...      "acknowledged": None, "told": {}, "escalated": 0}
     >>> i, sends, due = plan(i, config, 10_000)
@@ -94,6 +95,9 @@ def plan(
     for receiver, route in first.items():
         if receiver in told or not firing:
             continue
+        if time_muted(config, route, now_ms):  # its time intervals: look again next minute
+            dues.append((now_ms // MINUTE_MS + 1) * MINUTE_MS)
+            continue
         if now_ms >= paged_ms + route.group_wait_ms:
             tell(Send(receiver, "firing", "firing", added=_ids(visible, "firing")))
         else:
@@ -114,6 +118,9 @@ def plan(
         if receiver in sent_now or last["state"] == "resolved":
             continue
         route = first.get(receiver) or (routes[0] if routes else config.route)
+        if time_muted(config, route, now_ms):
+            dues.append((now_ms // MINUTE_MS + 1) * MINUTE_MS)
+            continue
         before: dict[str, str] = last["alerts"]
         if not firing:
             resolved = tuple(sorted(a for a, s in before.items() if s == "firing"))
@@ -146,7 +153,7 @@ def plan(
 def _first_routes(routes: list[Route], config: NotifyConfig) -> dict[str, Route]:
     chosen: dict[str, Route] = {}
     for route in routes:
-        for receiver in route.receivers or tuple(config.receivers):
+        for receiver in route.receivers:  # app.config resolved the default: every receiver
             chosen.setdefault(receiver, route)
     return chosen
 

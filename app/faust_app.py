@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
-from pathlib import Path
 
 import faust
 
@@ -55,12 +53,6 @@ TOPOLOGY = (
     "agents.labels",
     "app.web",
 )
-
-
-def config_path() -> Path | None:
-    """The YAML file named by ``ALERTFLOW_CONFIG``, if any."""
-    value = os.environ.get("ALERTFLOW_CONFIG")
-    return Path(value) if value else None
 
 
 def load_modules() -> None:

@@ -1,6 +1,6 @@
 """Inhibition: while a source alert fires, target alerts with the same ``equal`` labels are muted.
 
-Alertmanager's ``inhibit_rules``, from the ``ALERTFLOW_CONFIG`` YAML::
+Alertmanager's ``inhibit_rules`` (read by :mod:`app.config`, in either syntax)::
 
     inhibit_rules:
       - source_matchers: ['severity="critical"']
@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from app.routes import Matcher, RouteError, list_of, mapping_of, parse_matcher
-
-_KEYS = {"source_matchers", "target_matchers", "equal"}
+from app.matchers import Matcher
 
 
 @dataclass(frozen=True)
@@ -38,8 +35,9 @@ class InhibitRule:
     def inhibits(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
         """Whether a firing ``source`` mutes ``target`` under this rule.
 
-        >>> rule = parse_rules([{"source_matchers": ["severity=critical"],
-        ...     "target_matchers": ["severity=warning"], "equal": ["cluster"]}])[0]
+        >>> from app.matchers import parse_matcher
+        >>> rule = InhibitRule((parse_matcher("severity=critical"),),
+        ...     (parse_matcher("severity=warning"),), equal=("cluster",))
         >>> crit = {"severity": "critical", "cluster": "eu"}
         >>> rule.inhibits(crit, {"severity": "warning", "cluster": "eu"})
         True
@@ -51,35 +49,6 @@ class InhibitRule:
             and all(m.matches(target) for m in self.target)
             and all(source.get(name, "") == target.get(name, "") for name in self.equal)
         )
-
-
-def parse_rules(spec: Any, path: str = "inhibit_rules") -> tuple[InhibitRule, ...]:
-    """Validate the ``inhibit_rules`` list.
-
-    >>> parse_rules([{"source_matchers": ["a=b"]}])
-    Traceback (most recent call last):
-    ...
-    app.routes.RouteError: inhibit_rules[0].target_matchers: at least one matcher is required
-    """
-    if spec is None:
-        return ()
-    rules = []
-    for i, item in enumerate(list_of(spec, path)):
-        where = f"{path}[{i}]"
-        mapping_of(item, where, _KEYS)
-        sides = {}
-        for side in ("source_matchers", "target_matchers"):
-            matchers = item.get(side)
-            if not isinstance(matchers, list) or not matchers:
-                raise RouteError(f"{where}.{side}: at least one matcher is required")
-            sides[side] = tuple(
-                parse_matcher(m, f"{where}.{side}[{j}]") for j, m in enumerate(matchers)
-            )
-        equal = item.get("equal", [])
-        if not isinstance(equal, list) or not all(isinstance(n, str) and n for n in equal):
-            raise RouteError(f"{where}.equal: expected a list of label names")
-        rules.append(InhibitRule(sides["source_matchers"], sides["target_matchers"], tuple(equal)))
-    return tuple(rules)
 
 
 def is_source(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> bool:
@@ -95,8 +64,9 @@ def inhibited_by(
 ) -> str | None:
     """The id of a firing source alert that mutes this one, if any (never the alert itself).
 
-    >>> rules = parse_rules([{"source_matchers": ["alertname=NodeDown"],
-    ...     "target_matchers": ["alertname!=NodeDown"], "equal": ["node"]}])
+    >>> from app.matchers import parse_matcher
+    >>> rules = [InhibitRule((parse_matcher("alertname=NodeDown"),),
+    ...     (parse_matcher("alertname!=NodeDown"),), equal=("node",))]
     >>> sources = [("s1", {"alertname": "NodeDown", "node": "n1"})]
     >>> inhibited_by(rules, "a1", {"alertname": "DiskFull", "node": "n1"}, sources)
     's1'

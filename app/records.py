@@ -29,6 +29,7 @@ class Alert(TypedDict):
     source: Source
     status: Status
     severity: str
+    severity_original: str | None  # the severity as the source sent it (app.severity)
     service: str
     title: str
     description: str

@@ -1,53 +1,141 @@
 """Settings from the environment, optionally from a YAML file named by ``ALERTFLOW_CONFIG``.
 
-Keys are the environment variable names of CONTRACT.md (in YAML, the lower-case name without
-the ``ALERTFLOW_`` prefix is accepted too); the environment wins over the file.
+One declaration per setting in :class:`Settings`: its type, default, meaning and the commands
+that read it. Everything else — environment variable names, the YAML keys, ``--help`` of each
+command, the JSON schema, validation with every error reported at once — is derived from it.
+
+The variable of a field is ``ALERTFLOW_<FIELD>`` unless it says otherwise (``KAFKA_BOOTSTRAP``).
+In YAML the variable's name or the field's name is accepted; the environment wins over the file.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlparse
 
 import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import ValidationError as _ValidationError
+from pydantic.config import JsonDict
 
-EMBEDDED_BROKER_PORT = 9092
-SECTIONS = {"routes", "dedup", "receivers"}  # nested sections: app.routes, agents.dedup, app.sinks
-SECTIONS |= {"inhibit_rules", "escalation_policies", "notify"}  # app.notify_config
+SECTIONS = {"routes", "dedup", "receivers", "inhibit_rules", "escalation_policies", "notify"}
+SECTIONS |= {"route", "time_intervals", "mute_time_intervals", "templates", "global"}  # app.config
+
+RUN, WORKER, BROKER, TAIL, EVAL = "run", "worker", "broker", "tail", "eval"
+SERVES = (RUN, WORKER)  # the commands that run a worker
+LOGS = (RUN, WORKER, BROKER, TAIL, EVAL)  # the commands that log
 
 
 class SettingsError(ValueError):
-    """A setting is missing, malformed or out of range; the message names it."""
+    """Settings are missing, malformed or out of range; each problem names its key."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems = problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated configuration of one worker."""
+def _http_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("expected an http(s) URL")
+    return url
 
-    kafka_bootstrap: str | None = None
-    http_port: int = 6066
-    http_host: str = "127.0.0.1"
-    data_dir: Path = Path("./var")
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    sentry_client_secret: str | None = None
-    api_token: str | None = None
-    partitions: int = 4
-    public_url: str | None = None
-    log_level: str = "info"
-    notify_threshold: float = 0.35  # score from which the model pages (agents.score)
-    digest_threshold: float = 0.15  # score from which it digests; below, it suppresses
-    self_resolve_minutes: float = 15.0  # resolved by itself within this: weak noise label
-    self_resolve_weight: float = 0.3  # sample weight of that weak label
+
+def _bootstrap(bootstrap: str) -> str:
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("expected host:port[,host:port]")
+    return bootstrap
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Share = Annotated[float, Field(ge=0, le=1)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+LogLevel = Annotated[
+    Literal["debug", "info", "warning", "error", "critical"], BeforeValidator(str.lower)
+]
+
+
+def setting(
+    default: Any,
+    meaning: str,
+    read_by: Iterable[str] = SERVES,
+    *,
+    env: str | None = None,
+    shown: str | None = None,
+) -> Any:
+    """Declare a setting: its default, what it means and the commands that read it.
+
+    ``env`` overrides the variable name; ``shown`` the default as ``--help`` prints it.
+    """
+    extra: JsonDict = {"read_by": list(read_by), "env": env, "shown": shown}
+    return Field(default, description=meaning, json_schema_extra=extra)
+
+
+class Settings(BaseModel):
+    """Validated configuration of one process."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kafka_bootstrap: Annotated[str, AfterValidator(_bootstrap)] | None = setting(
+        None,
+        "host:port[,host:port] of an existing Kafka cluster",
+        (*SERVES, TAIL),
+        env="KAFKA_BOOTSTRAP",
+        shown="unset: the embedded broker",
+    )
+    kafka_port: Port = setting(
+        9092, "port of the embedded broker on 127.0.0.1", (*SERVES, BROKER, TAIL)
+    )
+    http_port: Port = setting(6066, "port of the worker's HTTP API (webhooks, /api, /metrics)")
+    http_host: str = setting("127.0.0.1", "host name other workers reach this one at")
+    public_url: HttpUrl | None = setting(
+        None, "base of the links in notifications", shown="http://<host>:<port>"
+    )
+    data_dir: Path = setting(
+        Path("./var"),
+        "RocksDB tables and the embedded broker's data",
+        (*SERVES, BROKER),
+        shown="./var",
+    )
+    webhook_url: HttpUrl | None = setting(None, "default receiver: the generic JSON webhook")
+    webhook_secret: str | None = setting(None, "HMAC key of X-Alertflow-Signature on webhook posts")
+    sentry_client_secret: str | None = setting(None, "Sentry webhooks need a valid signature")
+    api_token: str | None = setting(None, "bearer token every /api/ and /webhooks/ call needs")
+    partitions: Annotated[int, Field(ge=1, le=256)] = setting(
+        4, "partitions of every topic (create-only)", (*SERVES, BROKER)
+    )
+    log_level: LogLevel = setting("info", "debug, info, warning, error or critical", LOGS)
+    log_format: Literal["text", "json"] = setting(
+        "text", "text, or json: one object per line", LOGS
+    )
+    notify_threshold: Share = setting(0.35, "score from which the model pages", (*SERVES, EVAL))
+    digest_threshold: Share = setting(
+        0.15, "score from which it digests; below it suppresses", (*SERVES, EVAL)
+    )
+    self_resolve_minutes: Annotated[float, Field(ge=0)] = setting(
+        15.0, "a page resolved by itself within this is weak noise", (*SERVES, EVAL)
+    )
+    self_resolve_weight: Share = setting(0.3, "sample weight of that weak label", (*SERVES, EVAL))
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Self:
+        if self.digest_threshold > self.notify_threshold:
+            raise ValueError("ALERTFLOW_DIGEST_THRESHOLD: above ALERTFLOW_NOTIFY_THRESHOLD")
+        return self
 
     @property
     def bootstrap(self) -> str:
         """The cluster to use: ``KAFKA_BOOTSTRAP`` or the embedded broker."""
-        return self.kafka_bootstrap or f"127.0.0.1:{EMBEDDED_BROKER_PORT}"
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     @property
     def base_url(self) -> str:
@@ -55,46 +143,95 @@ class Settings:
         return self.public_url or f"http://{self.http_host}:{self.http_port}"
 
 
-_VARIABLES = {
-    "KAFKA_BOOTSTRAP": "kafka_bootstrap",
-    "ALERTFLOW_HTTP_PORT": "http_port",
-    "ALERTFLOW_HTTP_HOST": "http_host",
-    "ALERTFLOW_DATA_DIR": "data_dir",
-    "ALERTFLOW_WEBHOOK_URL": "webhook_url",
-    "ALERTFLOW_WEBHOOK_SECRET": "webhook_secret",
-    "ALERTFLOW_SENTRY_CLIENT_SECRET": "sentry_client_secret",
-    "ALERTFLOW_API_TOKEN": "api_token",
-    "ALERTFLOW_PARTITIONS": "partitions",
-    "ALERTFLOW_PUBLIC_URL": "public_url",
-    "ALERTFLOW_LOG_LEVEL": "log_level",
-    "ALERTFLOW_NOTIFY_THRESHOLD": "notify_threshold",
-    "ALERTFLOW_DIGEST_THRESHOLD": "digest_threshold",
-    "ALERTFLOW_SELF_RESOLVE_MINUTES": "self_resolve_minutes",
-    "ALERTFLOW_SELF_RESOLVE_WEIGHT": "self_resolve_weight",
-}
+@dataclass(frozen=True)
+class Spec:
+    """One setting as ``--help`` and the docs show it."""
+
+    field: str
+    variable: str
+    default: str
+    meaning: str
+    read_by: tuple[str, ...]
+
+
+def _spec(field: str) -> Spec:
+    info = Settings.model_fields[field]
+    extra = info.json_schema_extra
+    assert isinstance(extra, dict) and isinstance(extra["read_by"], list)
+    shown = extra["shown"] or ("unset" if info.default is None else str(info.default))
+    return Spec(
+        field,
+        str(extra["env"] or f"ALERTFLOW_{field.upper()}"),
+        str(shown),
+        info.description or "",
+        tuple(str(command) for command in extra["read_by"]),
+    )
+
+
+SPECS = tuple(_spec(field) for field in Settings.model_fields)
+VARIABLES = {spec.variable: spec.field for spec in SPECS}
+
+
+def read_by(command: str) -> list[Spec]:
+    """The settings ``command`` reads, in declaration order.
+
+    >>> [spec.variable for spec in read_by("broker")][:2]
+    ['ALERTFLOW_KAFKA_PORT', 'ALERTFLOW_DATA_DIR']
+    """
+    return [spec for spec in SPECS if command in spec.read_by]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, merge and validate the settings; raise :class:`SettingsError` with the key at fault.
+    """Read, merge and validate the settings; raise :class:`SettingsError` naming every key at
+    fault.
 
     >>> load_settings({"ALERTFLOW_HTTP_PORT": "7000"}).http_port
     7000
-    >>> load_settings({"ALERTFLOW_HTTP_PORT": "seventy"})
-    Traceback (most recent call last):
-    ...
-    app.settings.SettingsError: ALERTFLOW_HTTP_PORT: expected a whole number, got 'seventy'
+    >>> try:
+    ...     load_settings({"ALERTFLOW_HTTP_PORT": "seventy", "ALERTFLOW_PARTITIONS": "0"})
+    ... except SettingsError as exc:
+    ...     for problem in exc.problems:
+    ...         print(problem)  # doctest: +ELLIPSIS
+    ALERTFLOW_HTTP_PORT: Input should be a valid integer, ... (got 'seventy')
+    ALERTFLOW_PARTITIONS: Input should be greater than or equal to 1 (got '0')
     """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    problems: list[str] = []
     if config_path := env.get("ALERTFLOW_CONFIG"):
-        values.update(_read_yaml(Path(config_path)))
-    for variable, field in _VARIABLES.items():
+        values, problems = _read_yaml(Path(config_path))
+    for variable, field in VARIABLES.items():
         if env.get(variable, "") != "":
             values[field] = env[variable]
-    return _validate(values)
+    try:
+        settings = Settings(**values)
+    except _ValidationError as exc:
+        problems += [_problem(error) for error in exc.errors()]
+    if problems:
+        raise SettingsError(*problems)
+    return settings
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def is_setting(key: str) -> bool:
+    """Whether ``key`` names a setting in the YAML file (``http_port``, ``ALERTFLOW_HTTP_PORT``).
+
+    >>> is_setting("http_port"), is_setting("ALERTFLOW_HTTP_PORT"), is_setting("route")
+    (True, True, False)
+    """
+    return _field(key) in Settings.model_fields
+
+
+def setting_names() -> list[str]:
+    """The settings' names as the YAML file spells them (lower case)."""
+    return sorted(Settings.model_fields)
+
+
+def _field(key: str) -> str:
+    return VARIABLES.get(key.upper()) or key.lower().removeprefix("alertflow_")
+
+
+def _read_yaml(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The settings of the file, and a problem for each unknown key."""
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -103,75 +240,24 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"ALERTFLOW_CONFIG: {path} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise SettingsError(f"ALERTFLOW_CONFIG: {path} must hold a mapping of settings")
-    fields = set(_VARIABLES.values())
     values: dict[str, Any] = {}
+    problems = []
     for key, value in document.items():
         if key in SECTIONS:
             continue  # read by the module that owns the section
-        field = _VARIABLES.get(str(key).upper()) or str(key).lower().removeprefix("alertflow_")
-        if field not in fields:
-            raise SettingsError(f"ALERTFLOW_CONFIG: unknown setting {key!r} in {path}")
-        values[field] = value
-    return values
+        field = _field(str(key))
+        if field not in Settings.model_fields:
+            problems.append(f"ALERTFLOW_CONFIG: unknown setting {key!r} in {path}")
+        else:
+            values[field] = value
+    return values, problems
 
 
-def _validate(values: dict[str, Any]) -> Settings:
-    names = {field: variable for variable, field in _VARIABLES.items()}
-    for field in ("http_port", "partitions"):
-        if field in values:
-            values[field] = _whole_number(names[field], values[field])
-    if not 1 <= values.get("http_port", 6066) <= 65535:
-        raise SettingsError(f"ALERTFLOW_HTTP_PORT: {values['http_port']} is not a TCP port")
-    if not 1 <= values.get("partitions", 4) <= 256:
-        raise SettingsError("ALERTFLOW_PARTITIONS: must be between 1 and 256")
-    for field in _NUMBERS:
-        if field in values:
-            values[field] = _number(names[field], values[field])
-    for field in ("notify_threshold", "digest_threshold", "self_resolve_weight"):
-        if values.get(field, 0.0) > 1.0:
-            raise SettingsError(f"{names[field]}: must be between 0 and 1")
-    if values.get("digest_threshold", 0.15) > values.get("notify_threshold", 0.35):
-        raise SettingsError("ALERTFLOW_DIGEST_THRESHOLD: above ALERTFLOW_NOTIFY_THRESHOLD")
-    if "data_dir" in values:
-        values["data_dir"] = Path(str(values["data_dir"]))
-    for field in ("webhook_url", "public_url"):
-        if values.get(field) is not None:
-            _require_http_url(names[field], str(values[field]))
-    if values.get("kafka_bootstrap"):
-        _require_bootstrap(str(values["kafka_bootstrap"]))
-    return Settings(**values)
-
-
-def _whole_number(name: str, value: Any) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise SettingsError(f"{name}: expected a whole number, got {value!r}") from None
-
-
-_NUMBERS = ("notify_threshold", "digest_threshold", "self_resolve_minutes", "self_resolve_weight")
-
-
-def _number(name: str, value: Any) -> float:
-    try:
-        number = float(str(value))
-    except ValueError:
-        raise SettingsError(f"{name}: expected a number, got {value!r}") from None
-    if number < 0:
-        raise SettingsError(f"{name}: must not be negative")
-    return number
-
-
-def _require_http_url(name: str, url: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise SettingsError(f"{name}: expected an http(s) URL, got {url!r}")
-
-
-def _require_bootstrap(bootstrap: str) -> None:
-    for server in bootstrap.split(","):
-        host, _, port = server.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise SettingsError(
-                f"KAFKA_BOOTSTRAP: expected host:port[,host:port], got {bootstrap!r}"
-            )
+def _problem(error: Any) -> str:
+    """One line for one pydantic error: the variable, what is wrong, the value given."""
+    if not error["loc"]:  # a check across fields names its variables itself
+        return str(error["ctx"]["error"])
+    field = str(error["loc"][0])
+    variable = next((s.variable for s in SPECS if s.field == field), field)
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{variable}: {message} (got {error['input']!r})"

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
+from app.matchers import MatcherError, from_api, parse_matcher
 from app.records import epoch_ms, format_time, parse_time
-from app.routes import Matcher, RouteError, parse_matcher
 
 State = Literal["pending", "active", "expired"]
 
@@ -114,7 +114,7 @@ def matches(silence: Silence, labels: Mapping[str, str]) -> bool:
     >>> matches(s, {"service": "db"}), matches(s, {"service": "web"})
     (True, False)
     """
-    return all(_as_matcher(m).matches(labels) for m in silence["matchers"])
+    return all(from_api(m).matches(labels) for m in silence["matchers"])
 
 
 def silencing(silences: Iterable[Silence], labels: Mapping[str, str], at_ms: int) -> list[Silence]:
@@ -139,37 +139,24 @@ def reason(silence: Silence) -> str:
 
 
 def _matcher(item: Any, path: str) -> dict[str, Any]:
-    if isinstance(item, str):
-        try:
-            parsed = parse_matcher(item, path)
-        except RouteError as exc:
-            raise SilenceError(str(exc)) from None
-        return {
-            "name": parsed.name,
-            "value": parsed.value,
-            "isRegex": "~" in parsed.op,
-            "isEqual": parsed.op in ("=", "=~"),
-        }
-    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-        raise SilenceError(f"{path}: expected 'name=value' or {{name, value, isRegex?, isEqual?}}")
-    value, regex, equal = (
-        item.get("value", ""),
-        item.get("isRegex", False),
-        item.get("isEqual", True),
-    )
-    if not isinstance(value, str) or not isinstance(regex, bool) or not isinstance(equal, bool):
-        raise SilenceError(f"{path}: value must be a string, isRegex and isEqual true or false")
-    matcher = {"name": item["name"], "value": value, "isRegex": regex, "isEqual": equal}
+    """A matcher string (Alertmanager's syntax) or API object, as the API object."""
     try:
-        parse_matcher(str(_as_matcher(matcher)), path)
-    except RouteError as exc:
-        raise SilenceError(str(exc)) from None
-    return matcher
-
-
-def _as_matcher(matcher: Mapping[str, Any]) -> Matcher:
-    op = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
-    return Matcher(matcher["name"], op[(matcher["isRegex"], matcher["isEqual"])], matcher["value"])
+        if isinstance(item, str):
+            return parse_matcher(item).as_api()
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise SilenceError(
+                f"{path}: expected 'name=value' or {{name, value, isRegex?, isEqual?}}"
+            )
+        value, regex, equal = (
+            item.get("value", ""),
+            item.get("isRegex", False),
+            item.get("isEqual", True),
+        )
+        if not isinstance(value, str) or not isinstance(regex, bool) or not isinstance(equal, bool):
+            raise SilenceError(f"{path}: value must be a string, isRegex and isEqual true or false")
+        return from_api(item).as_api()
+    except MatcherError as exc:
+        raise SilenceError(f"{path}: {exc}") from None
 
 
 def _field(body: dict[str, Any], snake: str, camel: str) -> Any:

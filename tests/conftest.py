@@ -47,6 +47,7 @@ def worker(
             "ALERTFLOW_API_TOKEN": API_TOKEN,
             "ALERTFLOW_SENTRY_CLIENT_SECRET": SENTRY_SECRET,
             "ALERTFLOW_WEBHOOK_URL": receiver.url,
+            "ALERTFLOW_LOG_FORMAT": "json",  # tests/test_logs.py reads it
         },
     )
     process.start()

@@ -1,12 +1,22 @@
-"""The console commands ops teams use: ``tail``, ``templates``, and configuration errors."""
+"""The console commands: ``tail``, ``templates``, help, version, configuration and port errors."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import threading
+import time
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from app.cli import TAIL_TIMEOUT
+from app.settings import SPECS, read_by
 from tests.harness import REPO, TopicReader, Worker, eventually, http, unique
 
 ALERTFLOW = str(REPO / ".venv" / "bin" / "alertflow")
@@ -68,3 +78,119 @@ def test_bad_configuration_exits_2_with_the_key_named() -> None:
         env={**os.environ, "ALERTFLOW_HTTP_PORT": "99999"},
     )
     assert done.returncode == 2 and "ALERTFLOW_HTTP_PORT" in done.stderr
+
+
+# --- first-run friction: version, help, busy ports, tail's errors -------------------------
+
+COMMANDS = ("run", "worker", "broker", "templates", "tail", "eval", "check-config")
+
+
+def alertflow(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("ALERTFLOW_", "KAFKA_"))}
+    return subprocess.run(
+        [ALERTFLOW, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**clean, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_version_is_the_package_version() -> None:
+    done = alertflow("--version")
+    assert (
+        done.returncode == 0 and done.stdout.strip() == f"alertflow, version {version('alertflow')}"
+    )
+
+
+def test_top_level_help_lists_every_command() -> None:
+    listed = alertflow("--help").stdout.split("Commands:")[1]
+    assert sorted(line.split()[0] for line in listed.strip().splitlines()) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_lists_the_settings_the_command_reads_with_defaults(command: str) -> None:
+    done = alertflow(command, "--help")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())  # help wraps long lines
+    for spec in read_by(command):
+        assert f"{spec.variable} {spec.meaning} [default: {spec.default}]" in text
+    others = {spec.variable for spec in SPECS} - {spec.variable for spec in read_by(command)}
+    assert not [variable for variable in others if f" {variable} " in text]
+
+
+def test_every_settings_error_is_reported_in_one_run() -> None:
+    done = alertflow(
+        "worker",
+        env={"ALERTFLOW_HTTP_PORT": "http", "ALERTFLOW_LOG_FORMAT": "xml", "KAFKA_BOOTSTRAP": "x"},
+    )
+    assert done.returncode == 2
+    problems = done.stderr.strip().splitlines()
+    assert [line.split(":")[2].strip() for line in problems] == [
+        "KAFKA_BOOTSTRAP",
+        "ALERTFLOW_HTTP_PORT",
+        "ALERTFLOW_LOG_FORMAT",
+    ]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", ["run", "broker"])
+def test_a_busy_broker_port_is_one_line_and_exit_2(
+    command: str, taken_port: int, tmp_path: Path
+) -> None:
+    env = {"ALERTFLOW_KAFKA_PORT": str(taken_port), "ALERTFLOW_DATA_DIR": str(tmp_path)}
+    done = alertflow(command, env=env)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert f"127.0.0.1:{taken_port} is already in use" in line
+    assert "set ALERTFLOW_KAFKA_PORT to a free port" in line
+
+
+def test_a_busy_http_port_is_one_line_and_exit_2(
+    bootstrap: str, taken_port: int, tmp_path: Path
+) -> None:
+    env = {
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "ALERTFLOW_HTTP_PORT": str(taken_port),
+        "ALERTFLOW_DATA_DIR": str(tmp_path),
+    }
+    done = alertflow("worker", env=env)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert f":{taken_port} is already in use: set ALERTFLOW_HTTP_PORT" in line
+
+
+def test_tail_of_an_unknown_topic_is_one_line_and_exit_1(bootstrap: str) -> None:
+    done = alertflow("tail", "--topic", "alerts.enrichd", env={"KAFKA_BOOTSTRAP": bootstrap})
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert "no topic 'alerts.enrichd'" in line and "alerts.enriched" in line
+
+
+def test_tail_without_a_broker_gives_up_within_seconds() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    started = time.monotonic()
+    done = alertflow("tail", env={"ALERTFLOW_KAFKA_PORT": str(dead)}, timeout=30)
+    assert time.monotonic() - started < TAIL_TIMEOUT + 5
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()  # and no librdkafka chatter
+    assert f"no Kafka broker answered at 127.0.0.1:{dead}" in line
+
+
+def test_operations_doc_lists_every_setting_as_declared() -> None:
+    doc = (REPO / "docs" / "operations.md").read_text()
+    for spec in SPECS:
+        row = (
+            f"| `{spec.variable}` | `{spec.default}` | {spec.meaning} | {', '.join(spec.read_by)} |"
+        )
+        assert row in doc, row

@@ -11,8 +11,8 @@ from agents import correlate
 from agents.correlate import decide, empty_state
 from agents.fingerprint import message_text
 from agents.template_miner import TemplateMiner
+from app.config import DEFAULT_ROUTE, Route, from_document
 from app.records import Alert, format_time
-from app.routes import DEFAULT_ROUTE, Route, parse_route
 from app.sources import normalize, split_alertmanager
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -71,7 +71,7 @@ def test_session_gap_groups_by_key_and_a_late_alert_opens_a_new_incident() -> No
 
 
 def test_incident_lifetime_is_capped() -> None:
-    s = Stream(parse_route({"group_gap": "5m", "max_duration": "10m"}))
+    s = Stream(from_document({"routes": {"group_gap": "5m", "max_duration": "10m"}}).route)
     ids = {
         s(s.alert(m, "Lag", "Consumer lag high", service="q", n=str(m)))["incident_id"]
         for m in range(0, 16, 3)
@@ -91,7 +91,7 @@ def test_resolved_incident_never_absorbs_new_alerts() -> None:
 
 
 def test_min_alerts_counts_only_firing_alerts_before_the_incident_opens() -> None:
-    s = Stream(parse_route({"min_alerts": 3}))
+    s = Stream(from_document({"routes": {"min_alerts": 3}}).route)
     one = s.alert(0, "Err", "Errors on web", service="web", instance="w1")
     assert s(one)["incident_open"] is False
     s({**one, "status": "resolved"})  # resolved alerts do not count …
@@ -105,7 +105,7 @@ def test_min_alerts_counts_only_firing_alerts_before_the_incident_opens() -> Non
 
 
 def test_min_distinct_alerts_needs_distinct_fingerprints() -> None:
-    s = Stream(parse_route({"min_distinct_alerts": 2}))
+    s = Stream(from_document({"routes": {"min_distinct_alerts": 2}}).route)
     first = s.alert(0, "Err", "Errors on web", service="web", instance="w1")
     assert s(first)["incident_open"] is False
     refired = s.alert(1, "Err", "Errors on web", service="web", instance="w1")  # same labels

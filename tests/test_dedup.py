@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from agents.dedup import POLICIES, DedupPolicy, Ticks, decide, load_policies, tick, track
+from agents.dedup import POLICIES, DedupPolicy, Ticks, decide, tick, track
+from app.config import ConfigError, load_config
 from app.records import Alert, epoch_ms
-from app.routes import RouteError
 from app.sources import normalize, split_alertmanager, split_sentry_webhook
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared/fixtures"
@@ -162,12 +162,12 @@ def test_a_fingerprint_unseen_past_its_expiry_starts_afresh() -> None:
 def test_policies_per_source_from_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("dedup:\n  default: {settle: 5m}\n  sentry: {flap_changes: 9}\n")
-    policies = load_policies(path)
+    policies = load_config({"ALERTFLOW_CONFIG": str(path)}).dedup
     assert policies["alertmanager"].settle_ms == 300_000
     assert policies["sentry"].flap_changes == 9 and policies["sentry"].merge_episodes
     path.write_text("dedup:\n  sentry: {settle: never}\n")
-    with pytest.raises(RouteError, match=r"dedup\.sentry\.settle"):
-        load_policies(path)
+    with pytest.raises(ConfigError, match=r"dedup\.sentry\.settle"):
+        load_config({"ALERTFLOW_CONFIG": str(path)})
 
 
 def test_a_held_alert_is_released_by_any_later_message_of_its_partition() -> None:

@@ -21,7 +21,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 
 from app.broker import KAFKA_VERSION
-from app.settings import _VARIABLES, Settings, load_settings
+from app.settings import VARIABLES, Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -94,7 +94,7 @@ def test_yaml_parses(path: Path) -> None:
 def test_container_environment_is_settings_alertflow_knows() -> None:
     env = container_env()
     ours = {name for name in env if name.startswith(("ALERTFLOW_", "KAFKA_"))}
-    assert ours - set(_VARIABLES) - {"ALERTFLOW_CONFIG"} == set()
+    assert ours - set(VARIABLES) - {"ALERTFLOW_CONFIG"} == set()
     settings = load_settings(env)
     assert settings.kafka_bootstrap == "kafka:9092"
     assert settings.data_dir == Path("/var/lib/alertflow")
@@ -180,7 +180,7 @@ def test_bind_mounted_files_exist() -> None:
 def test_example_settings_file_holds_every_setting_at_its_default() -> None:
     path = DEPLOY / "alertflow.example.yaml"
     keys = yaml.safe_load(path.read_text())
-    assert {_VARIABLES.get(key.upper(), key) for key in keys} == set(_VARIABLES.values())
+    assert {VARIABLES.get(key.upper(), key) for key in keys} == set(VARIABLES.values())
     assert load_settings({"ALERTFLOW_CONFIG": str(path)}) == Settings()
 
 

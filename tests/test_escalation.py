@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from app.config import ConfigError
 from app.dispatch import plan
-from app.escalation import parse_policies
-from app.notify_config import parse_config
-from app.routes import RouteError
+from tests.configs import config_of
 
 MIN = 60_000
-CONFIG = parse_config(
+CONFIG = config_of(
     {
         "routes": {"receiver": "oncall", "escalation": "db"},
         "escalation_policies": [
@@ -23,7 +22,9 @@ CONFIG = parse_config(
             }
         ],
     },
-    {"oncall": None, "secondary": None, "lead": None},
+    "oncall",
+    "secondary",
+    "lead",
 )
 
 
@@ -89,25 +90,16 @@ def test_acknowledged_or_resolved_incidents_do_not_escalate() -> None:
 
 
 def test_levels_must_be_in_order_and_name_receivers() -> None:
-    with pytest.raises(RouteError, match="in order"):
-        parse_policies(
-            [
-                {
-                    "name": "p",
-                    "levels": [
-                        {"after": "30m", "receivers": ["a"]},
-                        {"after": "10m", "receivers": ["b"]},
-                    ],
-                }
-            ]
-        )
-    with pytest.raises(RouteError, match="no receiver named 'ghost'"):
-        parse_config(
+    levels = [{"after": "30m", "receivers": ["a"]}, {"after": "10m", "receivers": ["b"]}]
+    with pytest.raises(ConfigError, match="in order"):
+        config_of({"escalation_policies": [{"name": "p", "levels": levels}]}, "a", "b")
+    with pytest.raises(ConfigError, match="no receiver named 'ghost'"):
+        config_of(
             {
                 "routes": {"receiver": "a"},
                 "escalation_policies": [
                     {"name": "p", "levels": [{"after": "5m", "receivers": ["ghost"]}]}
                 ],
             },
-            {"a": None},
+            "a",
         )

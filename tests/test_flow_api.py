@@ -163,12 +163,12 @@ def test_metrics_and_health(worker: Worker, enriched: TopicReader) -> None:
     assert health.status == 200 and health.body["status"] == "ok"
     text = http("GET", f"{worker.url}/metrics", token=None).body.decode()
     for name in (
-        'alerts_received_total{source="api"}',
-        "alerts_processed_total",
-        "alert_processing_duration_seconds_bucket",
-        "suppressions_processed_total",
-        "correlations_processed_total",
-        "notifications_sent_total",
+        'alertflow_alerts_received_total{source="api"}',
+        "alertflow_alerts_processed_total",
+        "alertflow_alert_processing_duration_seconds_bucket",
+        "alertflow_suppressions_total",
+        "alertflow_correlations_processed_total",
+        "alertflow_notifications_sent_total",
     ):
         assert name in text, name
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from app.inhibition import inhibited_by, is_source, parse_rules
-from app.routes import RouteError
+from app.config import ConfigError, from_document
+from app.inhibition import InhibitRule, inhibited_by, is_source
+
+
+def parse_rules(rules: list[dict[str, Any]]) -> tuple[InhibitRule, ...]:
+    return from_document({"inhibit_rules": rules}).inhibit_rules
+
 
 RULES = parse_rules(
     [
@@ -41,15 +48,29 @@ def test_an_alert_never_inhibits_itself() -> None:
     assert inhibited_by(rules, "a2", labels, [("a1", labels)]) == "a1"
 
 
+def test_the_old_syntax_means_the_same_as_the_new() -> None:
+    old = parse_rules(
+        [
+            {
+                "source_match": {"severity": "critical"},
+                "target_match_re": {"severity": "warning|info"},
+                "equal": ["tenant", "cluster"],
+            }
+        ]
+    )
+    assert old == RULES
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"source_matchers": ["a=b"]}, r"inhibit_rules\[0\].target_matchers"),
-        ({"source_matchers": ["a=b"], "target_matchers": ["c=~("]}, "invalid regular expression"),
+        ({"source_matchers": ["a=b"], "target_matchers": ["c=~("]}, "error parsing regexp"),
         ({"source_matchers": ["a=b"], "target_matchers": ["c=d"], "equal": "x"}, "equal"),
-        ({"source_match": {"a": "b"}}, "unknown key 'source_match'"),
+        ({"source_match": {"a-b": "c"}}, r"inhibit_rules\[0\].source_match.a-b"),
+        ({"source_matchers": ['a="b']}, "unescaped double quote"),
+        ({"sauce_match": {"a": "b"}}, r"inhibit_rules\[0\].sauce_match: unknown key"),
     ],
 )
-def test_invalid_rules_name_the_path(spec: dict, message: str) -> None:
-    with pytest.raises(RouteError, match=message):
+def test_invalid_rules_name_the_path(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
         parse_rules([spec])

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.config import from_document, group_labels, match
 from app.learning.features import Signals, empty_signals
 from app.learning.labels import FEEDBACK, OBSERVATIONS, LabelPolicy, join
 from app.learning.model import Learner
 from app.learning.scoring import Thresholds, route_thresholds, score_alert
 from app.records import format_time
-from app.routes import group_labels, match, parse_route
 
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -136,14 +136,16 @@ def test_between_thresholds_is_digest() -> None:
 def test_a_routes_thresholds_change_the_decision() -> None:
     team = _team()
     _teach(team, 4)
-    tree = parse_route(
+    tree = from_document(
         {
-            "routes": [
-                {"name": "lenient", "matchers": ['service="web"'], "notify_threshold": 0.1},
-                {"name": "strict", "matchers": ['service="batch"'], "digest_threshold": 0.9},
-            ]
+            "routes": {
+                "routes": [
+                    {"name": "lenient", "matchers": ['service="web"'], "notify_threshold": 0.1},
+                    {"name": "strict", "matchers": ['service="batch"'], "digest_threshold": 0.9},
+                ]
+            }
         }
-    )
+    ).route
 
     def decided(service: str) -> dict[str, Any]:
         alert = _alert(23, "CpuSpike", service=service)

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.notify_config import Reloader, parse_config
-from app.routes import RouteError
+from app.config import ConfigError, Reloader, from_document
 from tests.harness import REPO
 
 GOOD = {
@@ -51,7 +50,8 @@ def test_check_config_accepts_a_complete_file(tmp_path: Path) -> None:
         ({"routes": {"receiver": "nobody"}}, "no receiver named 'nobody'"),
         ({"routes": {"receiver": "ops", "escalation": "x"}}, "no escalation policy 'x'"),
         ({"routes": {"receiver": "ops", "group_interval": "soon"}}, "routes.group_interval"),
-        ({"inhibit_rules": [{"source_matchers": ["a=b"]}]}, "target_matchers"),
+        ({"inhibit_rules": [{"source_matchers": ["a="]}], "foo": 1}, "foo: unknown key"),
+        ({"inhibit_rules": [{"equal": ["9"]}]}, "inhibit_rules[0].equal[0]"),
         ({"notify": {"max_in_flight": 0}}, "notify.max_in_flight"),
         ({"receivers": [{"name": "ops", "type": "carrier-pigeon"}]}, "receivers[0].type"),
         ({"http_port": "seventy"}, "ALERTFLOW_HTTP_PORT"),
@@ -61,32 +61,40 @@ def test_check_config_names_what_is_wrong(tmp_path: Path, change: dict, message:
     path = tmp_path / "alertflow.yaml"
     path.write_text(yaml.safe_dump({**GOOD, **change}))
     done = _check(path)
-    assert done.returncode == 1 and message in done.stderr, done.stderr
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def _receivers(*names: str) -> list[dict[str, str]]:
+    return [{"name": n, "type": "webhook", "url": f"http://127.0.0.1:9/{n}"} for n in names]
 
 
 def test_a_reload_swaps_the_whole_config_or_keeps_the_last_good(tmp_path: Path) -> None:
     path = tmp_path / "alertflow.yaml"
-    path.write_text(yaml.safe_dump({"routes": {"receiver": "a"}}))
-    receivers = {"a": "sink-a", "b": "sink-b"}
-    reloader = Reloader(path, lambda: dict(receivers))
+    receivers = _receivers("a", "b")
+    path.write_text(yaml.safe_dump({"receivers": receivers, "routes": {"receiver": "a"}}))
+    reloader = Reloader({"ALERTFLOW_CONFIG": str(path)})
     assert reloader.current.route.receivers == ("a",)
+    version = reloader.current.version
     assert not reloader.maybe_reload(), "unchanged file: nothing to do"
 
-    path.write_text(yaml.safe_dump({"routes": {"receiver": "b"}}))
+    path.write_text(yaml.safe_dump({"receivers": receivers, "routes": {"receiver": "b"}}))
     os.utime(path, (1, 1))
     assert reloader.maybe_reload() and reloader.current.route.receivers == ("b",)
+    assert reloader.current.version != version
 
     first = reloader.current
     path.write_text("routes: {receiver: [")
     os.utime(path, (2, 2))
     assert not reloader.maybe_reload() and reloader.current is first
-    path.write_text(yaml.safe_dump({"routes": {"receiver": "c"}}))
+    path.write_text(yaml.safe_dump({"receivers": receivers, "routes": {"receiver": "c"}}))
     os.utime(path, (3, 3))
     assert not reloader.maybe_reload() and reloader.current is first
 
 
 def test_a_route_without_receivers_pages_every_receiver() -> None:
-    config = parse_config({"routes": {"group_wait": 0}}, {"x": None, "y": None})
-    assert config.route.receivers == ()
-    with pytest.raises(RouteError, match="either receiver or receivers"):
-        parse_config({"routes": {"receiver": "x", "receivers": ["y"]}}, {"x": None, "y": None})
+    config = from_document({"receivers": _receivers("x", "y"), "routes": {"group_wait": 0}})
+    assert config.route.receivers == ("x", "y")
+    with pytest.raises(ConfigError, match="either receiver or receivers"):
+        from_document(
+            {"receivers": _receivers("x", "y"), "routes": {"receiver": "x", "receivers": ["y"]}}
+        )

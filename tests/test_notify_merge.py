@@ -11,10 +11,10 @@ from typing import Any
 
 from agents.notify import moved_event, update_incident, without_alert
 from app.dispatch import plan
-from app.notify_config import parse_config
+from tests.configs import config_of
 
 MIN = 60_000
-CONFIG = parse_config({"routes": {"receiver": "ops", "group_interval": "5m"}}, {"ops": None})
+CONFIG = config_of({"routes": {"receiver": "ops", "group_interval": "5m"}}, "ops")
 
 
 def _alert(alert_id: str, incident_id: str, minute: int, **extra: Any) -> dict[str, Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from app import nflog
 from app.dispatch import plan
-from app.notify_config import parse_config
+from tests.configs import config_of
 
 SEC = 1000
-RECEIVERS = {"webhook": None, "db-pager": None, "db-chat": None}
-CONFIG = parse_config(
+RECEIVERS = ("webhook", "db-pager", "db-chat")
+CONFIG = config_of(
     {
         "routes": {
             "receiver": "webhook",
@@ -26,7 +26,7 @@ CONFIG = parse_config(
             ],
         }
     },
-    RECEIVERS,
+    *RECEIVERS,
 )
 
 

@@ -370,7 +370,7 @@ def test_prometheus_scrapes_the_metrics_endpoint(
     deadletters: TopicReader,
 ) -> None:
     tenant, job = unique("prom"), 'job="alertflow"'
-    latency_count = f"alert_processing_duration_seconds_count{{{job}}}"
+    latency_count = f"alertflow_alert_processing_duration_seconds_count{{{job}}}"
 
     def at_least_one(expression: str) -> bool:
         return (prometheus.value(expression) or 0.0) >= 1.0
@@ -396,14 +396,14 @@ def test_prometheus_scrapes_the_metrics_endpoint(
             "Prometheus to scrape the worker (up == 1)",
         )
         eventually(
-            lambda: at_least_one(f'alerts_received_total{{{job},source="api"}}'),
+            lambda: at_least_one(f'alertflow_alerts_received_total{{{job},source="api"}}'),
             TIMEOUT,
-            'alerts_received_total{source="api"} >= 1 in Prometheus',
+            'alertflow_alerts_received_total{source="api"} >= 1 in Prometheus',
         )
         eventually(
             lambda: prometheus.value(latency_count) is not None,
             TIMEOUT,
-            "alert_processing_duration_seconds_count in Prometheus",
+            "alertflow_alert_processing_duration_seconds_count in Prometheus",
         )
         assert (prometheus.value(f"scrape_samples_scraped{{{job}}}") or 0.0) > 0
 
@@ -412,7 +412,7 @@ def test_prometheus_scrapes_the_metrics_endpoint(
         eventually(
             lambda: (
                 at_least_one(latency_count)
-                and at_least_one(f'alerts_processed_total{{{job},tenant="{tenant}"}}')
+                and at_least_one(f'alertflow_alerts_processed_total{{{job},tenant="{tenant}"}}')
             ),
             TIMEOUT,
             "alert_processing_duration_seconds and alerts_processed to count it",

@@ -1,4 +1,4 @@
-"""The ``receivers:`` section of ALERTFLOW_CONFIG: every type, delivery options, errors."""
+"""The ``receivers:`` section, alertflow's form: every type, delivery options, errors."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from app.config import ConfigError, from_document, load_config
 from app.settings import SettingsError, load_settings
 from app.sinks.base import Receiver
-from app.sinks.config import ReceiverConfigError, load_receivers, parse_receivers
 from app.sinks.discord import DiscordSink
 from app.sinks.mail import EmailSink
 from app.sinks.pagerduty import EVENTS_URL, PagerDutySink
@@ -64,7 +64,7 @@ def test_every_type_from_the_settings_file(tmp_path: Path) -> None:
     env = {**ENV, "ALERTFLOW_CONFIG": str(config), "ALERTFLOW_WEBHOOK_URL": "http://127.0.0.1:1/h"}
     settings = load_settings(env)  # the receivers: section is not an unknown setting
     assert settings.http_port == 6070
-    receivers = load_receivers(settings, env)
+    receivers = load_config(env, settings).receivers
     assert list(receivers) == [
         "webhook",
         "ops-slack",
@@ -100,24 +100,23 @@ def test_every_type_from_the_settings_file(tmp_path: Path) -> None:
 
 def test_without_a_file_only_the_webhook_variable_counts() -> None:
     env = {"ALERTFLOW_WEBHOOK_URL": "http://127.0.0.1:1/h", "ALERTFLOW_WEBHOOK_SECRET": "k"}
-    receivers = load_receivers(load_settings(env), env)
+    receivers = load_config(env).receivers
     assert list(receivers) == ["webhook"]
-    assert load_receivers(load_settings({}), {}) == {}
+    assert load_config({}).receivers == {}
 
 
 @pytest.mark.parametrize(
     ("items", "message"),
     [
-        ({"name": "x"}, "receivers: expected a list of receivers"),
-        (["slack"], "receivers[0]: expected a mapping"),
-        ([{"type": "slack", "url": "https://h"}], "receivers[0].name: expected 1-64 letters"),
+        ({"name": "x"}, "receivers: Input should be a valid list"),
+        ([{"type": "slack", "url": "https://h"}], "receivers[0].name: required"),
         ([{"name": "a:b", "type": "slack", "url": "https://h"}], "receivers[0].name"),
-        ([{"name": "a", "type": "sms"}], "receivers[0].type: expected one of webhook, slack"),
-        ([{"name": "a", "type": "slack"}], "receivers[0].url: required for type slack"),
+        ([{"name": "a", "type": "sms"}], "receivers[0].type: expected one of 'webhook', 'slack'"),
+        ([{"name": "a", "type": "slack"}], "receivers[0].url: required"),
         ([{"name": "a", "type": "slack", "url": "hooks.slack.com"}], "receivers[0].url: expected"),
         (
             [{"name": "a", "type": "slack", "url": "https://h", "channel": "#x"}],
-            "receivers[0].channel: unknown setting (known: url, timeout",
+            "receivers[0].channel: unknown key",
         ),
         (
             [{"name": "a", "type": "slack", "url": "https://h"}] * 2,
@@ -125,38 +124,46 @@ def test_without_a_file_only_the_webhook_variable_counts() -> None:
         ),
         (
             [{"name": "a", "type": "slack", "url": "https://h", "attempts": 0}],
-            "receivers[0].attempts: must be at least 1",
+            "receivers[0].attempts: expected a whole number ≥ 1",
         ),
         (
             [{"name": "a", "type": "slack", "url": "https://h", "timeout": "soon"}],
-            "receivers[0].timeout: expected a number",
+            "receivers[0].timeout: expected a number of seconds",
         ),
         (
             [{"name": "a", "type": "slack", "url": "https://h", "rate_limit": {"per": 1}}],
-            "receivers[0].rate_limit: expected a mapping with rate and/or burst",
+            "receivers[0].rate_limit.per: unknown key",
         ),
         (
             [{"name": "a", "type": "slack", "url": "https://h", "rate_limit": {"rate": -1}}],
-            "receivers[0].rate_limit.rate: must be > 0",
+            "receivers[0].rate_limit.rate: expected a number of seconds > 0",
         ),
         (
             [{"name": "m", "type": "email", "host": "h", "from": "a@b", "to": []}],
-            "receivers[0].to: expected a string or a non-empty list",
+            "receivers[0].to",
         ),
         (
             [{"name": "m", "type": "email", "host": "h", "from": "a@b", "to": "c", "starttls": 1}],
-            "receivers[0].starttls: expected true or false",
+            "receivers[0].starttls: Input should be a valid boolean",
         ),
         (
             [{"name": "p", "type": "pagerduty", "routing_key": "${PD_KEY}"}],
             "receivers[0].routing_key: environment variable PD_KEY is not set",
         ),
+        (
+            [{"name": "p", "type": "pagerduty", "routing_key": "short"}],
+            "receivers[0].routing_key: a PagerDuty routing key has 32 characters",
+        ),
+        (
+            [{"name": "s", "type": "slack", "url": "https://h", "title": "{{ title "}],
+            "receivers[0].title: template does not compile: line 1",
+        ),
     ],
 )
 def test_errors_name_the_path(items: object, message: str) -> None:
-    with pytest.raises(ReceiverConfigError) as caught:
-        parse_receivers(items, {})
-    assert str(caught.value).startswith(message), str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        from_document({"receivers": items}, {})
+    assert any(e.startswith(message) for e in caught.value.errors), caught.value.errors
     assert isinstance(caught.value, SettingsError)  # the CLI exits 2 on it
 
 
@@ -164,8 +171,8 @@ def test_a_file_receiver_cannot_take_the_webhook_variables_name(tmp_path: Path) 
     config = tmp_path / "c.yaml"
     config.write_text("receivers:\n  - {name: webhook, type: slack, url: 'https://h'}\n")
     env = {"ALERTFLOW_CONFIG": str(config), "ALERTFLOW_WEBHOOK_URL": "http://127.0.0.1:1/h"}
-    with pytest.raises(ReceiverConfigError, match="'webhook' is taken by ALERTFLOW_WEBHOOK_URL"):
-        load_receivers(load_settings(env), env)
+    with pytest.raises(ConfigError, match="'webhook' is taken by ALERTFLOW_WEBHOOK_URL"):
+        load_config(env)
 
 
 def test_links_are_signed_with_the_api_token_for_each_receivers_lifetime(tmp_path: Path) -> None:
@@ -179,13 +186,13 @@ def test_links_are_signed_with_the_api_token_for_each_receivers_lifetime(tmp_pat
         "ALERTFLOW_WEBHOOK_URL": "http://127.0.0.1:1/h",
         "ALERTFLOW_API_TOKEN": "tok",
     }
-    receivers = load_receivers(load_settings(env), env)
+    receivers = load_config(env).receivers
     signers = {name: r.links for name, r in receivers.items() if isinstance(r, Receiver)}
     assert (signers["ops"].token, signers["ops"].lifetime_s) == ("tok", 3600)
     assert (signers["webhook"].token, signers["webhook"].lifetime_s) == ("tok", 24 * 3600)
-    unsigned = load_receivers(load_settings({**env, "ALERTFLOW_API_TOKEN": ""}), env)
+    unsigned = load_config({**env, "ALERTFLOW_API_TOKEN": ""}).receivers
     assert all(r.links.token is None for r in unsigned.values() if isinstance(r, Receiver))
-    with pytest.raises(ReceiverConfigError, match=r"receivers\[0\].link_lifetime"):
-        parse_receivers(
-            [{"name": "x", "type": "slack", "url": "https://h", "link_lifetime": 0}], {}
+    with pytest.raises(ConfigError, match=r"receivers\[0\].link_lifetime"):
+        from_document(
+            {"receivers": [{"name": "x", "type": "slack", "url": "https://h", "link_lifetime": 0}]}
         )

@@ -17,7 +17,6 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from prometheus_client import generate_latest
 
 from app import metrics
 from app.sinks.base import Breaker, Receiver, RetryPolicy, deliver
@@ -256,14 +255,12 @@ async def test_metrics_count_each_delivery_by_its_outcome(server: Any, session: 
     assert await count(slow) == "success"
     assert await count(slow) == "rate_limited"
 
-    exposition = generate_latest(metrics.REGISTRY).decode()
-    counted = {
-        line.split('outcome="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
-        for line in exposition.splitlines()
-        if line.startswith("notifications_sent_total{") and f'receiver="{name}"' in line
-    }
-    assert counted == {
-        "success": 2.0,
+    def counted(metric: str, **labels: str) -> float | None:
+        return metrics.REGISTRY.get_sample_value(metric, {"receiver": name, **labels})
+
+    assert counted("alertflow_notifications_sent_total") == 2.0  # failures are not "sent"
+    failed = ("rejected", "retries_exhausted", "circuit_open", "rate_limited")
+    assert {r: counted("alertflow_notifications_failed_total", reason=r) for r in failed} == {
         "rejected": 1.0,
         "retries_exhausted": 1.0,
         "circuit_open": 1.0,

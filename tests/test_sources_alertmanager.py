@@ -65,6 +65,7 @@ def test_normalize_firing_alert_sets_every_field() -> None:
         "source": "alertmanager",
         "status": "firing",
         "severity": "critical",
+        "severity_original": "critical",
         "service": "prod",
         "title": "disk full on db1",
         "description": "",

@@ -49,6 +49,7 @@ def test_minimal_alert_gets_every_default() -> None:
         "source": "api",
         "status": "firing",
         "severity": "warning",
+        "severity_original": None,
         "service": "",
         "title": "Queue backing up",
         "description": "",
@@ -91,6 +92,7 @@ def test_full_alert_keeps_every_given_field() -> None:
         "starts_at": "2026-11-23T06:56:04.000Z",
         "ends_at": "2026-11-23T07:00:00.500Z",
     }
+    assert alert["severity_original"] == "CRIT"
     assert alert["id"] == alert_id("team-a", "my-own-id", epoch_ms("2026-11-23T06:56:04Z"))
     assert set(alert) == ALERT_KEYS
 
@@ -138,6 +140,19 @@ def test_resolved_without_ends_at_ends_when_received() -> None:
 def test_service_and_severity_fall_back_to_labels() -> None:
     alert = one({"title": "x", "labels": {"service": "api", "severity": "high"}})
     assert (alert["service"], alert["severity"]) == ("api", "critical")
+    assert alert["severity_original"] == "high"
+
+
+def test_priorities_map_onto_the_scale_and_the_original_is_kept() -> None:
+    found = {p: one({"title": "x", "severity": p}) for p in ("P1", "P2", "P3", "P4", "P5")}
+    assert [a["severity"] for a in found.values()] == [
+        "critical",
+        "critical",
+        "warning",
+        "info",
+        "info",
+    ]
+    assert [a["severity_original"] for a in found.values()] == ["P1", "P2", "P3", "P4", "P5"]
 
 
 @pytest.mark.parametrize(

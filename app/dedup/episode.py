@@ -28,7 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypedDict
 
-from app.dedup.policy import POLICIES, DedupPolicy, words
+from app.config import POLICIES, DedupPolicy
+from app.config.durations import words
 from app.identity import alert_id
 from app.records import Alert, epoch_ms
 

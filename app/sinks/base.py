@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from app.links import DEFAULT_LIFETIME_S, LinkSigner
+from app.sinks.templates import MessageTemplates
 
 
 class Sink(Protocol):
@@ -202,6 +203,8 @@ class Receiver:
     breaker: Breaker = field(default_factory=Breaker)
     bucket: TokenBucket | None = None
     links: LinkSigner = field(default_factory=lambda: LinkSigner(None, DEFAULT_LIFETIME_S))
+    send_resolved: bool = True  # False: a resolved notification is not sent (Alertmanager's)
+    templates: MessageTemplates = field(default_factory=MessageTemplates)
 
     @property
     def name(self) -> str:
@@ -209,8 +212,15 @@ class Receiver:
         return self.sink.name
 
     async def send(self, session: aiohttp.ClientSession, notification: dict[str, Any]) -> None:
-        """One attempt, without the policies (:func:`deliver` applies them)."""
-        await self.sink.send(session, with_actions(notification, self.links, time.time()))
+        """One attempt, without the policies (:func:`deliver` applies them).
+
+        A resolved notification to a receiver with ``send_resolved: false`` is done without
+        being sent; the receiver's ``title``/``body`` templates are rendered here.
+        """
+        if not self.send_resolved and notification.get("status") == "resolved":
+            return
+        rendered = self.templates.apply(notification)
+        await self.sink.send(session, with_actions(rendered, self.links, time.time()))
 
 
 def with_actions(notification: dict[str, Any], links: LinkSigner, now: float) -> dict[str, Any]:

@@ -42,10 +42,12 @@ def message(notification: dict[str, Any], username: str = "alertflow") -> dict[s
     """
     summary = summarize(notification)
     description = [f"**{summary.counts}** · tenant `{summary.tenant}`"]
-    if summary.changes:
+    if summary.body is not None:
+        description += ["", summary.body]
+    elif summary.changes:
         description += ["", "**Since the last notification**"]
         description += [f"• {line}" for line in summary.changes]
-    if summary.reasons:
+    if summary.reasons and summary.body is None:
         description += ["", "**Why**", *(f"• {reason}" for reason in summary.reasons)]
     fields = [
         {"name": "Severity", "value": summary.severity, "inline": True},

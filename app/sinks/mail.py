@@ -86,9 +86,11 @@ def text_body(summary: Summary) -> str:
     """The plain-text part."""
     lines = [summary.headline, "", f"{summary.counts} · tenant {summary.tenant}"]
     lines.append(f"first seen {summary.first_seen or '–'} · last seen {summary.last_seen or '–'}")
-    if summary.changes:
+    if summary.body is not None:
+        lines += ["", summary.body]
+    elif summary.changes:
         lines += ["", "Since the last notification:", *(f"  - {c}" for c in summary.changes)]
-    if summary.reasons:
+    if summary.reasons and summary.body is None:
         lines += ["", "Why:", *(f"  - {r}" for r in summary.reasons)]
     if summary.links:
         lines += ["", *(f"{label}: {url}" for label, url in summary.links.items())]
@@ -105,9 +107,12 @@ def html_body(summary: Summary) -> str:
         f"first seen {escape(summary.first_seen or '–')}"
         f" · last seen {escape(summary.last_seen or '–')}</p>",
     ]
+    if summary.body is not None:
+        text = escape(summary.body).replace("\n", "<br>")
+        parts.append(f'<p style="white-space:pre-wrap">{text}</p>')
     for heading, items in (
-        ("Since the last notification", summary.changes),
-        ("Why", summary.reasons),
+        ("Since the last notification", [] if summary.body is not None else summary.changes),
+        ("Why", [] if summary.body is not None else summary.reasons),
     ):
         if items:
             parts.append(f"<p><b>{heading}</b></p><ul>")

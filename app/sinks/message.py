@@ -1,7 +1,9 @@
 """What a notification says to a person, whatever the service: one summary for every sink.
 
 Written for a phone at 3 a.m.: status and severity first, the title, how many alerts, what
-changed since the last notification about the incident, why, and where to act.
+changed since the last notification about the incident, why, and where to act. A receiver's
+``title`` and ``body`` templates (:mod:`app.sinks.templates`) replace the title, and the
+changes and reasons, with their rendered text.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Summary:
     first_seen: str
     last_seen: str
     color: int
+    body: str | None = None  # a receiver's body template, rendered: replaces changes and reasons
 
 
 def summarize(notification: dict[str, Any]) -> Summary:
@@ -72,6 +75,7 @@ def summarize(notification: dict[str, Any]) -> Summary:
         first_seen=str(notification.get("first_seen") or ""),
         last_seen=str(notification.get("last_seen") or ""),
         color=RESOLVED_COLOR if status == "resolved" else COLORS.get(severity, COLORS["warning"]),
+        body=str(notification["body"]) if notification.get("body") is not None else None,
     )
 
 

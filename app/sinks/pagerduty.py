@@ -65,6 +65,7 @@ def event(notification: dict[str, Any], routing_key: str) -> dict[str, Any]:
             "alert_ids": notification.get("alert_ids", []),
             "changes": summary.changes,
             "reasons": summary.reasons,
+            **({"body": summary.body} if summary.body is not None else {}),
             "score": notification.get("score"),
             "first_seen": summary.first_seen,
             "last_seen": summary.last_seen,

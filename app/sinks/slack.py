@@ -49,12 +49,14 @@ def message(notification: dict[str, Any]) -> dict[str, Any]:
         {"type": "header", "text": _plain(clip(summary.headline, HEADER_LIMIT))},
         {"type": "section", "fields": [_mrkdwn(clip(f, FIELD_LIMIT)) for f in _facts(summary)]},
     ]
-    if summary.changes:
+    if summary.body is not None:
+        blocks.append({"type": "section", "text": _mrkdwn(clip(_escape(summary.body), TEXT_LIMIT))})
+    elif summary.changes:
         text = "*Since the last notification*\n" + "\n".join(
             f"• {_escape(c)}" for c in summary.changes
         )
         blocks.append({"type": "section", "text": _mrkdwn(clip(text, TEXT_LIMIT))})
-    if summary.reasons:
+    if summary.reasons and summary.body is None:
         text = "*Why*\n" + "\n".join(f"• {_escape(r)}" for r in summary.reasons)
         blocks.append({"type": "section", "text": _mrkdwn(clip(text, TEXT_LIMIT))})
     if summary.links:

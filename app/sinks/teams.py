@@ -66,10 +66,12 @@ def card(notification: dict[str, Any]) -> dict[str, Any]:
             ],
         },
     ]
-    if summary.changes:
+    if summary.body is not None:
+        body.append(_text(summary.body))
+    elif summary.changes:
         body.append(_text("Since the last notification", weight="Bolder"))
         body.extend(_text(f"• {line}") for line in summary.changes)
-    if summary.reasons:
+    if summary.reasons and summary.body is None:
         body.append(_text("Why", weight="Bolder"))
         body.extend(_text(f"• {reason}") for reason in summary.reasons)
     return {

@@ -11,34 +11,9 @@ import orjson
 
 from app.identity import alert_id
 from app.records import Alert, RawAlert, Source, Status, epoch_ms, format_time, parse_time
+from app.severity import original as severity_original
+from app.severity import severity as severity_scale
 from app.sources.errors import SourceError
-
-_SEVERITY_SYNONYMS = {
-    "critical": "critical",
-    "crit": "critical",
-    "fatal": "critical",
-    "emergency": "critical",
-    "page": "critical",
-    "high": "critical",
-    "error": "error",
-    "err": "error",
-    "warning": "warning",
-    "warn": "warning",
-    "medium": "warning",
-    "info": "info",
-    "notice": "info",
-    "low": "info",
-    "none": "info",
-    "debug": "info",
-}
-DEFAULT_SEVERITY = "warning"
-
-
-def normalize_severity(value: object) -> str:
-    """One of critical|error|warning|info; synonyms are mapped, anything else is a warning."""
-    if not isinstance(value, str):
-        return DEFAULT_SEVERITY
-    return _SEVERITY_SYNONYMS.get(value.strip().lower(), DEFAULT_SEVERITY)
 
 
 def decode_json(body: bytes, what: str) -> Any:
@@ -159,7 +134,7 @@ def build_alert(
     *,
     fingerprint: str,
     status: Status,
-    severity: str,
+    severity: object,
     service: str,
     title: str,
     description: str,
@@ -169,13 +144,18 @@ def build_alert(
     ends_at: str | None,
     group_key: str | None = None,
 ) -> Alert:
-    """The canonical alert of ``raw``, its id derived, the later stages' fields still empty."""
+    """The canonical alert of ``raw``, its id derived, the later stages' fields still empty.
+
+    ``severity`` is what the source sent: mapped onto alertflow's scale (:mod:`app.severity`)
+    and kept as sent in ``severity_original``.
+    """
     return {
         "id": alert_id(raw["tenant"], fingerprint, epoch_ms(starts_at)),
         "tenant": raw["tenant"],
         "source": raw["source"],
         "status": status,
-        "severity": severity,
+        "severity": severity_scale(severity),
+        "severity_original": severity_original(severity),
         "service": service,
         "title": title,
         "description": description,

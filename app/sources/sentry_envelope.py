@@ -25,7 +25,6 @@ from app.sources.common import (
     invalid,
     non_empty,
     normal_time,
-    normalize_severity,
     raw_alert,
     require_object,
     string_items,
@@ -126,7 +125,7 @@ def normalize_envelope_event(raw: RawAlert) -> Alert:
         raw,
         fingerprint=label_fingerprint({"sentry_project": project_id, "sentry_grouping": grouping}),
         status="firing",
-        severity=normalize_severity(level),
+        severity=level,
         service=tags.get("service") or f"sentry-project-{project_id}",
         title=(f"{exc_type}: {exc_value}" if exc_type and exc_value else exc_type)
         or message

@@ -30,7 +30,6 @@ from app.sources.common import (
     invalid,
     non_empty,
     normal_time,
-    normalize_severity,
     raw_alert,
     require_field,
     require_object,
@@ -129,7 +128,7 @@ def _issue(raw: RawAlert, issue: dict[str, Any], status: Status) -> Alert:
         raw,
         fingerprint=label_fingerprint(identity),
         status=status,
-        severity=normalize_severity(level or "error"),
+        severity=level or "error",
         service=service,
         title=text(issue.get("title")) or text(issue.get("shortId")),
         description=text(issue.get("culprit")) or text(dig(issue, "metadata", "value")),
@@ -165,7 +164,7 @@ def _event(
         raw,
         fingerprint=label_fingerprint(identity),
         status=status,
-        severity=normalize_severity(level or "error"),
+        severity=level or "error",
         service=service,
         title=text(event.get("title")) or text(event.get("message")) or "<unlabeled event>",
         description=text(event.get("culprit")) or text(dig(event, "metadata", "value")),
@@ -198,7 +197,7 @@ def _metric_alert(
         raw,
         fingerprint=label_fingerprint(identity),
         status=status,
-        severity=normalize_severity(action),  # critical|warning; a resolve has none: warning
+        severity=None if action == "resolved" else action,  # a resolve has none: warning
         service=service,
         title=text(rule.get("name"))
         or text(incident.get("title"))

@@ -1,4 +1,4 @@
-"""Operations endpoints: health and Prometheus metrics."""
+"""Operations endpoints: health and Prometheus metrics; the consumer-lag gauge."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
+from app import metrics
 from app.faust_app import app
 from app.metrics import REGISTRY
 from app.web.http import answer, guarded
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+LAG_INTERVAL = 5.0  # seconds between two readings of the consumer lag
 
 
 def consuming_problem() -> str | None:
@@ -48,3 +50,27 @@ class Metrics(View):
     async def get(self, request: Request) -> Response:
         """Every metric of the pipeline."""
         return self.bytes(generate_latest(REGISTRY), content_type=PROMETHEUS_TEXT)
+
+
+@app.timer(interval=LAG_INTERVAL)
+async def export_consumer_lag() -> None:
+    """Lag of each partition the agents read here: high-water mark - committed offset.
+
+    The tables' changelogs (and Faust's leader topic) are left out: the group never commits
+    them, they are read only while recovering. Before the group's first commit of a
+    partition its lag counts from offset 0.
+    """
+    try:
+        assigned = app.consumer.assignment()
+    except ConsumerNotStarted:
+        return
+    own = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
+    committed = app.consumer._committed_offset  # Faust keeps no public copy before a commit
+    lags = {}
+    for tp in assigned:
+        if tp.topic in own or "__assignor" in tp.topic:
+            continue
+        value = metrics.lag(app.consumer.highwater(tp), committed.get(tp) or 0)
+        if value is not None:
+            lags[(tp.topic, tp.partition)] = value
+    metrics.set_consumer_lag(lags)

@@ -20,26 +20,24 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from benchlib.mix import RawRecord
+from app.runtime.outbox import Message, Place
 
-RAW = "alerts.raw"
+INPUT = "alerts.normalized"  # what the bridge writes and the first stage reads
 ENRICHED = "alerts.enriched"
 GROUP = "alertflow"  # the Faust app id is the consumer group
 
 
-def produce(bootstrap: str, records: Iterable[RawRecord]) -> tuple[int, float]:
-    """Write ``records`` to ``alerts.raw`` as the bridge would (murmur2, acks=all).
-
-    Returns how many and the seconds it took until the broker acknowledged all of them.
-    """
+def produce(bootstrap: str, messages: Iterable[dict[Place, list[Message]]]) -> float:
+    """Write rounds of messages as the bridge does (explicit partitions, acks=all); the
+    seconds it took until the broker acknowledged all of them."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
-            "partitioner": "murmur2_random",  # what aiokafka (Faust) uses for keyed records
             "acks": "all",
             "linger.ms": 20,
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 1_000_000,
+            "message.max.bytes": 1_048_576,
         }
     )
     failures: list[str] = []
@@ -49,33 +47,34 @@ def produce(bootstrap: str, records: Iterable[RawRecord]) -> tuple[int, float]:
             failures.append(str(error))
 
     started, count = time.perf_counter(), 0
-    for record in records:
-        while True:
-            try:
-                producer.produce(
-                    RAW,
-                    key=record.key.encode(),
-                    value=record.value,
-                    timestamp=record.timestamp_ms,
-                    on_delivery=delivered,
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
-        count += 1
-        if count % 10_000 == 0:
+    for round_ in messages:
+        for (topic, partition), queued in round_.items():
+            for key, value, timestamp in queued:
+                while True:
+                    try:
+                        producer.produce(
+                            topic,
+                            key=key,
+                            value=value,
+                            partition=partition,
+                            timestamp=timestamp or 0,
+                            on_delivery=delivered,
+                        )
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                count += 1
+        if count % 1_000 < 20:
             producer.poll(0)
     producer.flush(120)
     if failures:
-        raise RuntimeError(f"{len(failures)} records not written, e.g. {failures[0]}")
-    return count, time.perf_counter() - started
+        raise RuntimeError(f"{len(failures)} messages not written, e.g. {failures[0]}")
+    return time.perf_counter() - started
 
 
-def raw_consume(bootstrap: str, count: int, timeout: float = 120.0) -> float:
-    """Consume ``count`` messages of ``alerts.raw`` and parse each with orjson; msgs/s.
-
-    Timed from the first message to the last: the client-side limit of consume + parse.
-    """
+def raw_consume(bootstrap: str, alerts: int, timeout: float = 300.0) -> float:
+    """Consume the pre-produced ``alerts.normalized`` and parse every message with orjson;
+    alerts/s from the first message to the last: the client-side limit of consume + parse."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -86,23 +85,21 @@ def raw_consume(bootstrap: str, count: int, timeout: float = 120.0) -> float:
             "max.partition.fetch.bytes": 16 * 1024 * 1024,
         }
     )
-    consumer.subscribe([RAW])
+    consumer.subscribe([INPUT])
     seen, first, deadline = 0, 0.0, time.monotonic() + timeout
-    parsed = 0
     try:
-        while seen < count and time.monotonic() < deadline:
+        while seen < alerts and time.monotonic() < deadline:
             batch = consumer.consume(num_messages=10_000, timeout=0.5)
             if batch and not first:
                 first = time.perf_counter()
             for message in batch:
                 if message.error() is None:
-                    parsed += len(orjson.loads(message.value()))
-                    seen += 1
+                    seen += len(orjson.loads(message.value())["batch"])
         elapsed = time.perf_counter() - first
     finally:
         consumer.close()
-    if seen < count:
-        raise RuntimeError(f"raw consume saw {seen} of {count} messages in {timeout:.0f} s")
+    if seen < alerts:
+        raise RuntimeError(f"raw consume saw {seen} of {alerts} alerts in {timeout:.0f} s")
     return seen / elapsed
 
 
@@ -149,11 +146,11 @@ class Offsets:
         return {(tp.topic, tp.partition): max(tp.offset, 0) for tp in answer.topic_partitions}
 
     def lag(self, group: str = GROUP) -> tuple[int, int, int]:
-        """Offsets of ``alerts.raw`` committed, lag on it, and lag over every topic read."""
+        """Offsets of the input committed, lag on it, and lag over every topic read."""
         committed = self.committed(group)
-        highs = self.highs(*sorted({topic for topic, _ in committed} | {RAW}))
+        highs = self.highs(*sorted({topic for topic, _ in committed} | {INPUT}))
         lag = {tp: high - committed.get(tp, 0) for tp, high in highs.items()}
-        raw = [tp for tp in highs if tp[0] == RAW]
+        raw = [tp for tp in highs if tp[0] == INPUT]
         return (
             sum(committed.get(tp, 0) for tp in raw),
             sum(lag[tp] for tp in raw),

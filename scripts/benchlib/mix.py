@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from app.identity import label_fingerprint
+from app.records import RawAlert
 
 TENANTS = tuple(f"team-{name}" for name in ("core", "pay", "web", "data", "edge", "ml", "ops"))
 ALERTNAMES = (
@@ -61,15 +62,6 @@ def rfc3339(ms: int) -> str:
 
 
 @dataclass
-class RawRecord:
-    """One ``alerts.raw`` message: key (the source fingerprint), value, timestamp in ms."""
-
-    key: str
-    value: bytes
-    timestamp_ms: int
-
-
-@dataclass
 class Send:
     """What one sender posts at once: an Alertmanager group, a Sentry event, API alerts."""
 
@@ -80,25 +72,17 @@ class Send:
     starts_ms: list[int]
     context: dict[str, Any] = field(default_factory=dict)
 
-    def raw_records(self, received_at: str) -> list[RawRecord]:
-        """The ``alerts.raw`` records the bridge writes for this send."""
+    def raws(self, received_at: str) -> list[RawAlert]:
+        """The source alerts of this send as the HTTP views hand them to the bridge."""
         return [
-            RawRecord(
-                fingerprint,
-                orjson.dumps(
-                    {
-                        "source": self.source,
-                        "received_at": received_at,
-                        "tenant": self.tenant,
-                        "payload": alert,
-                        "context": self.context,
-                    }
-                ),
-                starts,
-            )
-            for alert, fingerprint, starts in zip(
-                self.alerts, self.fingerprints, self.starts_ms, strict=True
-            )
+            {
+                "source": self.source,  # type: ignore[typeddict-item]
+                "received_at": received_at,
+                "tenant": self.tenant,
+                "payload": alert,
+                "context": self.context,
+            }
+            for alert in self.alerts
         ]
 
     def webhook_body(self) -> bytes:
@@ -132,9 +116,16 @@ class Storm:
     """
 
     def __init__(
-        self, seed: int, start_ms: int, *, fresh: bool = False, max_groups: int = 3000
+        self,
+        seed: int,
+        start_ms: int,
+        *,
+        fresh: bool = False,
+        max_groups: int = 3000,
+        tenants: int = len(TENANTS),
     ) -> None:
         self.rng = random.Random(seed)
+        self.tenants = TENANTS[:tenants]
         self.now_ms = start_ms
         self.fresh = fresh
         self.max_groups = max_groups
@@ -168,7 +159,7 @@ class Storm:
     def _new_group(self, size: int) -> Send:
         alertname, _, severity = self.rng.choice(ALERTNAMES)
         group = _Group(
-            self.rng.choice(TENANTS),
+            self.rng.choice(self.tenants),
             alertname,
             f"svc-{self.instance}-{self._next()}",
             severity,
@@ -254,7 +245,7 @@ class Storm:
             tenant, issue_id, kind, template = self.rng.choice(self.issues)
         else:
             kind, template = self.rng.choice(SENTRY_ERRORS)
-            tenant, issue_id = self.rng.choice(TENANTS), str(1_000_000_000 + self._next())
+            tenant, issue_id = self.rng.choice(self.tenants), str(1_000_000_000 + self._next())
             self.issues.append((tenant, issue_id, kind, template))
         project = f"web-{int(issue_id) % 40}"
         message = template.format(
@@ -295,7 +286,7 @@ class Storm:
 
     def _api_alerts(self) -> Send:
         """A batch job posting to ``/api/v1/alerts``: a few checks, some recurring."""
-        tenant = self.rng.choice(TENANTS)
+        tenant = self.rng.choice(self.tenants)
         alerts, fingerprints = [], []
         for _ in range(self.rng.randint(1, 3)):
             check = f"backup-{self.rng.randint(1, 500)}"
@@ -318,8 +309,10 @@ class Storm:
         return Send("api", tenant, alerts, fingerprints, [self.now_ms] * len(alerts))
 
 
-def fresh_groups(seed: int, start_ms: int, alerts: int) -> Iterator[Send]:
+def fresh_groups(
+    seed: int, start_ms: int, alerts: int, tenants: int = len(TENANTS)
+) -> Iterator[Send]:
     """Alertmanager groups of 10 new fingerprints each, ``alerts`` alerts in all (rounded up)."""
-    storm = Storm(seed, start_ms, fresh=True)
+    storm = Storm(seed, start_ms, fresh=True, tenants=tenants)
     while storm.alerts < alerts:
         yield storm.next_send()

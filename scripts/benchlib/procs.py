@@ -41,6 +41,12 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Process:
     """A child process logging to a file, stopped with SIGINT then SIGKILL."""
 
@@ -69,6 +75,10 @@ class Process:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    def alive(self) -> bool:
+        """Whether it was started and has not exited."""
+        return self.process is not None and self.process.poll() is None
 
     def wait_ready(self, ready_url: str, timeout: float = 120.0) -> None:
         """Wait until ``ready_url`` answers 200."""

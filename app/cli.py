@@ -8,8 +8,8 @@ wrong and the message says which variable to change.
 from __future__ import annotations
 
 import argparse
-import gc
 import contextlib
+import gc
 import os
 import signal
 import sys

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app import metrics, topics
+from app import health, metrics, topics
 from app.faust_app import app, settings
 from app.runtime.outbox import Producer
 from app.runtime.stage import Stage
@@ -15,7 +15,7 @@ producer = Producer(settings.bootstrap)
 
 def stage(name: str) -> Stage:
     """The runtime's view of stage ``name``: producer, dead-letter topic, metrics."""
-    return Stage(name, producer, topics.deadletter, _observe, _dead_lettered)
+    return Stage(name, producer, topics.deadletter, _observe, _dead_lettered, _fault)
 
 
 def _observe(name: str, records: int, seconds: float) -> None:
@@ -25,6 +25,14 @@ def _observe(name: str, records: int, seconds: float) -> None:
 
 def _dead_lettered(name: str) -> None:
     metrics.dead_letters.labels(name).inc()
+
+
+def _fault(kind: str, detail: str | None) -> None:
+    """A stage cannot go on (``detail``) or can again (``None``): readiness says so."""
+    if detail is None:
+        health.clear_fault(kind)
+    else:
+        health.report_fault(kind, detail)
 
 
 @app.on_partitions_revoked.connect

@@ -34,6 +34,7 @@ from app.runtime.batches import item, unpack
 from app.runtime.outbox import MAX_RECORD_BYTES, Outbox, Producer
 from app.runtime.partitions import partition_of
 from app.runtime.state import Rows, StateTable
+from app.runtime.store import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,14 @@ class Stage:
         deadletter: Topic,
         observe: Callable[[str, int, float], None],
         dead_lettered: Callable[[str], None],
+        fault: Callable[[str, str | None], None],
     ) -> None:
         self.name = name
         self.producer = producer
         self.deadletter = deadletter
         self.observe = observe
         self.dead_lettered = dead_lettered
+        self.fault = fault  # (kind, detail) while a fault lasts, (kind, None) once it is over
 
 
 class Context:
@@ -138,7 +141,7 @@ async def run_stage(
             async with window.lock:
                 started = time.perf_counter()
                 records = _records(event)
-                await _apply(stage, event, records, handle, window.outbox)
+                await _applied(stage, event, records, handle, window.outbox)
                 elapsed = time.perf_counter() - started
                 stage.observe(stage.name, len(records), elapsed)
                 window.busy += elapsed
@@ -157,6 +160,27 @@ def _records(event: faust.EventT) -> list[Record]:
     ]
 
 
+async def _applied(
+    stage: Stage, event: faust.EventT, records: list[Record], handle: Handler, outbox: Outbox
+) -> None:
+    """Handle the records of one message, waiting out storage failures: while RocksDB cannot
+    write (a full disk) the stage reports the fault, holds the message and tries again, so
+    processing resumes by itself once the disk is back and nothing is lost or dead-lettered."""
+    delay = 0.5
+    while True:
+        try:
+            await _apply(stage, event, records, handle, outbox)
+        except StorageError as error:
+            stage.fault("storage", str(error))
+            log.warning("%s: %s; trying again in %.1f s", stage.name, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        if delay > 0.5:
+            stage.fault("storage", None)
+        return
+
+
 async def _apply(
     stage: Stage, event: faust.EventT, records: list[Record], handle: Handler, outbox: Outbox
 ) -> None:
@@ -165,6 +189,8 @@ async def _apply(
     scope = Outbox(outbox.producer)
     try:
         await _call(handle, Context(stage, message.topic, message.partition, scope), records)
+    except StorageError:
+        raise
     except Exception as error:
         scope.clear()
         if len(records) > 1:
@@ -291,7 +317,10 @@ class _Window:
         self.busy = 0.0
         events, self._events = self._events, []
         for table in self.tables.values():
-            table.write_due(self.outbox)
+            try:
+                table.write_due(self.outbox)
+            except StorageError as error:  # deferred counts wait for the disk like the rest
+                log.warning("deferred rows of %s not written yet: %s", table.name, error)
         ends = await _flushed(self.outbox)
         for (topic, partition), offset in ends.items():
             if topic in self.tables:

@@ -10,7 +10,18 @@ offsets — is Faust's own. Registered as the ``rowstore://`` store through Faus
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
 from faust.stores.rocksdb import Store
+
+
+class StorageError(OSError):
+    """RocksDB could not read or write (a full or failing disk): not the record's fault.
+
+    The database of the partition is closed; the next access opens it again, which succeeds
+    once the disk is back.
+    """
 
 
 class RowStore(Store):
@@ -18,16 +29,33 @@ class RowStore(Store):
 
     def get_raw(self, partition: int, key: bytes) -> bytes | None:
         """The stored bytes of ``key`` in ``partition``, or ``None``."""
-        value: bytes | None = self._db_for_partition(partition).get(key)
+        with self._guarded(partition):
+            value: bytes | None = self._db_for_partition(partition).get(key)
         return value
 
     def put_raw(self, partition: int, key: bytes, value: bytes) -> None:
         """Store ``value`` under ``key`` in ``partition``."""
-        self._db_for_partition(partition).put(key, value)
+        with self._guarded(partition):
+            self._db_for_partition(partition).put(key, value)
 
     def delete_raw(self, partition: int, key: bytes) -> None:
         """Delete ``key`` from ``partition`` (nothing happens when it is absent)."""
-        self._db_for_partition(partition).delete(key)
+        with self._guarded(partition):
+            self._db_for_partition(partition).delete(key)
+
+    @contextmanager
+    def _guarded(self, partition: int) -> Iterator[None]:
+        """Turn RocksDB's I/O errors into :class:`StorageError` and let go of the database:
+        after a failed write RocksDB refuses every later one until it is opened again."""
+        try:
+            yield
+        except Exception as exc:
+            if not str(exc).startswith(("IO error", "Corruption")):
+                raise
+            broken = self._dbs.pop(partition, None)
+            with suppress(Exception):  # "Writer has previous error": let go of it all the same
+                broken.close()
+            raise StorageError(f"{self.table_name} partition {partition}: {exc}") from exc
 
     def find_raw(self, key: bytes) -> bytes | None:
         """The stored bytes of ``key`` in whichever partition of this worker holds it."""

@@ -25,7 +25,14 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 KAFKA_VERSION = "3.9.2"
 
@@ -113,11 +120,13 @@ def ensure_topics(
     replication: int = 1,
     timeout: float = 30.0,
 ) -> None:
-    """Create the missing ``topics`` (name -> partition count); existing ones are kept as is.
+    """Create the missing ``topics`` (name -> partition count) and set ``config`` on all.
 
-    ``config`` gives per-topic configs (e.g. ``{"x": {"cleanup.policy": "compact"}}``) for the
-    topics this call creates. Raises BrokerError if a topic has fewer partitions than asked:
-    adding partitions would move keys to other partitions, so that is left to an operator.
+    ``config`` gives per-topic configs (e.g. ``{"x": {"cleanup.policy": "compact"}}``): new
+    topics are created with them, existing ones get them set (so an upgrade brings a topic's
+    retention and timestamp type in line), other configs of theirs are left alone. Raises
+    BrokerError if a topic has fewer partitions than asked: adding partitions would move keys
+    to other partitions, so that is left to an operator.
     """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = _partition_counts(admin, (), timeout)
@@ -134,6 +143,9 @@ def ensure_topics(
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise BrokerError(f"could not create topic {name!r}: {exc}") from exc
+    kept = [name for name in topics if name in existing and (config or {}).get(name)]
+    if kept:
+        _set_configs(admin, {name: (config or {})[name] for name in kept}, timeout)
     counts = _partition_counts(admin, list(topics), timeout)
     short = [
         f"{name!r} has {counts[name]}, {want} wanted"
@@ -146,6 +158,29 @@ def ensure_topics(
             "partitions would move keys to other partitions: delete and recreate the topic "
             "(losing its data) or add them deliberately with kafka-topics --alter"
         )
+
+
+def _set_configs(
+    admin: AdminClient, configs: Mapping[str, Mapping[str, str]], timeout: float
+) -> None:
+    """Set these configs of existing topics (incrementally: the others stay as they are)."""
+    resources = [
+        ConfigResource(
+            ResourceType.TOPIC,
+            name,
+            incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                for key, value in entries.items()
+            ],
+        )
+        for name, entries in configs.items()
+    ]
+    futures = admin.incremental_alter_configs(resources, request_timeout=timeout)
+    for resource, future in futures.items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            raise BrokerError(f"could not configure topic {resource.name!r}: {exc}") from exc
 
 
 class _BrokerProcess:

@@ -102,6 +102,11 @@ def test_kafka_keeps_records_and_offsets_across_a_restart(kafka_dir: Path) -> No
         admin = AdminClient({"bootstrap.servers": bootstrap})
         configs = admin.describe_configs([resource])[resource].result(10)
         assert configs["cleanup.policy"].value == "compact"
+        # an upgrade sets new configs on existing topics and leaves the others as they are
+        ensure_topics(bootstrap, {"state": 1}, config={"state": {"retention.ms": "-1"}})
+        configs = admin.describe_configs([resource])[resource].result(10)
+        assert configs["retention.ms"].value == "-1"
+        assert configs["cleanup.policy"].value == "compact"
 
         written = produce(bootstrap, "alerts", value)
         consumer = Consumer(

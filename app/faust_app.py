@@ -42,10 +42,8 @@ app = faust.App(
 
 TOPOLOGY = (
     "agents.dedup",
-    "agents.fingerprint",
+    "agents.triage",
     "agents.correlate",
-    "agents.score",
-    "agents.tenant_chain",
     "agents.notify",
     "agents.incident_feedback",
     "agents.alert_view",

@@ -1,16 +1,23 @@
-"""What every stage of this worker shares: the one producer, dead letters, stage metrics."""
+"""What every stage of this worker shares: the one producer, dead letters, stage metrics, the
+routing configuration snapshot."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from app import health, metrics, topics
+from app.config import load_config
 from app.faust_app import app, settings
+from app.learning.scoring import Thresholds
 from app.runtime.outbox import Producer
 from app.runtime.stage import Stage
 from app.runtime.state import forget_all
+from app.triage.routing import Snapshot
 
 producer = Producer(settings.bootstrap)
+snapshot = Snapshot(
+    load_config(), Thresholds(settings.notify_threshold, settings.digest_threshold)
+)
 
 
 def stage(name: str) -> Stage:

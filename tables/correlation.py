@@ -1,7 +1,11 @@
-"""Rows of agents.correlate, every key beginning with the tenant (the stream's key): the tenant's
-head (indexes, rates, sweep position), incidents, alert → incident, fingerprint → last incident,
-template and pair occasion counts, and hourly expiry buckets."""
+"""Rows of the correlation stage, every key beginning with the correlation group (the stream's
+key, ``tenant|route|values``): ``<group>`` (its session: counts per incident it holds alerts
+of) and ``<group>|f|<fingerprint>`` (the fingerprint's last alert and incident); beside them
+the expiry buckets ``\\x00correlation|<partition>|<hour>``.
+"""
 
-from tables.define import keyed_table
+from app.faust_app import app
+from app.runtime import StateTable
+from app.topics import PARTITIONS
 
-correlation = keyed_table("correlation", __doc__)
+correlation = StateTable(app, "correlation", PARTITIONS, __doc__ or "")

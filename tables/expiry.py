@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.runtime.state import Rows
+from app.runtime.state import RowAccess
 
 HOUR_MS = 3_600_000
 CHUNK = 64  # keys per chunk row of a bucket
@@ -49,7 +49,7 @@ class Expiry:
         return f"{self.prefix}|{partition}|swept"
 
     def schedule(
-        self, rows: Rows, partition: int, key: str, due_ms: int, before_ms: int | None
+        self, rows: RowAccess, partition: int, key: str, due_ms: int, before_ms: int | None
     ) -> None:
         """List ``key`` in the bucket of the hour ``due_ms`` falls in, unless ``before_ms``
         (when it was listed last) falls in the same hour."""
@@ -64,7 +64,7 @@ class Expiry:
 
     def sweep(
         self,
-        rows: Rows,
+        rows: RowAccess,
         partition: int,
         now_ms: int,
         due: Callable[[str, Any], int | None],
@@ -93,7 +93,7 @@ class Expiry:
         rows.put(position, stop)
         return deleted
 
-    def _take(self, rows: Rows, bucket: str) -> list[str]:
+    def _take(self, rows: RowAccess, bucket: str) -> list[str]:
         """The keys listed in ``bucket``; the bucket and its chunks are deleted."""
         count = rows.get(bucket, 0)
         keys: list[str] = []
@@ -102,3 +102,77 @@ class Expiry:
             rows.delete(f"{bucket}|{chunk}")
         rows.delete(bucket)
         return keys
+
+
+class ExpiringRows:
+    """The rows of one handler call, each read and written once, listed for expiry.
+
+    Wraps a table's rows (:class:`~app.runtime.state.RowAccess`): a row is read from the table at
+    most once per call and written back once, by :meth:`flush`; a written row that carries a
+    ``due`` (event time in ms) is listed in ``expiry``'s bucket of that hour unless it was
+    already listed for the same hour when it was read. :meth:`sweep` deletes the rows whose
+    hour passed. Rules get and put rows through it as through any row store.
+
+    >>> from app.runtime.state import MemoryRows
+    >>> table = MemoryRows()
+    >>> rows = ExpiringRows(table, Expiry("\\x00x"), 0)
+    >>> rows.put("k", {"due": HOUR_MS * 3 + 1}); rows.flush()
+    >>> sorted(table.data)
+    ['\\x00x|0|3', '\\x00x|0|3|0', 'k']
+    >>> later = ExpiringRows(table, Expiry("\\x00x"), 0)
+    >>> later.sweep(HOUR_MS * 2), later.sweep(HOUR_MS * 5)  # a start, then the hours passed
+    ([], ['k'])
+    >>> later.flush(); sorted(table.data)
+    ['\\x00x|0|swept']
+    """
+
+    def __init__(self, rows: RowAccess, expiry: Expiry, partition: int) -> None:
+        self.rows = rows
+        self.expiry = expiry
+        self.partition = partition
+        self._read: dict[str, Any] = {}
+        self._listed: dict[str, int | None] = {}  # key → due it is listed for
+        self._written: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The row as this call left it, else as stored, else ``default``."""
+        if key not in self._read:
+            value = self.rows.get(key)
+            self._read[key] = value
+            self._listed[key] = value.get("due") if isinstance(value, dict) else None
+        value = self._read[key]
+        return default if value is None else value
+
+    def put(self, key: str, value: Any) -> None:
+        """Write a row (at :meth:`flush`)."""
+        if key not in self._read:
+            self.get(key)
+        self._read[key] = value
+        self._written.add(key)
+
+    def delete(self, key: str) -> None:
+        """Delete a row (at :meth:`flush`)."""
+        self.put(key, None)
+
+    def sweep(self, now_ms: int) -> list[str]:
+        """Delete the listed rows that are due by ``now_ms`` (their ``due``); their keys."""
+        return self.expiry.sweep(self, self.partition, now_ms, _due_of)
+
+    def flush(self) -> None:
+        """List the written rows that carry a ``due``, then write every row to the table."""
+        for key in list(self._written):
+            value = self._read[key]
+            if isinstance(value, dict) and isinstance(value.get("due"), int):
+                self.expiry.schedule(self, self.partition, key, value["due"], self._listed[key])
+                self._listed[key] = value["due"]
+        for key in self._written:
+            value = self._read[key]
+            if value is None:
+                self.rows.delete(key)
+            else:
+                self.rows.put(key, value)
+        self._written.clear()
+
+
+def _due_of(key: str, row: Any) -> int | None:
+    return row.get("due") if isinstance(row, dict) else None

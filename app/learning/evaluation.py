@@ -1,13 +1,16 @@
 """``alertflow eval``: replay a stream with its feedback through the scoring and learning code.
 
-The stream goes through the same pure functions as the agents: the source parsers, dedup, the
-template miner and correlation (for the generator of :mod:`app.simulation`), then — per alert,
-in event time — :func:`app.learning.scoring.score_alert`, the labels join and
-:meth:`app.learning.model.Learner.learn`; pages follow the rule of ``agents.notify`` (a firing
-incident pages once, from its first ``notify`` decision on, and says once more when it
-resolves). Feedback comes from a simulated on-call person (:class:`OnCall`) who looks at each
-page after a delay and, alert by alert (the per-alert endpoints), acknowledges what needs action
-and resolves most of the rest as noise. Metrics are scikit-learn's.
+A simulated stream (the generator of :mod:`app.simulation`) goes through the same functions as
+the agents — :class:`app.pipeline.Pipeline`: dedup, triage (template, route, score with the
+tenant's model), correlation and the tenant-wide merges — and the labels people give go back
+into the pipeline's models as ``learning.examples`` would (the labels join of
+:mod:`app.learning.labels` on the features triage stamped). A recorded stream (alerts that
+carry their incidents) is scored here with the same :func:`app.learning.scoring.score_alert`.
+Pages follow the rule of the notify stage: a firing incident (after merges) pages once, from
+its first ``notify`` decision on, and says once more when it resolves. Feedback comes from a
+simulated on-call person (:class:`OnCall`) who looks at each page after a delay and, alert by
+alert (the per-alert endpoints), acknowledges what needs action and resolves most of the rest
+as noise. Metrics are scikit-learn's.
 """
 
 from __future__ import annotations
@@ -16,19 +19,18 @@ import argparse
 import heapq
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from app.learning.features import Signals, empty_signals
-from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, join
-from app.learning.model import Learner, new_model
+from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, Observation, join
+from app.learning.model import Example, Learner, new_model
 from app.learning.scoring import Thresholds, score_alert
-from app.records import epoch_ms, format_time
+from app.records import Alert, epoch_ms, format_time
 from app.settings import Settings
 
 DAY_MS = 86_400_000
@@ -46,9 +48,113 @@ class OnCall:
 
 DEFAULT_THRESHOLDS, DEFAULT_POLICY, DEFAULT_ON_CALL = Thresholds(), LabelPolicy(), OnCall()
 
+Truth = tuple[Alert, str, bool | None]  # (scored alert, true incident, actionable)
+
 
 @dataclass(frozen=True)
+class Step:
+    """What one input became: the scored alerts with their truth, and the merges decided."""
+
+    alerts: list[Truth]
+    merges: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """A stream the replay drives: inputs in event order, each sent when its time comes."""
+
+    def inputs(self) -> Iterator[tuple[int, Callable[[], Step]]]:
+        """``(event ms, send)`` per input; ``send()`` scores it (after earlier feedback)."""
+
+    def learn(self, example: Example) -> None:
+        """A label for the tenant's model."""
+
+    def incident_of(self, incident_id: str) -> str:
+        """The incident an incident is part of after the merges so far."""
+
+    def learners(self) -> dict[str, Learner]:
+        """The tenants' models."""
+
+
+class Simulated:
+    """The generator's stream through the agents' rules (:class:`app.pipeline.Pipeline`)."""
+
+    def __init__(
+        self,
+        seed: int,
+        days: float,
+        tenants: tuple[str, ...],
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        model: str = "logistic",
+    ) -> None:
+        from app.config import Config
+        from app.pipeline import Pipeline
+        from app.triage.routing import Snapshot
+
+        self.seed, self.days, self.tenants = seed, days, tenants
+        self.pipeline = Pipeline(Snapshot(Config(), thresholds), thresholds.notify, model)
+
+    def inputs(self) -> Iterator[tuple[int, Callable[[], Step]]]:
+        from app.simulation import generate, raw_alert
+        from app.sources import normalize
+
+        for item in generate(seed=self.seed, hours=24 * self.days, tenants=self.tenants):
+
+            def send(item: Any = item) -> Step:
+                correlated, merges = self.pipeline.send(normalize(raw_alert(item)))
+                return Step([(a, item.incident, item.actionable) for a in correlated], merges)
+
+            yield epoch_ms(item.at), send
+
+    def learn(self, example: Example) -> None:
+        self.pipeline.learn([example])
+
+    def incident_of(self, incident_id: str) -> str:
+        return self.pipeline.incident_of(incident_id)
+
+    def learners(self) -> dict[str, Learner]:
+        return self.pipeline.triage.learners()
+
+
 class Scored:
+    """Alerts that carry their incidents already (a recorded stream), scored here."""
+
+    def __init__(
+        self,
+        stream: Iterable[Truth],
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+        model: str = "logistic",
+    ) -> None:
+        self.stream, self.thresholds, self.model = stream, thresholds, model
+        self._learners: dict[str, Learner] = {}
+
+    def inputs(self) -> Iterator[tuple[int, Callable[[], Step]]]:
+        for alert, incident, actionable in self.stream:
+
+            def send(
+                alert: Alert = alert, incident: str = incident, real: Any = actionable
+            ) -> Step:
+                scored = score_alert(self._learner(alert["tenant"]), alert, self.thresholds)
+                return Step([(scored, incident, real)])
+
+            yield epoch_ms(alert["starts_at"]), send
+
+    def learn(self, example: Example) -> None:
+        self._learner(example["tenant"]).learn(example)
+
+    def incident_of(self, incident_id: str) -> str:
+        return incident_id
+
+    def learners(self) -> dict[str, Learner]:
+        return self._learners
+
+    def _learner(self, tenant: str) -> Learner:
+        if tenant not in self._learners:
+            self._learners[tenant] = Learner(self.thresholds.notify, model=new_model(self.model))
+        return self._learners[tenant]
+
+
+@dataclass(frozen=True)
+class Decided:
     """One alert as the replay decided it, with its ground truth."""
 
     at_ms: int
@@ -66,42 +172,13 @@ class Scored:
 class Replay:
     """Everything the replay measured."""
 
-    scored: list[Scored] = field(default_factory=list)
+    scored: list[Decided] = field(default_factory=list)
     pages: list[tuple[int, str, bool]] = field(default_factory=list)  # (ms, incident, actionable)
     messages: int = 0  # notifications sent: pages and their resolves
     inputs: int = 0  # messages the senders posted
     feedback: int = 0
     learners: dict[str, Learner] = field(default_factory=dict)
-
-
-def simulated_stream(seed: int, days: float, tenants: tuple[str, ...]) -> Iterator[Any]:
-    """(correlated alert, true incident, actionable) from the generator, through the upstream
-    stages' pure functions, in the order the score stage would see them."""
-    from agents import correlate, dedup
-    from agents.fingerprint import message_text
-    from agents.template_miner import TemplateMiner
-    from app.simulation import generate, raw_alert
-    from app.sources import normalize
-
-    rows: dict[str, Any] = {}
-    miners: dict[str, TemplateMiner] = {}
-    states: dict[str, Any] = {}
-    for offset, item in enumerate(generate(seed=seed, hours=24 * days, tenants=tenants)):
-        alert = normalize(raw_alert(item))
-        key = dedup.table_key(alert["tenant"], alert["fingerprint"])
-        rows[key], passed = dedup.decide(
-            rows.get(key), alert, offset, dedup.POLICIES[alert["source"]]
-        )
-        if passed is None:
-            yield None  # one more input message, nothing passed
-            continue
-        template = miners.setdefault(passed["tenant"], TemplateMiner()).match(message_text(passed))
-        marked = {**passed, "template_id": template.id, "template": template.text}
-        state = states.get(passed["tenant"]) or correlate.empty_state()
-        states[passed["tenant"]], correlated = correlate.decide(
-            state, marked, correlate.route_of(marked), offset
-        )
-        yield correlated, item.incident, item.actionable
+    incident_of: Callable[[str], str] = lambda incident_id: incident_id
 
 
 def recorded_stream(
@@ -134,18 +211,15 @@ def recorded_stream(
 
 
 def replay(
-    stream: Iterable[Any],
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    source: Source,
     policy: LabelPolicy = DEFAULT_POLICY,
     on_call: OnCall = DEFAULT_ON_CALL,
-    model: str = "logistic",
     recorded: list[dict[str, Any]] | None = None,
 ) -> Replay:
-    """Score, notify and learn over ``stream`` (items of :func:`simulated_stream` or
-    :func:`recorded_stream`); the ``recorded`` feedback, when given, replaces the on-call."""
-    result = Replay()
+    """Score, notify and learn over ``source``; the ``recorded`` feedback, when given,
+    replaces the on-call person."""
+    result = Replay(incident_of=source.incident_of)
     rng = random.Random(on_call.seed)
-    signals: dict[str, Signals] = defaultdict(empty_signals)
     joined: dict[str, Joined] = {}
     incidents: dict[str, Any] = {}
     truth: dict[str, bool | None] = {}  # alert id → actionable
@@ -154,18 +228,13 @@ def replay(
         heapq.heappush(due, (epoch_ms(record["at"]), order, record))
     offsets = {OBSERVATIONS: 0, FEEDBACK: 0}
 
-    def learner(tenant: str) -> Learner:
-        if tenant not in result.learners:
-            result.learners[tenant] = Learner(thresholds.notify, model=new_model(model))
-        return result.learners[tenant]
-
-    def absorb(alert_id: str, record: dict[str, Any], topic: str) -> None:
+    def absorb(alert_id: str, record: Any, topic: str) -> None:
         offsets[topic] += 1
         joined[alert_id], examples = join(
             joined.get(alert_id), record, topic, offsets[topic], policy
         )
         for example in examples:
-            learner(example["tenant"]).learn(example)
+            source.learn(example)
 
     def feedback_until(ms: int) -> None:
         while due and due[0][0] <= ms:
@@ -173,46 +242,84 @@ def replay(
             result.feedback += 1
             absorb(record["alert_id"], record, FEEDBACK)
 
-    for entry in stream:
+    for at, send in source.inputs():
         result.inputs += 1
-        if entry is None:
-            continue
-        alert, true_incident, actionable = entry
-        at = epoch_ms(alert["starts_at"])
         feedback_until(at)
-        tenant = alert["tenant"]
-        truth[alert["id"]] = actionable
-        signals[tenant], scored, observation = score_alert(
-            signals[tenant], learner(tenant), alert, thresholds
-        )
-        absorb(alert["id"], dict(observation), OBSERVATIONS)
-        result.scored.append(
-            Scored(
-                at,
-                tenant,
-                alert["id"],
-                scored["incident_id"] or "",
-                true_incident,
-                actionable,
-                scored["score"] or 0.0,
-                scored["decision"] or "",
-                alert["status"],
-            )
-        )
-        incident = _page_state(incidents.get(scored["incident_id"] or ""), scored)
-        incidents[scored["incident_id"] or ""] = incident
-        if incident["paged"] and not incident["told_firing"] and not _resolved(incident):
-            incident["told_firing"] = True
-            result.messages += 1
-            real = any(truth.get(a) for a in incident["alerts"])
-            result.pages.append((at, scored["incident_id"] or "", real))
-            if recorded is None:
-                _answer(scored["incident_id"] or "", incident, truth, at, on_call, rng, due)
-        if incident["told_firing"] and not incident["told_resolved"] and _resolved(incident):
-            incident["told_resolved"] = True
-            result.messages += 1
+        step = send()
+        for absorbed, merge in step.merges:
+            _merge_pages(incidents, absorbed, source.incident_of(merge["into"]))
+        for alert, true_incident, actionable in step.alerts:
+            _decided(result, source, alert, true_incident, actionable, truth, absorb)
+            at = epoch_ms(alert["starts_at"])
+            incident_id = source.incident_of(alert["incident_id"] or "")
+            incident = _page_state(incidents.get(incident_id), alert)
+            incidents[incident_id] = incident
+            if incident["paged"] and not incident["told_firing"] and not _resolved(incident):
+                incident["told_firing"] = True
+                result.messages += 1
+                real = any(truth.get(a) for a in incident["alerts"])
+                result.pages.append((at, incident_id, real))
+                if recorded is None:
+                    _answer(incident_id, incident, truth, at, on_call, rng, due)
+            if incident["told_firing"] and not incident["told_resolved"] and _resolved(incident):
+                incident["told_resolved"] = True
+                result.messages += 1
     feedback_until(2**62)
+    result.learners = source.learners()
     return result
+
+
+def _decided(
+    result: Replay,
+    source: Source,
+    alert: Alert,
+    true_incident: str,
+    actionable: bool | None,
+    truth: dict[str, bool | None],
+    absorb: Callable[[str, Any, str], None],
+) -> None:
+    """Note a scored alert and hand what the model saw to the labels join."""
+    truth[alert["id"]] = actionable
+    features = alert.get("features") or {}
+    observation: Observation = {
+        "alert_id": alert["id"],
+        "tenant": alert["tenant"],
+        "kind": str(features.get("kind", "")),
+        "status": alert["status"],
+        "features": features,
+        "score": alert["score"] or 0.0,
+        "decision": alert["decision"] or "",
+        "starts_at": alert["starts_at"],
+        "ends_at": alert["ends_at"],
+    }
+    absorb(alert["id"], observation, OBSERVATIONS)
+    result.scored.append(
+        Decided(
+            epoch_ms(alert["starts_at"]),
+            alert["tenant"],
+            alert["id"],
+            source.incident_of(alert["incident_id"] or ""),
+            true_incident,
+            actionable,
+            alert["score"] or 0.0,
+            alert["decision"] or "",
+            alert["status"],
+        )
+    )
+
+
+def _merge_pages(incidents: dict[str, Any], absorbed: str, into: str) -> None:
+    """An incident merged into another: what it paged and holds goes with it (as notify does)."""
+    moved = incidents.pop(absorbed, None)
+    if moved is None or absorbed == into:
+        return
+    kept = incidents.get(into)
+    if kept is None:
+        incidents[into] = moved
+        return
+    kept["alerts"] = {**moved["alerts"], **kept["alerts"]}
+    for flag in ("paged", "told_firing"):
+        kept[flag] = kept[flag] or moved[flag]
 
 
 def _page_state(incident: dict[str, Any] | None, alert: Any) -> dict[str, Any]:
@@ -278,7 +385,7 @@ def curve(result: Replay, window_ms: int = DAY_MS) -> list[dict[str, Any]]:
     if not firing:
         return []
     start = min(s.at_ms for s in firing)
-    buckets: dict[int, list[Scored]] = defaultdict(list)
+    buckets: dict[int, list[Decided]] = defaultdict(list)
     for s in firing:
         buckets[(s.at_ms - start) // window_ms].append(s)
     pages: dict[int, list[bool]] = defaultdict(list)
@@ -313,11 +420,11 @@ def summary(result: Replay) -> dict[str, Any]:
     middle = (min(s.at_ms for s in result.scored) + max(s.at_ms for s in result.scored)) // 2
     first = [real for at, _, real in pages if at < middle]
     second = [real for at, _, real in pages if at >= middle]
-    paged_incidents = {incident for _, incident, _ in pages}
-    real = defaultdict(bool)
+    paged_incidents = {result.incident_of(incident) for _, incident, _ in pages}
+    real: defaultdict[str, bool] = defaultdict(bool)
     for s in result.scored:
         if s.actionable:
-            real[s.true_incident] |= s.incident_id in paged_incidents
+            real[s.true_incident] |= result.incident_of(s.incident_id) in paged_incidents
     firing = [s for s in result.scored if s.status == "firing"]
     known = [s for s in firing if s.actionable is not None]
     return {
@@ -392,11 +499,11 @@ def run_eval(args: argparse.Namespace, settings: Settings) -> int:
             raise SystemExit("alertflow eval: --enriched needs --feedback")
         with args.enriched.open() as enriched, args.feedback.open() as feedback:
             stream, recorded = recorded_stream(enriched, feedback)
-        result = replay(stream, thresholds, policy, model=args.model, recorded=recorded)
+        result = replay(Scored(stream, thresholds, args.model), policy, recorded=recorded)
         title = f"{args.enriched.name}: {args.model}"
     else:
-        stream = simulated_stream(args.seed, args.days, tuple(args.tenants))
-        result = replay(stream, thresholds, policy, model=args.model)
+        source = Simulated(args.seed, args.days, tuple(args.tenants), thresholds, args.model)
+        result = replay(source, policy)
         title = f"simulated seed {args.seed}, {args.days:g} days: {args.model}"
     rows, figures = curve(result), summary(result)
     if rows:

@@ -3,18 +3,20 @@
 A tenant's :class:`Learner` holds a calibrated online classifier (logistic regression over
 hashed features, chosen by measurement — see ``alertflow eval --compare``), its progressive
 validation metrics (predict, then learn) and what people did with each kind of alert. Its state
-is JSON-able (the River objects as base64 pickles), so it lives in a Faust table with a
-changelog and a restarted worker scores exactly as before.
+is two parts: :meth:`Learner.meta` (JSON: counts, per-kind statistics of at most ``MAX_KINDS``
+kinds, digests of the last ``REMEMBERED_EXAMPLES`` examples learned) and :meth:`Learner.blob`
+(the River objects, pickled), which :mod:`app.learning.store` keeps in rows of bounded size, so
+a restarted worker scores exactly as before.
 """
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import pickle
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from river import base, linear_model, metrics, optim, preprocessing, tree
+from river import linear_model, metrics, optim, preprocessing, tree
 
 from app.learning.features import Features, KindStats
 
@@ -22,6 +24,7 @@ SEVERITY_PRIOR = {"critical": 0.9, "error": 0.6, "warning": 0.4, "info": 0.2}
 DEFAULT_PRIOR = 0.4
 PRIOR_WEIGHT = 10.0  # until a tenant's labels weigh this much, its score leans on the prior
 REMEMBERED_EXAMPLES = 2000  # ids of the last examples learned: a replay never trains twice
+MAX_KINDS = 1000  # kinds whose label statistics are kept (the least recently labelled go)
 MODELS = ("logistic", "hoeffding", "forest")
 LEARNING_RATE = 0.05  # of the logistic regression's SGD: chosen with ``alertflow eval``
 
@@ -40,7 +43,7 @@ class Example(TypedDict):
     at_ms: int  # when the label was given (feedback time, or the alert's end)
 
 
-def new_model(name: str = "logistic") -> base.Classifier:
+def new_model(name: str = "logistic") -> Any:
     """A fresh online classifier; ``name`` is one of :data:`MODELS`.
 
     >>> new_model().predict_proba_one({"severity": "info"})[True]
@@ -53,7 +56,8 @@ def new_model(name: str = "logistic") -> base.Classifier:
         classifier = linear_model.LogisticRegression(optimizer=optim.SGD(LEARNING_RATE), l2=1e-4)
         # An informative start: the kind's own Beta-smoothed ack log-odds counts fully, so the
         # model follows what people said of a kind before it has learned anything else.
-        for index, weight in hasher.transform_one({"ack_log_odds": 1.0}).items():
+        start = hasher.transform_one({"ack_log_odds": 1.0})  # type: ignore[no-untyped-call]
+        for index, weight in start.items():
             classifier._weights[index] = weight
         return hasher | classifier
     if name == "hoeffding":
@@ -85,12 +89,17 @@ class Learner:
 
     threshold: float  # notify threshold the precision and recall are measured at
     model: Any = field(default_factory=new_model)
-    auc: metrics.ROCAUC = field(default_factory=lambda: metrics.ROCAUC(n_thresholds=50))
+    auc: metrics.ROCAUC = field(
+        default_factory=lambda: metrics.ROCAUC(n_thresholds=50)  # type: ignore[no-untyped-call]
+    )
     samples: dict[str, int] = field(default_factory=dict)
     weight: float = 0.0
     confusion: dict[str, int] = field(default_factory=lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
     kinds: dict[str, KindStats] = field(default_factory=dict)
-    learned: list[str] = field(default_factory=list)
+    learned: list[str] = field(default_factory=list)  # digests of example ids, oldest first
+
+    def __post_init__(self) -> None:
+        self._learned = set(self.learned)
 
     def predict(self, features: Features) -> tuple[float, float]:
         """(score, model probability): the model blended with the severity prior.
@@ -112,24 +121,30 @@ class Learner:
         >>> learner.learn(ex), learner.learn(ex), learner.samples, learner.kinds["Lag"]
         (True, False, {'ack': 1}, {'actionable': 1.0, 'noise': 0.0, 'last_ack_ms': 5})
         """
-        if example["id"] in self.learned:
+        digest = _digest(example["id"])
+        if digest in self._learned:
             return False
         label, weight = example["label"], example["weight"]
         if example["source"] != "self_resolve":  # people's labels only: weak ones are guesses
             score, _ = self.predict(example["features"])
-            self.auc.update(label, score)
+            self.auc.update(label, score)  # type: ignore[no-untyped-call]
             said = score >= self.threshold
             cell = ("tp" if label else "fp") if said else ("fn" if label else "tn")
             self.confusion[cell] += 1
         self.model.learn_one(example["features"], label, w=weight)
-        kind = dict(self.kinds.get(example["kind"], empty_kind()))
+        kind = self.kinds.pop(example["kind"], None) or empty_kind()
         kind["actionable" if label else "noise"] += weight
         if label and example["source"] != "self_resolve":
             kind["last_ack_ms"] = max(kind["last_ack_ms"] or 0, example["at_ms"])
-        self.kinds[example["kind"]] = kind  # type: ignore[assignment]
+        self.kinds[example["kind"]] = kind  # the most recently labelled last
+        if len(self.kinds) > MAX_KINDS:
+            del self.kinds[next(iter(self.kinds))]
         self.samples[example["source"]] = self.samples.get(example["source"], 0) + 1
         self.weight += weight
-        self.learned = [*self.learned, example["id"]][-REMEMBERED_EXAMPLES:]
+        self.learned.append(digest)
+        self._learned.add(digest)
+        if len(self.learned) > REMEMBERED_EXAMPLES:
+            self._learned.discard(self.learned.pop(0))
         return True
 
     def report(self) -> dict[str, Any]:
@@ -142,7 +157,11 @@ class Learner:
             "samples_by_source": self.samples,
             "label_weight": round(self.weight, 3),
             "validated": people,
-            "roc_auc": round(float(self.auc.get()), 4) if both_classes else None,
+            "roc_auc": (
+                round(float(self.auc.get()), 4)  # type: ignore[no-untyped-call]
+                if both_classes
+                else None
+            ),
             "threshold": self.threshold,
             "precision": _ratio(c["tp"], c["tp"] + c["fp"]),
             "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
@@ -150,11 +169,9 @@ class Learner:
             "prior_share": round(1 - min(self.weight / PRIOR_WEIGHT, 1.0), 3),
         }
 
-    def dump(self) -> dict[str, Any]:
-        """The JSON-able state for the ``models`` table."""
+    def meta(self) -> dict[str, Any]:
+        """Everything but the River objects, as JSON-serialisable data (see :meth:`restore`)."""
         return {
-            "model": _pickled(self.model),
-            "auc": _pickled(self.auc),
             "samples": self.samples,
             "weight": self.weight,
             "confusion": self.confusion,
@@ -162,38 +179,44 @@ class Learner:
             "learned": self.learned,
         }
 
+    def blob(self) -> bytes:
+        """The River objects (model and validation metric), pickled."""
+        return pickle.dumps((self.model, self.auc), protocol=pickle.HIGHEST_PROTOCOL)
+
     @classmethod
-    def load(cls, state: dict[str, Any] | None, threshold: float) -> Learner:
-        """The learner a table value describes (a fresh one for ``None``).
+    def restore(cls, meta: dict[str, Any] | None, blob: bytes | None, threshold: float) -> Learner:
+        """The learner :meth:`meta` and :meth:`blob` describe (a fresh one for ``None``).
 
         >>> learner = Learner(0.35)
         >>> _ = learner.learn({"id": "x", "kind": "k", "features": {"a": "b"}, "label": False,
         ...                    "weight": 1.0, "source": "resolve", "at_ms": 1})
-        >>> again = Learner.load(learner.dump(), 0.35)
+        >>> again = Learner.restore(learner.meta(), learner.blob(), 0.35)
         >>> again.predict({"a": "b"}) == learner.predict({"a": "b"}), again.samples
         (True, {'resolve': 1})
         """
-        if state is None:
+        if meta is None or blob is None:
             return cls(threshold)
+        model, auc = pickle.loads(blob)  # our own table, our own pickles
         return cls(
             threshold,
-            model=_unpickled(state["model"]),
-            auc=_unpickled(state["auc"]),
-            samples=dict(state["samples"]),
-            weight=float(state["weight"]),
-            confusion=dict(state["confusion"]),
-            kinds={kind: dict(stats) for kind, stats in state["kinds"].items()},  # type: ignore[misc]
-            learned=list(state["learned"]),
+            model=model,
+            auc=auc,
+            samples=dict(meta["samples"]),
+            weight=float(meta["weight"]),
+            confusion=dict(meta["confusion"]),
+            kinds={kind: dict(stats) for kind, stats in meta["kinds"].items()},  # type: ignore[misc]
+            learned=list(meta["learned"]),
         )
+
+
+def _digest(example_id: str) -> str:
+    """A short fixed-size stand-in for an example id (12 hex digits).
+
+    >>> _digest("a1:human")
+    'b785ec545d26'
+    """
+    return hashlib.blake2b(example_id.encode(), digest_size=6).hexdigest()
 
 
 def _ratio(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
-
-
-def _pickled(value: Any) -> str:
-    return base64.b64encode(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)).decode()
-
-
-def _unpickled(text: str) -> Any:
-    return pickle.loads(base64.b64decode(text))  # our own table, our own pickles

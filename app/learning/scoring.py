@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.config.routes import Route
-from app.learning.features import KindStats, Signals, ack_ratio, features, kind_of, observe
-from app.learning.labels import Observation
+from app.learning.features import KindStats, ack_ratio, features, kind_of
 from app.learning.model import Learner
 from app.records import Alert, Decision
 
@@ -95,41 +94,27 @@ suppressed below 0.15')
     return "suppress", f"{said}: suppressed below {at.digest:g}"
 
 
-def score_alert(
-    signals: Signals, learner: Learner, alert: Alert, at: Thresholds, replay: bool = False
-) -> tuple[Signals, Alert, Observation]:
-    """Signals after the alert, the scored alert, and the observation the labels join.
+def score_alert(learner: Learner, alert: Alert, at: Thresholds) -> Alert:
+    """``alert`` with its ``score``, ``decision``, the reason in words and the ``features`` the
+    model saw (what people's labels of it will be learned on).
 
-    On a ``replay`` (the signals already hold the alert) the signals stay as they are.
-
-    >>> from app.learning.features import empty_signals
     >>> alert = {"id": "a1", "tenant": "t", "source": "api", "severity": "warning",
     ...          "service": "db", "title": "Lag", "labels": {}, "template_id": "t1",
-    ...          "fingerprint": "f", "incident_id": "i", "status": "firing",
+    ...          "fingerprint": "f", "fingerprint_rate": 0.0, "status": "firing",
     ...          "starts_at": "2026-11-23T03:00:00Z", "ends_at": None, "reasons": []}
-    >>> signals, scored, seen = score_alert(empty_signals(), Learner(0.35), alert, Thresholds())
-    >>> scored["score"], scored["decision"], seen["kind"], seen["features"]["recent_rate"]
-    (0.4, 'notify', 't1', 0.0)
+    >>> scored = score_alert(Learner(0.35), alert, Thresholds())
+    >>> scored["score"], scored["decision"], scored["features"]["kind"]
+    (0.4, 'notify', 't1')
     """
     kind = kind_of(alert)
-    seen = features(alert, signals, learner.kinds.get(kind))
+    stats = learner.kinds.get(kind)
+    seen = features(alert, stats)
     score, _ = learner.predict(seen)
-    decision, why = decide(score, alert, kind, learner.kinds.get(kind), at)
-    scored: Alert = {
+    decision, why = decide(score, alert, kind, stats, at)
+    return {
         **alert,
         "score": round(score, 4),
         "decision": decision,
         "reasons": [*alert["reasons"], why],
-    }
-    observation: Observation = {
-        "alert_id": alert["id"],
-        "tenant": alert["tenant"],
-        "kind": kind,
-        "status": alert["status"],
         "features": seen,
-        "score": round(score, 4),
-        "decision": decision,
-        "starts_at": alert["starts_at"],
-        "ends_at": alert["ends_at"],
     }
-    return (signals if replay else observe(signals, alert)), scored, observation

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import faust
 import orjson
@@ -155,6 +155,45 @@ def forget_all() -> None:
     """Drop every table's cached and deferred rows (partitions were revoked or assigned)."""
     for table in _tables:
         table.forget()
+
+
+class RowAccess(Protocol):
+    """What rules see of a table: the rows of one partition, by key (:class:`Rows` in a stage,
+    :class:`MemoryRows` in a replay without Kafka). Rows they get are shared: never changed in
+    place."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The row, else ``default``."""
+
+    def put(self, key: str, value: Any) -> None:
+        """Write a row."""
+
+    def delete(self, key: str) -> None:
+        """Delete a row."""
+
+
+class MemoryRows:
+    """Rows in a dict: a table for replays and tests that run the stages' rules without Kafka.
+
+    >>> rows = MemoryRows()
+    >>> rows.put("a", 1); rows.delete("b"); rows.get("a"), rows.get("b", 0), len(rows.data)
+    (1, 0, 1)
+    """
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The row, else ``default``."""
+        return self.data.get(key, default)
+
+    def put(self, key: str, value: Any) -> None:
+        """Write a row."""
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        """Delete a row (nothing happens when it does not exist)."""
+        self.data.pop(key, None)
 
 
 class Rows:

@@ -1,0 +1,209 @@
+"""Alert storms: when the rate of new alerts of a tenant or a service leaps far above its own
+baseline, the scope storms and its next new alerts collapse into one incident.
+
+Rates are counted per *scope* (``tenant <t>`` and ``service <s>``) for each new firing alert,
+in event time (``starts_at``), per minute: ``[minute, count, mean, variance, previous count]``
+with an EWMA baseline of finished minutes. A scope storms when the new alerts of the last minute
+number at least ``STORM_MIN`` and ``STORM_FACTOR`` times the baseline plus three standard
+deviations. A storm is ``[incident id, started ms, newest ms, cluster]``: the incident it
+collapses into (a fresh id), and it lasts until no new alert of the scope came at storm pace
+(``STORM_PACE`` in the last minute) for ``STORM_QUIET_MS``. While it lasts, triage stamps a
+*hint* on each new alert of the scope (``{"scope", "incident_id", "words"}``); correlation
+puts an alert that would open a new incident into the storm's incident instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+from app.records import Alert
+
+STORM_FACTOR = 5.0  # new alerts per minute above this multiple of the baseline …
+STORM_MIN = 10  # … and at least this many in the last minute, make a storm
+STORM_QUIET_MS = 2 * 60_000  # a storm ends when no new alert of its scope came for this long …
+STORM_PACE = STORM_MIN / 2  # … at storm pace: this many new alerts of the scope in a minute
+STORM_LIFE_MS = 4 * 3_600_000  # a storm's incident takes alerts for at most this long
+EWMA_ALPHA = 0.1  # weight of the newest minute in the baseline
+MINUTE_MS = 60_000
+CLUSTER = "cluster"  # a storm never takes alerts of another cluster
+
+Rate = list[float]  # [minute, count, mean, variance, previous minute's count]
+Storm = list[Any]  # [incident id, started ms, newest alert ms, cluster or ""]
+
+
+def scopes(alert: Alert) -> list[str]:
+    """The scopes whose rate a new alert counts in.
+
+    >>> scopes({"tenant": "acme", "service": "db"}), scopes({"tenant": "acme", "service": ""})
+    (['tenant acme', 'service db'], ['tenant acme'])
+    """
+    found = [f"tenant {alert['tenant']}"]
+    if alert["service"]:
+        found.append(f"service {alert['service']}")
+    return found
+
+
+def tick(rate: Rate | None, minute: int) -> Rate:
+    """A scope's rate advanced to ``minute``, finished minutes folded into its baseline.
+
+    >>> r = tick(None, 10); r[1] = 3; tick(r, 12)
+    [12, 0, 0.27, 0.7371, 0]
+    """
+    if rate is None:
+        return [minute, 0, 0.0, 0.0, 0]
+    current, count, mean, var, _ = rate
+    if minute <= current:
+        return rate
+    for passed in range(int(min(minute - current, 120))):
+        value = count if passed == 0 else 0
+        delta = value - mean
+        mean += EWMA_ALPHA * delta
+        var = (1 - EWMA_ALPHA) * (var + EWMA_ALPHA * delta * delta)
+    return [minute, 0, round(mean, 4), round(var, 4), count if minute == current + 1 else 0]
+
+
+def counted(rate: Rate | None, at: int) -> Rate:
+    """The rate after one new alert at ``at`` (ms).
+
+    >>> counted(counted(None, 60_000), 61_000)
+    [1, 2, 0.0, 0.0, 0]
+    """
+    rate = tick(rate, at // MINUTE_MS)
+    rate[1] += 1  # a late alert of an earlier minute counts in the current one
+    return rate
+
+
+def last_minute(rate: Rate, at: int) -> float:
+    """New alerts in the minute up to ``at``: this minute's, plus the previous minute's share.
+
+    >>> last_minute([10, 4, 0.0, 0.0, 8], 10 * 60_000 + 15_000)
+    10.0
+    >>> last_minute([10, 4, 0.0, 0.0, 8], 9 * 60_000)  # a late alert from before the minute
+    12.0
+    """
+    elapsed = (at - rate[0] * MINUTE_MS) / MINUTE_MS
+    return rate[1] + rate[4] * min(1.0, max(0.0, 1.0 - elapsed))
+
+
+def storming(rate: Rate | None, at: int) -> bool:
+    """Whether new alerts of the last minute are far above the scope's own baseline.
+
+    >>> storming([10, 12, 0.5, 0.2, 0], 10 * 60_000), storming([10, 12, 3.0, 1.0, 0], 600_000)
+    (True, False)
+    """
+    if rate is None:
+        return False
+    recent, mean, var = last_minute(rate, at), rate[2], rate[3]
+    return recent >= max(STORM_MIN, STORM_FACTOR * max(mean, 1.0) + 3 * math.sqrt(var))
+
+
+def storm_id(tenant: str, scope: str, at: int) -> str:
+    """The id of the incident a storm of ``scope`` that started at ``at`` collapses into.
+
+    >>> storm_id("acme", "tenant acme", 0) == storm_id("acme", "tenant acme", 0)
+    True
+    """
+    return hashlib.blake2b(f"{tenant}|storm|{scope}@{at}".encode(), digest_size=10).hexdigest()
+
+
+def active(storm: Storm | None, at: int) -> bool:
+    """Whether a storm still takes an alert of ``at``: not quiet for long, not too old.
+
+    >>> active(["s", 0, 60_000, ""], 170_000), active(["s", 0, 60_000, ""], 190_000)
+    (True, False)
+    """
+    return storm is not None and at - storm[2] <= STORM_QUIET_MS and at - storm[1] <= STORM_LIFE_MS
+
+
+def elsewhere(cluster: str, labels: dict[str, str]) -> bool:
+    """Whether alerts with ``labels`` are in another cluster than ``cluster``.
+
+    >>> [elsewhere("eu-2", l) for l in ({"cluster": "eu-1"}, {}, {"cluster": "eu-2"})]
+    [True, False, False]
+    >>> elsewhere("", {"cluster": "eu-1"})
+    False
+    """
+    theirs = labels.get(CLUSTER)
+    return bool(cluster and theirs and theirs != cluster)
+
+
+def words(rate: Rate, scope: str, at: int, started: bool) -> str:
+    """Why an alert goes to the storm's incident, in words.
+
+    >>> words([1, 12, 0.5, 0.0, 0], "tenant acme", 60_000, started=False)
+    'alert storm: 12 new alerts in a minute for tenant acme against a baseline of 0.5/min, \
+collapsed into one incident'
+    """
+    verb = "collapsing" if started else "collapsed"
+    return (
+        f"alert storm: {last_minute(rate, at):.0f} new alerts in a minute for {scope} against a"
+        f" baseline of {rate[2]:.1f}/min, {verb} into one incident"
+    )
+
+
+def note(
+    tenant: str,
+    rates: dict[str, Rate],
+    storms: dict[str, Storm],
+    alert: Alert,
+    at: int,
+    count: bool,
+) -> tuple[dict[str, str] | None, list[str]]:
+    """Count a new firing alert (when ``count``) and say which storm takes it.
+
+    ``rates`` (scope → rate) and ``storms`` (scope → storm) are updated in place. Returns the
+    hint for the alert (``None`` outside storms) and the scopes whose storm this alert started.
+
+    >>> rates, storms = {}, {}
+    >>> a = {"tenant": "t", "service": "", "labels": {}}
+    >>> [note("t", rates, storms, a, 60_000 + n, True)[0] for n in range(9)][-1] is None
+    True
+    >>> hint, started = note("t", rates, storms, a, 60_010, True)
+    >>> started, hint["incident_id"] == storms["tenant t"][0], hint["words"][:24]
+    (['tenant t'], True, 'alert storm: 10 new aler')
+    """
+    hint: dict[str, str] | None = None
+    started: list[str] = []
+    for scope in scopes(alert):
+        rate = counted(rates.get(scope), at) if count else rates.get(scope)
+        if rate is None:
+            continue
+        rates[scope] = rate
+        storm = storms.get(scope)
+        if not active(storm, at) and count and storming(rate, at):
+            cluster = alert["labels"].get(CLUSTER, "")
+            storm = storms[scope] = [storm_id(tenant, scope, at), at, at, cluster]
+            started.append(scope)
+        if hint is None and storm is not None and _takes(storm, rate, alert, at):
+            storm[2] = max(storm[2], at)
+            hint = {
+                "scope": scope,
+                "incident_id": storm[0],
+                "words": words(rate, scope, at, scope in started),
+            }
+    return hint, started
+
+
+def _takes(storm: Storm, rate: Rate, alert: Alert, at: int) -> bool:
+    """Whether a storm takes a new alert: it lasts, its scope keeps storm pace, and the alert
+    is not in another cluster."""
+    return (
+        active(storm, at)
+        and last_minute(rate, at) >= STORM_PACE
+        and not elsewhere(storm[3], alert["labels"])
+    )
+
+
+def quiet(storms: dict[str, Storm], now_ms: int) -> list[str]:
+    """Scopes whose storm is over by ``now_ms`` (removed from ``storms``).
+
+    >>> storms = {"tenant t": ["s", 0, 0, ""]}
+    >>> quiet(storms, 200_000), storms
+    (['tenant t'], {})
+    """
+    over = [scope for scope, storm in storms.items() if not active(storm, now_ms)]
+    for scope in over:
+        del storms[scope]
+    return over

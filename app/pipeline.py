@@ -1,0 +1,127 @@
+"""The stages' rules chained in memory: dedup → triage → correlation → tenant-wide merges.
+
+What ``scripts/replay`` and ``alertflow eval`` run: the same functions the agents call —
+:mod:`app.dedup.episode` (``decide``, ``track``, ``tick`` on one partition),
+:class:`app.triage.handler.Triage` and :func:`app.correlation.handler.correlate`, each over
+in-memory rows (:class:`app.runtime.state.MemoryRows`) — in sequence, without Kafka. Every
+summary correlation sends is taken by triage at once, so a merge it decides applies before
+the next input; where the agents run each stage at its own pace, the same merges come a
+little later.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from app.correlation.handler import CORRELATED, correlate
+from app.dedup.episode import Ticks, decide, tick, track
+from app.dedup.policy import POLICIES, DedupPolicy
+from app.learning.model import Example
+from app.records import Alert, epoch_ms
+from app.runtime.stage import Record
+from app.runtime.state import MemoryRows
+from app.triage.handler import DEDUPED, EVENTS, EXAMPLES, OPENED, TRIAGED, Triage
+from app.triage.routing import Snapshot
+from tables.dedup import episode_key
+from tables.expiry import ExpiringRows, Expiry
+
+Merge = tuple[str, dict[str, Any]]  # (absorbed incident, merge decision)
+
+
+class Pipeline:
+    """One partition of every stage, in memory, fed one alert at a time.
+
+    >>> from app.config import Config
+    >>> from app.learning.scoring import Thresholds
+    >>> pipeline = Pipeline(Snapshot(Config(), Thresholds()), 0.35)
+    >>> a = {"id": "a1", "tenant": "t", "source": "api", "status": "firing", "severity": "info",
+    ...      "service": "db", "title": "Disk full on db1", "description": "", "labels": {},
+    ...      "annotations": {}, "starts_at": "2026-01-01T00:00:00Z", "ends_at": None,
+    ...      "received_at": "2026-01-01T00:00:00Z", "fingerprint": "f1", "group_key": None,
+    ...      "template_id": None, "template": None, "duplicate_count": 1, "incident_id": None,
+    ...      "score": None, "decision": None, "reasons": []}
+    >>> (out,), merges = pipeline.send(a)
+    >>> out["incident_id"] == pipeline.incident_of(out["incident_id"]), merges
+    (True, [])
+    """
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        threshold: float,
+        model: str = "logistic",
+        policies: dict[str, DedupPolicy] = POLICIES,
+    ) -> None:
+        self.snapshot = snapshot
+        self.policies = policies
+        self.triage = Triage(snapshot, threshold, model)
+        self.episodes: dict[str, Any] = {}
+        self.ticks: Ticks = {"due": {}, "released": []}
+        self.triage_rows = MemoryRows()
+        self.correlation_rows = MemoryRows()
+        self.into: dict[str, str] = {}  # absorbed incident → the incident it was merged into
+        self._positions: Counter[str] = Counter()
+
+    def send(self, alert: Alert) -> tuple[list[Alert], list[Merge]]:
+        """One normalised alert through every stage: the correlated alerts that come out (none
+        when dedup drops it, more when it releases held ones) and the merges decided."""
+        key = episode_key(alert["tenant"], alert["fingerprint"])
+        policy = self.policies.get(alert["source"], POLICIES["api"])
+        position = self._next("alerts.normalized")
+        self.episodes[key], passed = decide(self.episodes.get(key), alert, position, policy)
+        self.ticks = track(self.ticks, key, self.episodes[key], policy)
+        now = epoch_ms(alert["received_at"])
+        self.ticks, released, outs = tick(
+            self.ticks, self.episodes.get, now, position, self.policies
+        )
+        self.episodes.update(released)
+        correlated: list[Alert] = []
+        merges: list[Merge] = []
+        for out in ([passed] if passed else []) + outs:
+            correlated += self._through(out, merges)
+        return correlated, merges
+
+    def learn(self, examples: list[Example]) -> None:
+        """Labelled examples to the tenants' models, as ``learning.examples`` brings them."""
+        for example in examples:
+            self._triage(EXAMPLES, example["tenant"], example)
+
+    def incident_of(self, incident_id: str) -> str:
+        """The incident ``incident_id`` is part of after the merges so far."""
+        for _ in range(64):
+            if incident_id not in self.into:
+                break
+            incident_id = self.into[incident_id]
+        return incident_id
+
+    def _through(self, alert: Alert, merges: list[Merge]) -> list[Alert]:
+        correlated: list[Alert] = []
+        for topic, key, value in self._triage(DEDUPED, alert["tenant"], alert):
+            if topic == EVENTS:
+                self._merged(key, value, merges)
+                continue
+            assert topic == TRIAGED
+            rows = ExpiringRows(self.correlation_rows, Expiry("\x00correlation"), 0)
+            record = Record(key, value, self._next(TRIAGED))
+            outputs, _ = correlate(rows, [record], self.snapshot)
+            for out_topic, out_key, out_value in outputs:
+                if out_topic == CORRELATED:
+                    correlated.append(out_value)
+                    continue
+                for _, absorbed, merge in self._triage(OPENED, out_key, out_value):
+                    self._merged(absorbed, merge, merges)
+        return correlated
+
+    def _triage(self, topic: str, key: str, value: Any) -> list[tuple[str, str, Any]]:
+        rows = ExpiringRows(self.triage_rows, Expiry("\x00triage"), 0)
+        record = Record(key, value, self._next(topic))
+        return self.triage.handle(rows, topic, [record]).outputs
+
+    def _merged(self, absorbed: str, merge: dict[str, Any], merges: list[Merge]) -> None:
+        self.into[absorbed] = merge["into"]
+        merges.append((absorbed, merge))
+
+    def _next(self, topic: str) -> int:
+        self._positions[topic] += 1
+        return self._positions[topic]

@@ -1,0 +1,244 @@
+"""What triage does with the records of one message, over the rows of its partition.
+
+Triage is keyed by tenant and reads three topics:
+
+- ``alerts.deduped``: per alert, in O(1) whatever the number of incidents — its content
+  template (the tenant's miner, :mod:`app.triage.templates`), its route and correlation group
+  (:mod:`app.triage.routing`), its score and decision (the tenant's model,
+  :mod:`app.learning.scoring`), and for a new firing alert the storm rates of its scopes and
+  template co-occurrence (:mod:`app.correlation.storm`, :mod:`app.correlation.cooccurrence`);
+  the alert goes on to ``alerts.triaged`` keyed by its group, with the storm's hint while its
+  scope storms. A storm that starts merges the incidents of its first minute into its own.
+- ``incidents.opened``: the tenant-wide rules, once per new incident
+  (:mod:`app.correlation.links`); each merge goes to ``notify.events``, keyed by the incident
+  it absorbs.
+- ``learning.examples``: the tenant's model learns (progressive validation first).
+
+Rows (:mod:`tables.triage`): ``<tenant>`` (storms, recent templates, incidents opened in the
+last minute), ``<tenant>|r|<scope>`` (rates), the incident index, co-occurrence counts, the
+miner's templates and the model's rows; ``\\x00triage|<partition>`` holds the position applied
+last per topic, so a replayed record counts and learns nothing twice. The miner and the model
+stay warm in memory between calls (:meth:`Triage.forget` drops them: after a rebalance, or a
+call that failed and wrote nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.correlation import cooccurrence, links, storm
+from app.learning.model import Example, Learner
+from app.learning.scoring import score_alert
+from app.learning.store import Model
+from app.records import Alert, epoch_ms
+from app.runtime.stage import Record
+from app.triage.routing import Snapshot
+from app.triage.templates import Templates, message_text
+from tables.expiry import ExpiringRows
+
+DEDUPED = "alerts.deduped"
+OPENED = "incidents.opened"
+EXAMPLES = "learning.examples"
+TRIAGED = "alerts.triaged"
+EVENTS = "notify.events"
+
+Output = tuple[str, str, Any]  # (topic, key, value)
+RATE_KEEP_MS = 7 * 86_400_000  # a scope's rate is forgotten after a week without new alerts
+HEAD_KEEP_MS = 30 * 86_400_000  # a tenant's head row, after its last alert
+
+
+@dataclass
+class Handled:
+    """What one call produced: records to send, and the reports of models that learned."""
+
+    outputs: list[Output] = field(default_factory=list)
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def head_key(tenant: str) -> str:
+    """Row of a tenant's storms, recent templates and newly opened incidents."""
+    return tenant
+
+
+def rate_key(tenant: str, scope: str) -> str:
+    """Row of a scope's rate of new alerts.
+
+    >>> rate_key("acme", "service db")
+    'acme|r|service db'
+    """
+    return f"{tenant}|r|{scope}"
+
+
+def positions_key(partition: int) -> str:
+    """Row of the positions a partition's records were applied up to, per topic."""
+    return f"\x00triage|{partition}"
+
+
+class Triage:
+    """The triage stage's rules with its warm per-tenant miners and models."""
+
+    def __init__(self, snapshot: Snapshot, threshold: float, model: str = "logistic") -> None:
+        self.snapshot = snapshot
+        self.threshold = threshold
+        self.model = model
+        self._templates: dict[str, Templates] = {}
+        self._models: dict[str, Model] = {}
+
+    def learners(self) -> dict[str, Learner]:
+        """The warm models, by tenant."""
+        return {tenant: model.learner for tenant, model in self._models.items()}
+
+    def forget(self) -> None:
+        """Drop the warm miners and models: the rows are the truth again."""
+        self._templates.clear()
+        self._models.clear()
+
+    def handle(self, rows: ExpiringRows, topic: str, records: Sequence[Record]) -> Handled:
+        """Handle the records of one message of ``topic``; write every row once at the end."""
+        positions = rows.get(positions_key(rows.partition)) or {}
+        applied = positions.get(topic, -1)
+        handled = Handled()
+        heads: dict[str, dict[str, Any]] = {}
+        try:
+            if topic == DEDUPED:
+                now = self._alerts(rows, records, applied, heads, handled)
+            elif topic == OPENED:
+                now = self._summaries(rows, records, applied, heads, handled)
+            else:
+                now = self._examples(rows, records, applied, handled)
+        except Exception:
+            self.forget()  # the warm copies may hold what the rows will not
+            raise
+        for tenant, head in heads.items():
+            rows.put(head_key(tenant), head)
+        if records:
+            rows.put(positions_key(rows.partition), {**positions, topic: records[-1].position})
+        if now is not None:
+            rows.sweep(now)
+        rows.flush()
+        return handled
+
+    def _alerts(
+        self,
+        rows: ExpiringRows,
+        records: Sequence[Record],
+        applied: int,
+        heads: dict[str, dict[str, Any]],
+        handled: Handled,
+    ) -> int | None:
+        now = None
+        touched: set[str] = set()
+        for record in records:
+            alert: Alert = record.value
+            tenant = alert["tenant"]
+            head = _head(rows, heads, tenant)
+            touched.add(tenant)
+            at = epoch_ms(alert["starts_at"])
+            now = at if now is None else max(now, at)
+            template = self._templates_of(rows, tenant).match(message_text(alert))
+            alert = {**alert, "template_id": template.id, "template": template.text}
+            routing = self.snapshot.routing(alert)
+            learner = self._model_of(rows, tenant).learner
+            triaged = score_alert(learner, alert, routing.thresholds)
+            triaged["route"] = routing.route.name
+            triaged["routes"] = routing.routes
+            triaged["group"] = routing.group
+            triaged["config_version"] = self.snapshot.version
+            if alert["status"] == "firing":
+                fresh = record.position > applied
+                hint = self._storm(rows, head, tenant, triaged, at, fresh, handled)
+                if hint is not None:
+                    triaged["storm"] = hint
+                if fresh:
+                    head["recent"] = cooccurrence.learn(
+                        rows, tenant, head["recent"], template.id, at
+                    )
+            storm.quiet(head["storms"], at)
+            head["due"] = max(head.get("due", 0), at + HEAD_KEEP_MS)
+            handled.outputs.append((TRIAGED, routing.group, triaged))
+        for tenant in touched:
+            self._templates[tenant].save(rows, tenant)
+        return now
+
+    def _storm(
+        self,
+        rows: ExpiringRows,
+        head: dict[str, Any],
+        tenant: str,
+        alert: Alert,
+        at: int,
+        fresh: bool,
+        handled: Handled,
+    ) -> dict[str, str] | None:
+        """Count a new firing alert in its scopes' rates; the storm hint it gets, if any."""
+        rates = {}
+        for scope in storm.scopes(alert):
+            row = rows.get(rate_key(tenant, scope))
+            if row is not None:
+                rates[scope] = row["rate"]
+        hint, started = storm.note(tenant, rates, head["storms"], alert, at, count=fresh)
+        if fresh:
+            for scope, rate in rates.items():
+                due = int(rate[0]) * storm.MINUTE_MS + RATE_KEEP_MS
+                rows.put(rate_key(tenant, scope), {"rate": rate, "due": due})
+        for scope in started:
+            merges = links.storm_started(rows, tenant, head, scope, head["storms"][scope])
+            handled.outputs += [(EVENTS, absorbed, merge) for absorbed, merge in merges]
+        return hint
+
+    def _summaries(
+        self,
+        rows: ExpiringRows,
+        records: Sequence[Record],
+        applied: int,
+        heads: dict[str, dict[str, Any]],
+        handled: Handled,
+    ) -> int | None:
+        now = None
+        for record in records:
+            if record.position <= applied:
+                continue  # applied before: its merges went out then
+            summary = record.value
+            tenant = summary["tenant"]
+            now = summary["at_ms"] if now is None else max(now, summary["at_ms"])
+            if summary["kind"] == "opened":
+                merges = links.opened(rows, tenant, _head(rows, heads, tenant), summary)
+                handled.outputs += [(EVENTS, absorbed, merge) for absorbed, merge in merges]
+            else:
+                links.closed(rows, tenant, summary)
+        return now
+
+    def _examples(
+        self, rows: ExpiringRows, records: Sequence[Record], applied: int, handled: Handled
+    ) -> int | None:
+        now = None
+        learned: set[str] = set()
+        for record in records:
+            example: Example = record.value
+            tenant = example["tenant"]
+            now = example["at_ms"] if now is None else max(now, example["at_ms"])
+            if record.position > applied and self._model_of(rows, tenant).learner.learn(example):
+                learned.add(tenant)
+        for tenant in learned:
+            model = self._models[tenant]
+            model.save(rows, tenant)
+            handled.reports[tenant] = model.learner.report()
+        return now
+
+    def _templates_of(self, rows: ExpiringRows, tenant: str) -> Templates:
+        if tenant not in self._templates:
+            self._templates[tenant] = Templates.load(rows, tenant)
+        return self._templates[tenant]
+
+    def _model_of(self, rows: ExpiringRows, tenant: str) -> Model:
+        if tenant not in self._models:
+            self._models[tenant] = Model.load(rows.get, tenant, self.threshold, self.model)
+        return self._models[tenant]
+
+
+def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> dict[str, Any]:
+    if tenant not in heads:
+        heads[tenant] = rows.get(head_key(tenant)) or {"storms": {}, "recent": [], "opened": []}
+    return heads[tenant]

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from app.config import POLICIES, DedupPolicy
 from app.correlation.handler import CORRELATED, correlate
 from app.dedup.episode import Ticks, decide, tick, track
-from app.dedup.policy import POLICIES, DedupPolicy
 from app.learning.model import Example
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record

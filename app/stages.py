@@ -15,9 +15,7 @@ from app.runtime.state import forget_all
 from app.triage.routing import Snapshot
 
 producer = Producer(settings.bootstrap)
-snapshot = Snapshot(
-    load_config(), Thresholds(settings.notify_threshold, settings.digest_threshold)
-)
+snapshot = Snapshot(load_config(), Thresholds(settings.notify_threshold, settings.digest_threshold))
 
 
 def stage(name: str) -> Stage:

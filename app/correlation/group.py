@@ -62,10 +62,11 @@ class Window:
 class Decision:
     """The rows after one alert, the alert as it goes on, and the summaries for triage."""
 
-    session: Session
+    session: Session | None
     fingerprint: Fingerprint | None
     alert: Alert
     summaries: list[dict[str, Any]]
+    changed: bool = True  # False for a replay: the rows stay as they were
 
 
 def incident_id(group: str, opened_ms: int) -> str:
@@ -88,8 +89,9 @@ def grouped_by(group: str, alert: Alert) -> str:
 
 def event_ms(alert: Alert) -> int:
     """When it happened: a resolve's end, else the start."""
-    if alert["status"] == "resolved" and alert.get("ends_at"):
-        return epoch_ms(alert["ends_at"])  # type: ignore[arg-type]
+    ends = alert.get("ends_at")
+    if alert["status"] == "resolved" and ends:
+        return epoch_ms(ends)
     return epoch_ms(alert["starts_at"])
 
 
@@ -100,7 +102,8 @@ def decide(
     window: Window,
     group: str,
 ) -> Decision:
-    """Place ``alert`` in an incident of ``group``; ``session`` is updated in place.
+    """Place ``alert`` in an incident of ``group``: the new rows (``session`` is left as it
+    is: rows are shared), the alert with its incident, and the summaries.
 
     >>> a = {"id": "a1", "tenant": "t", "route": "root", "service": "db", "status": "firing",
     ...      "fingerprint": "f1", "labels": {}, "group_key": None, "template_id": "x",
@@ -118,11 +121,11 @@ def decide(
     ...     == first.alert["incident_id"]
     False
     """
-    session = session if session is not None else {"parts": {}, "due": 0}
-    parts: dict[str, Part] = session["parts"]
     seq = alert.get("seq")
     if fingerprint is not None and seq is not None and seq <= fingerprint.get("seq", -1):
         return _replayed(session, fingerprint, alert)
+    parts = {incident: list(part) for incident, part in (session or {}).get("parts", {}).items()}
+    session = {"parts": parts, "due": 0}
     at = epoch_ms(alert["starts_at"])
     summaries: list[dict[str, Any]] = []
     if fingerprint is not None and fingerprint["alert"] == alert["id"]:
@@ -158,15 +161,15 @@ def decide(
     return Decision(session, after, marked, summaries)
 
 
-def _replayed(session: Session, fingerprint: Fingerprint, alert: Alert) -> Decision:
-    part = session["parts"].get(fingerprint["incident"])
+def _replayed(session: Session | None, fingerprint: Fingerprint, alert: Alert) -> Decision:
+    part = (session or {}).get("parts", {}).get(fingerprint["incident"])
     marked: Alert = {
         **alert,
         "incident_id": fingerprint["incident"],
         "incident_open": part is None or bool(part[OPEN]),
         "reasons": [*alert["reasons"], "applied before (a replay): the same incident"],
     }
-    return Decision(session, fingerprint, marked, [])
+    return Decision(session, fingerprint, marked, [], changed=False)
 
 
 def _state_change(

@@ -48,8 +48,8 @@ def correlate(
         key = fingerprint_key(group, alert["fingerprint"])
         window = snapshot.window(alert.get("route", ""))
         decision = decide(rows.get(group), rows.get(key), alert, window, group)
-        rows.put(group, decision.session)
-        if decision.fingerprint is not None:
+        if decision.changed:
+            rows.put(group, decision.session)
             rows.put(key, decision.fingerprint)
         marked = decision.alert
         joined += alert["status"] == "firing" and not any(

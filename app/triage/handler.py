@@ -177,7 +177,7 @@ class Triage:
         for scope in storm.scopes(alert):
             row = rows.get(rate_key(tenant, scope))
             if row is not None:
-                rates[scope] = row["rate"]
+                rates[scope] = list(row["rate"])  # counted in place: a copy of the shared row
         hint, started = storm.note(tenant, rates, head["storms"], alert, at, count=fresh)
         if fresh:
             for scope, rate in rates.items():
@@ -239,6 +239,13 @@ class Triage:
 
 
 def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> dict[str, Any]:
+    """The tenant's head row, as a copy of its own for this call (rows are shared)."""
     if tenant not in heads:
-        heads[tenant] = rows.get(head_key(tenant)) or {"storms": {}, "recent": [], "opened": []}
+        row = rows.get(head_key(tenant)) or {"storms": {}, "recent": [], "opened": [], "due": 0}
+        heads[tenant] = {
+            "storms": {scope: list(storm) for scope, storm in row["storms"].items()},
+            "recent": list(row["recent"]),
+            "opened": list(row["opened"]),
+            "due": row.get("due", 0),
+        }
     return heads[tenant]

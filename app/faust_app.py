@@ -44,11 +44,6 @@ TOPOLOGY = (
     "agents.dedup",
     "agents.triage",
     "agents.correlate",
-    "agents.notify",
-    "agents.incident_feedback",
-    "agents.alert_view",
-    "agents.fingerprint_stats",
-    "agents.labels",
     "app.web",
 )
 

@@ -9,18 +9,21 @@ from faust.web import Request, Response, View
 from app.faust_app import app, settings
 from app.learning.features import ack_ratio
 from app.learning.model import Learner
+from app.learning.store import read
+from app.runtime.partitions import partition_of
+from app.topics import PARTITIONS
 from app.web.http import answer, guarded
 from app.web.routing import routed
-from tables.models import models as models_table
+from tables.triage import triage
 
 
-def model_view(tenant: str, state: dict[str, Any] | None) -> dict[str, Any]:
+def model_view(tenant: str, learner: Learner) -> dict[str, Any]:
     """What the API shows of a tenant's model: progressive validation and per-kind labels.
 
-    >>> model_view("t", None)["samples"], model_view("t", None)["roc_auc"]
-    (0, None)
+    >>> view = model_view("t", Learner(0.35))
+    >>> view["samples"], view["roc_auc"], view["kinds"]
+    (0, None, {})
     """
-    learner = Learner.load(state, settings.notify_threshold)
     kinds = {
         kind: {
             "actionable": stats["actionable"],
@@ -42,8 +45,10 @@ def model_view(tenant: str, state: dict[str, Any] | None) -> dict[str, Any]:
 class ModelView(View):
     """``GET /api/v1/models/{tenant}``: samples seen, ROC AUC, precision/recall at the threshold."""
 
-    @routed(models_table, "tenant")
+    @routed(triage, "tenant")
     @guarded()
     async def get(self, request: Request, tenant: str) -> Response:
         """The model of the tenant (a tenant without feedback has an untrained one)."""
-        return answer(self, model_view(tenant, models_table.get(tenant)))
+        partition = partition_of(tenant, PARTITIONS)
+        learner = read(lambda key: triage.read(partition, key), tenant, settings.notify_threshold)
+        return answer(self, model_view(tenant, learner))

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 from yarl import URL
 
-from agents.dedup import table_key
 from app.faust_app import app
 from app.records import format_time, parse_time
+from app.runtime.partitions import partition_of
+from app.topics import PARTITIONS
+from app.triage.templates import records
 from app.web.http import ApiError, answer, guarded, tenant_of
-from app.web.routing import routed
+from app.web.routing import Rebalancing, forward, owner_of, rebalancing, routed
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
-from tables.dedup import dedup_rows
+from tables.dedup import episode_key as table_key
 from tables.fingerprint_stats import fingerprint_stats as stats_table
 from tables.incidents import incidents as incidents_table
-from tables.templates import templates as templates_table
+from tables.triage import triage
 
 INCIDENT_STATUSES = ("firing", "resolved")
 MAX_LIMIT = 1000
@@ -129,16 +130,18 @@ class ClusterList(View):
         """Answered by the worker that owns the tenant's templates."""
         tenant = tenant_of(request)
         try:
-            return await app.router.route_req(templates_table.name, tenant, self.web, request)
-        except SameNode:
-            pass
+            owner = owner_of(triage, tenant)
+        except Rebalancing:
+            return rebalancing(self)
+        if owner is not None:
+            return await forward(self, request, owner)
         limit = _limit(request.query.get("limit", "50"))
         least = _whole(request.query.get("min_count", "2"), "min_count")
-        state = templates_table.get(tenant) or {"clusters": []}
+        partition = partition_of(tenant, PARTITIONS)
         clusters = [
-            {"template_id": cid, "template": variants[-1][1], "count": count}
-            for cid, count, variants in state["clusters"]
-            if count >= least and variants
+            {"template_id": cid, "template": record["variants"][-1][1], "count": record["count"]}
+            for cid, record in records(lambda key: triage.read(partition, key), tenant)
+            if record["count"] >= least and record["variants"]
         ]
         clusters.sort(key=lambda c: (-c["count"], c["template_id"]))
         return answer(self, {"tenant": tenant, "clusters": clusters[:limit]})
@@ -183,7 +186,7 @@ class FingerprintView(View):
     async def get(self, request: Request, fingerprint: str) -> Response:
         """The statistics or 404 (the dedup and statistics tables share partitions)."""
         key = table_key(tenant_of(request), fingerprint)
-        episode, stats = dedup_rows.get(key), stats_table.get(key)
+        episode, stats = dedup_table.find(key), stats_table.get(key)
         if episode is None:
             raise ApiError(404, "not_found", f"no fingerprint {fingerprint}")
         view = {

@@ -1,21 +1,28 @@
-"""Requests for a key another worker owns are forwarded to it, body and all.
+"""Which worker answers for a key, and how a request gets there, body and all.
 
-Faust's own ``@app.table_route`` forwards only method, headers and URL: a POST's JSON body
-(``by``, ``actionable``, ``note``) would be lost on the way. This does the same routing with
-the body, and hands back the owner's answer unchanged.
+Every table row lives in the partition ``partition_of(key)`` gives its key (the runtime writes
+it there), so the owner of a key is the worker Faust assigned that partition of the table's
+changelog (``app.router.table_metadata``: worker URL → partitions). Faust's own
+``@app.table_route`` forwards only method, headers and URL (a POST's JSON body would be lost)
+and computes partitions with Kafka's murmur2, not alertflow's crc32: this module does both.
+
+Rows that cannot be found by their key's partition — an alert's member row lives in its
+incident's partition — are looked for on every worker (:func:`workers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
-from typing import Any
+from typing import Any, Protocol
 
-import faust
 from faust.web import Request, Response, View
 from yarl import URL
 
 from app.faust_app import app
+from app.runtime.partitions import partition_of
+from app.topics import PARTITIONS
 from app.web.http import answer
 
 Handler = Callable[..., Awaitable[Response]]
@@ -23,14 +30,33 @@ Handler = Callable[..., Awaitable[Response]]
 _NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
-def owner_of(table: faust.Table, key: str) -> URL | None:
+class Named(Protocol):
+    """A table: anything with the name Faust knows it by."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class Rebalancing(Exception):
+    """No worker owns the partition right now: the workers are rebalancing."""
+
+
+def owner_of(table: Named, key: str) -> URL | None:
     """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us."""
-    owner = URL(str(app.router.key_store(table.name, key)))
-    here = URL(str(app.conf.canonical_url))
-    return None if (owner.host, owner.port) == (here.host, here.port) else owner
+    partition = partition_of(key, PARTITIONS)
+    for url, assigned in app.router.table_metadata(table.name).items():
+        if any(partition in partitions for partitions in assigned.values()):
+            return None if _is_here(URL(url)) else URL(url)
+    raise Rebalancing(f"no worker owns partition {partition} of {table.name}")
 
 
-def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
+def workers(table: Named) -> list[URL]:
+    """Every other worker that holds partitions of ``table``."""
+    found = [URL(url) for url in app.router.table_metadata(table.name)]
+    return [url for url in found if not _is_here(url)]
+
+
+def routed(table: Named, match_info: str) -> Callable[[Handler], Handler]:
     """Serve the request here when this worker owns the key, else forward it to the owner."""
 
     def decorate(handler: Handler) -> Handler:
@@ -38,24 +64,49 @@ def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
         async def routed_handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
                 owner = owner_of(table, request.match_info[match_info])
-            except KeyError:  # no partition assignment yet: a rebalance is under way
-                detail = "partitions are being reassigned between workers; try again shortly"
-                return answer(view, {"error": "rebalancing", "detail": detail}, 503)
+            except (Rebalancing, KeyError):
+                return rebalancing(view)
             if owner is None:
                 return await handler(view, request, **kwargs)
-            return await _forward(view, request, owner)
+            return await forward(view, request, owner)
 
         return routed_handler
 
     return decorate
 
 
-async def _forward(view: View, request: Request, owner: URL) -> Response:
+def rebalancing(view: View) -> Response:
+    """The answer while partitions move between workers."""
+    detail = "partitions are being reassigned between workers; try again shortly"
+    return answer(view, {"error": "rebalancing", "detail": detail}, 503)
+
+
+async def forward(view: View, request: Request, owner: URL) -> Response:
+    """The owner's answer to the same request (method, headers, body)."""
     target = request.url.with_host(owner.host or "").with_port(owner.port)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
     async with app.http_client.request(
         request.method, target, headers=headers, data=await request.read()
-    ) as answer:
-        return view.bytes(
-            await answer.read(), content_type=answer.content_type, status=answer.status
-        )
+    ) as found:
+        return view.bytes(await found.read(), content_type=found.content_type, status=found.status)
+
+
+async def ask_all(
+    urls: list[URL], request: Request, path: str, query: Mapping[str, str]
+) -> list[tuple[int, Any]]:
+    """``GET path?query`` on each of ``urls`` at once, with the request's credentials:
+    each answer's status and JSON body (``None`` when it had none)."""
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+
+    async def ask(url: URL) -> tuple[int, Any]:
+        target = url.with_path(path).with_query(dict(query))
+        async with app.http_client.get(target, headers=headers) as found:
+            body = await found.json() if found.content_type == "application/json" else None
+            return found.status, body
+
+    return list(await asyncio.gather(*(ask(url) for url in urls)))
+
+
+def _is_here(url: URL) -> bool:
+    here = URL(str(app.conf.canonical_url))
+    return (url.host, url.port) == (here.host, here.port)

@@ -1,0 +1,220 @@
+"""Triage and correlation on the real broker: alerts posted through the bridge come out on
+``alerts.correlated`` with their template, route, group, score and incident; incidents that
+open are summarised on ``incidents.opened``; tenant-wide joins and storms are merges on
+``notify.events``; the model and template views read the triage stage's rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from app.records import format_time
+from app.runtime.partitions import partition_of
+from tests.harness import TopicReader, Worker, accepted, await_view, eventually, http, unique
+
+PARTITIONS = 4  # the worker's default partition count
+
+
+class Records:
+    """The records of an inter-stage topic (batch messages unpacked)."""
+
+    def __init__(self, reader: TopicReader) -> None:
+        self.reader = reader
+
+    def wait(self, predicate: Any, count: int = 1, timeout: float = 60.0) -> list[Any]:
+        """Wait until ``count`` records satisfy ``predicate(key, value)``; their values."""
+
+        def found() -> list[Any]:
+            hits = [(k, v) for k, v in self.all() if predicate(k, v)]
+            return hits if len(hits) >= count else []
+
+        return eventually(found, timeout, f"{count} record(s) on {self.reader}")
+
+    def all(self) -> list[tuple[str | None, Any]]:
+        """Every record so far."""
+        flat: list[tuple[str | None, Any]] = []
+        for key, value, _ in self.reader.matching(lambda k, v: True):
+            if isinstance(value, dict) and isinstance(value.get("batch"), list):
+                flat += [(k, v) for k, v in value["batch"]]
+            else:
+                flat.append((key, value))
+        return flat
+
+
+def _records(bootstrap: str, topic: str) -> Iterator[Records]:
+    reader = TopicReader(bootstrap, topic)
+    yield Records(reader)
+    reader.close()
+
+
+@pytest.fixture(scope="module")
+def correlated(bootstrap: str, worker: Worker) -> Iterator[Records]:
+    yield from _records(bootstrap, "alerts.correlated")
+
+
+@pytest.fixture(scope="module")
+def opened(bootstrap: str, worker: Worker) -> Iterator[Records]:
+    yield from _records(bootstrap, "incidents.opened")
+
+
+@pytest.fixture(scope="module")
+def events(bootstrap: str, worker: Worker) -> Iterator[Records]:
+    yield from _records(bootstrap, "notify.events")
+
+
+def _webhook(alerts: list[dict[str, Any]], group_key: str) -> dict[str, Any]:
+    return {"version": "4", "status": "firing", "groupKey": group_key, "alerts": alerts}
+
+
+def _alert(
+    name: str, summary: str, starts: datetime, status: str = "firing", **labels: str
+) -> dict[str, Any]:
+    alert: dict[str, Any] = {
+        "status": status,
+        "startsAt": format_time(starts),
+        "annotations": {"summary": summary},
+        "labels": {"alertname": name, **labels},
+    }
+    if status == "resolved":
+        alert["endsAt"] = format_time(starts + timedelta(minutes=3))
+    return alert
+
+
+def _post(worker: Worker, tenant: str, alerts: list[dict[str, Any]], group: str) -> list[str]:
+    return accepted(worker, f"/webhooks/alertmanager?tenant={tenant}", _webhook(alerts, group))
+
+
+def _past() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+def test_alerts_are_triaged_grouped_and_summarised(
+    worker: Worker, correlated: Records, opened: Records
+) -> None:
+    tenant = unique("tri")
+    t0 = _past()
+    disk = [
+        _alert(
+            "DiskFull",
+            f"Disk full on db{n}",
+            t0 + timedelta(minutes=n),
+            service="db",
+            instance=f"db{n}",
+        )
+        for n in (1, 2)
+    ]
+    other = _alert("QueueLag", "Queue lag of mail grows", t0, service="mail", instance="m1")
+    ids = _post(worker, tenant, [*disk, other], '{}:{alertname="DiskFull"}')
+    found = correlated.wait(lambda k, v: v["tenant"] == tenant, count=3)
+    by_id = {value["id"]: value for _, value in found}
+    first, second, lag = (by_id[i] for i in ids)
+    assert first["incident_id"] == second["incident_id"] != lag["incident_id"]
+    assert first["group"] == f"{tenant}|root|tenant={tenant},service=db,alertname=DiskFull"
+    assert first["route"] == "root" and first["routes"] == ["root"]
+    assert first["template"] == "Disk full on <*>" and first["template_id"]
+    assert first["decision"] == "notify" and 0.0 <= first["score"] <= 1.0
+    assert first["features"]["kind"] == "DiskFull" and first["config_version"]
+    words = sorted(a["reasons"][-1][:20] for a in (first, second))
+    assert words == ["joined incident of 1", "opened a new inciden"]
+    summaries = opened.wait(lambda k, v: k == tenant and v["kind"] == "opened", count=2)
+    assert {v["incident_id"] for _, v in summaries} == {first["incident_id"], lag["incident_id"]}
+    assert all(v["first"] for _, v in summaries)
+
+    resolved = _alert(
+        "DiskFull",
+        "Disk full on db1",
+        t0 + timedelta(minutes=1),
+        "resolved",
+        service="db",
+        instance="db1",
+    )
+    _post(worker, tenant, [resolved], '{}:{alertname="DiskFull"}')
+    (_, back), *_ = correlated.wait(lambda k, v: v["id"] == ids[0] and v["status"] == "resolved")
+    assert back["incident_id"] == first["incident_id"]
+    clusters = await_view(worker, f"/api/v1/clusters?tenant={tenant}&min_count=1")
+    assert "Disk full on <*>" in {c["template"] for c in clusters["clusters"]}
+
+
+def test_a_new_incident_with_the_same_template_is_merged_into_the_live_one(
+    worker: Worker, correlated: Records, events: Records
+) -> None:
+    tenant = unique("tpl")
+    t0 = _past()
+    orders = _alert("HighLatency", "p99 latency of orders is 900ms", t0, service="orders")
+    payments = _alert(
+        "SlowPayments",
+        "p99 latency of payments is 1200ms",
+        t0 + timedelta(minutes=1),
+        service="payments",
+    )
+    _post(worker, tenant, [orders], '{}:{service="orders"}')
+    (_, first), *_ = correlated.wait(lambda k, v: v["tenant"] == tenant)
+    _post(worker, tenant, [payments], '{}:{service="payments"}')
+    (_, second), *_ = correlated.wait(lambda k, v: v["tenant"] == tenant and v["id"] != first["id"])
+    assert second["incident_id"] != first["incident_id"]  # its group opened an incident …
+    (key, merge), *_ = events.wait(lambda k, v: k == second["incident_id"])  # … merged at once
+    assert merge["kind"] == "merge" and merge["into"] == first["incident_id"]
+    assert merge["reason"].startswith(f"same template as incident {first['incident_id']}")
+
+
+def test_a_storm_collapses_into_one_incident_with_its_first_minute_merged(
+    worker: Worker, correlated: Records, events: Records
+) -> None:
+    tenant = unique("storm")
+    t0 = _past()
+    alerts = [
+        _alert(
+            f"Alert{n}",
+            f"{n}pod {n}node {n}disk failed",
+            t0 + timedelta(seconds=2 * n),
+            service=f"svc{n}",
+            cluster="eu-9",
+            instance=f"node-{n}",
+        )
+        for n in range(30)
+    ]
+    for alert in alerts:
+        _post(worker, tenant, [alert], f'{{}}:{{alertname="{alert["labels"]["alertname"]}"}}')
+    found = correlated.wait(lambda k, v: v["tenant"] == tenant, count=30)
+    stormed = [v for _, v in found if v.get("storm")]
+    assert len(stormed) >= 15
+    storm_id = stormed[0]["storm"]["incident_id"]
+    assert {v["incident_id"] for v in stormed} == {storm_id}
+    assert stormed[0]["reasons"][-1].startswith("alert storm: ")
+    merged = events.wait(lambda k, v: v.get("into") == storm_id, count=3)
+    before = {v["incident_id"] for _, v in found if not v.get("storm")}
+    assert {key for key, _ in merged} <= before
+    assert all("minute before the alert storm" in v["reason"] for _, v in merged)
+
+
+def test_the_model_view_reads_what_triage_learned(bootstrap: str, worker: Worker) -> None:
+    tenant = unique("model")
+    assert http("GET", f"{worker.url}/api/v1/models/{tenant}").body["samples"] == 0
+    example = {
+        "id": f"{tenant}-a1:human",
+        "alert_id": f"{tenant}-a1",
+        "tenant": tenant,
+        "kind": "DiskFull",
+        "features": {"kind": "DiskFull", "severity": "warning"},
+        "label": False,
+        "weight": 1.0,
+        "source": "resolve",
+        "at_ms": 1_700_000_000_000,
+    }
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for _ in range(2):  # the same example twice: learned once
+        producer.produce(
+            "learning.examples",
+            key=tenant.encode(),
+            value=json.dumps(example).encode(),
+            partition=partition_of(tenant, PARTITIONS),
+        )
+    producer.flush(10)
+    view = await_view(worker, f"/api/v1/models/{tenant}", lambda body: body["samples"] >= 1)
+    assert view["samples"] == 1 and view["samples_by_source"] == {"resolve": 1}
+    assert view["kinds"]["DiskFull"]["noise"] == 1.0

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.learning.evaluation import curve, recorded_stream, replay, summary
+from app.learning.evaluation import Scored, Simulated, curve, recorded_stream, replay, summary
 from app.records import format_time
 from tests.harness import REPO
 
@@ -58,7 +58,7 @@ def _stream(days: int, seed: int = 3) -> list[tuple[dict[str, Any], str, bool]]:
 
 
 def test_feedback_makes_pages_precise_and_every_real_incident_still_pages() -> None:
-    result = replay(_stream(days=6))
+    result = replay(Scored(_stream(days=6)))
     figures = summary(result)
     assert figures["real_incidents_paged"] == figures["real_incidents"] > 0
     first, second = figures["page_precision_first_half"], figures["page_precision_second_half"]
@@ -93,11 +93,24 @@ def test_recorded_stream_replays_with_its_own_feedback() -> None:
     ]
     enriched = [json.dumps(alert) for alert, _, _ in stream]
     alerts, records = recorded_stream(enriched, feedback)
-    figures = summary(replay(alerts, recorded=records))
+    figures = summary(replay(Scored(alerts), recorded=records))
     assert figures["feedback"] == len(firing) and figures["labelled_alerts"] == len(firing)
     by_source = figures["models"]["t"]["samples_by_source"]
     assert by_source["ack"] + by_source["resolve"] == len(firing)
     assert figures["real_incidents_paged"] == figures["real_incidents"]
+
+
+def test_the_simulated_stream_learns_through_the_pipelines_own_models() -> None:
+    source = Simulated(seed=2, days=1, tenants=("acme",))
+    result = replay(source)
+    figures = summary(result)
+    assert figures["real_incidents_paged"] == figures["real_incidents"] > 0
+    assert set(result.learners) == {"acme"}, "the pipeline's triage models learned"
+    by_source = figures["models"]["acme"]["samples_by_source"]
+    assert by_source["ack"] + by_source["resolve"] == figures["feedback"] > 0
+    assert source.pipeline.into, "tenant-wide merges were applied"
+    incidents = {s.incident_id for s in result.scored}
+    assert len({result.incident_of(i) for i in incidents}) < len(incidents)
 
 
 @pytest.mark.timeout(120)

@@ -1,8 +1,15 @@
-"""The per-tenant learner: prior, learning once, progressive validation, exact restore."""
+"""The per-tenant learner: prior, learning once, progressive validation, exact restore, and
+its rows: bounded, chunked, rewritten only where they changed."""
 
 from __future__ import annotations
 
-from app.learning.model import PRIOR_WEIGHT, Example, Learner
+from typing import Any
+
+import orjson
+
+from app.learning.model import MAX_KINDS, PRIOR_WEIGHT, REMEMBERED_EXAMPLES, Example, Learner
+from app.learning.store import CHUNK_BYTES, Model
+from app.runtime.state import MemoryRows
 
 
 def _example(n: int, kind: str, label: bool, source: str = "ack") -> Example:
@@ -45,9 +52,9 @@ def test_labels_separate_kinds_and_the_prior_fades() -> None:
 
 def test_an_example_is_learned_once() -> None:
     learner = _taught(3)
-    before = learner.dump()
+    before = learner.meta(), learner.blob()
     assert learner.learn(_example(1, "Real", True)) is False
-    assert learner.dump() == before
+    assert (learner.meta(), learner.blob()) == before
 
 
 def test_progressive_validation_predicts_before_learning() -> None:
@@ -70,10 +77,59 @@ def test_weak_labels_teach_but_are_not_validated() -> None:
 
 def test_a_restored_learner_scores_and_learns_exactly_as_the_original() -> None:
     original = _taught(5)
-    restored = Learner.load(original.dump(), 0.35)
+    restored = Learner.restore(original.meta(), original.blob(), 0.35)
     probe = {"kind": "Noisy", "severity": "warning", "label:host": "h9"}
     assert restored.predict(probe) == original.predict(probe)
     original.learn(_example(7, "Noisy", False, "resolve"))
     restored.learn(_example(7, "Noisy", False, "resolve"))
     assert restored.predict(probe) == original.predict(probe)
     assert restored.report() == original.report()
+
+
+def test_the_learned_memory_and_the_kinds_stay_bounded() -> None:
+    learner = Learner(0.35)
+    examples = [_example(n, f"K{n % (MAX_KINDS + 50)}", n % 2 == 0) for n in range(2500)]
+    for example in examples:
+        learner.learn(example)
+    assert len(learner.learned) == REMEMBERED_EXAMPLES and len(learner.kinds) == MAX_KINDS
+    last_labelled = {example["kind"]: n for n, example in enumerate(examples)}
+    gone = set(last_labelled) - set(learner.kinds)
+    assert gone == {kind for kind, n in last_labelled.items() if n < 1500}, "the oldest go"
+    assert learner.learn(examples[-1]) is False, "remembered: not learned twice"
+    assert learner.learn(examples[0]) is True, "forgotten long ago: learned again"
+
+
+class Counting(MemoryRows):
+    """Rows that count what is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[str] = []
+
+    def put(self, key: str, value: Any) -> None:
+        self.written.append(key)
+        super().put(key, value)
+
+
+def test_a_model_with_many_labels_is_kept_in_rows_under_a_fixed_size() -> None:
+    rows = Counting()
+    model = Model.load(rows.get, "t", 0.35)
+    for n in range(10_000):  # tens of thousands of distinct label values: many weights
+        example = _example(n, "Kind", n % 3 == 0)
+        unique = {f"label:{name}": f"{name}-{n}" for name in ("pod", "node", "trace")}
+        example["features"] = {**example["features"], **unique}
+        model.learner.learn(example)
+    model.save(rows, "t")
+    chunks = [key for key in rows.data if key.startswith("t|m|")]
+    assert len(chunks) >= 2, "the pickled model is larger than one row"
+    assert all(len(orjson.dumps(rows.data[key])) <= CHUNK_BYTES * 4 // 3 + 8 for key in chunks)
+    assert len(orjson.dumps(rows.data["t|m"])) < 256 * 1024
+    restored = Model.load(rows.get, "t", 0.35).learner
+    probe = {"kind": "Kind", "severity": "warning", "label:pod": "pod-7"}
+    assert restored.predict(probe) == model.learner.predict(probe)
+
+    rows.written.clear()
+    assert model.learner.learn(_example(20_000, "Kind", True))
+    model.save(rows, "t")
+    assert "t|m" in rows.written
+    assert 1 <= len(rows.written) - 1 < len(chunks), "only the chunks that changed are written"

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.config import from_document, group_labels, match
-from app.learning.features import Signals, empty_signals
-from app.learning.labels import FEEDBACK, OBSERVATIONS, LabelPolicy, join
+from app.learning.labels import FEEDBACK, OBSERVATIONS, LabelPolicy, Observation, join
 from app.learning.model import Learner
 from app.learning.scoring import Thresholds, route_thresholds, score_alert
 from app.records import format_time
@@ -16,18 +15,26 @@ START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 class Team:
-    """One tenant: its signals and learner, and people answering what it scores."""
+    """One tenant: its learner, and people answering what it scores."""
 
     def __init__(self) -> None:
-        self.signals: Signals = empty_signals()
         self.learner = Learner(0.35)
         self.offset = 0
 
     def score(self, alert: dict[str, Any]) -> dict[str, Any]:
-        self.signals, scored, observation = score_alert(
-            self.signals, self.learner, alert, Thresholds()
-        )
-        self._join(alert["id"], observation, OBSERVATIONS)
+        scored = score_alert(self.learner, alert, Thresholds())
+        observation: Observation = {
+            "alert_id": scored["id"],
+            "tenant": scored["tenant"],
+            "kind": str(scored["features"]["kind"]),
+            "status": scored["status"],
+            "features": scored["features"],
+            "score": scored["score"],
+            "decision": scored["decision"],
+            "starts_at": scored["starts_at"],
+            "ends_at": scored["ends_at"],
+        }
+        self._join(alert["id"], dict(observation), OBSERVATIONS)
         return scored
 
     def say(self, alert: dict[str, Any], actionable: bool) -> None:
@@ -151,7 +158,7 @@ def test_a_routes_thresholds_change_the_decision() -> None:
         alert = _alert(23, "CpuSpike", service=service)
         (route, *_) = match(tree, group_labels(alert))
         at = route_thresholds(route, Thresholds())
-        return score_alert(team.signals, team.learner, alert, at)[1]
+        return score_alert(team.learner, alert, at)
 
     default = team.score(_alert(23, "CpuSpike", service="api"))
     lenient, strict = decided("web"), decided("batch")

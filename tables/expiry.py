@@ -56,11 +56,19 @@ class Expiry:
         hour = due_ms // HOUR_MS
         if before_ms is not None and before_ms // HOUR_MS == hour:
             return
+        self.list_in(rows, partition, hour, [key])
+
+    def list_in(self, rows: RowAccess, partition: int, hour: int, keys: list[str]) -> None:
+        """List ``keys`` in the bucket of ``hour``: each chunk row is rewritten once."""
         bucket = self._bucket(partition, hour)
         count = rows.get(bucket, 0)
-        chunk = f"{bucket}|{count // CHUNK}"
-        rows.put(chunk, [*rows.get(chunk, []), key])
-        rows.put(bucket, count + 1)
+        while keys:
+            chunk = f"{bucket}|{count // CHUNK}"
+            room = CHUNK - count % CHUNK
+            rows.put(chunk, [*rows.get(chunk, []), *keys[:room]])
+            count += len(keys[:room])
+            keys = keys[room:]
+        rows.put(bucket, count)
 
     def sweep(
         self,
@@ -160,11 +168,16 @@ class ExpiringRows:
 
     def flush(self) -> None:
         """List the written rows that carry a ``due``, then write every row to the table."""
-        for key in list(self._written):
+        hours: dict[int, list[str]] = {}
+        for key in self._written:
             value = self._read[key]
             if isinstance(value, dict) and isinstance(value.get("due"), int):
-                self.expiry.schedule(self, self.partition, key, value["due"], self._listed[key])
+                hour, before = value["due"] // HOUR_MS, self._listed[key]
+                if before is None or before // HOUR_MS != hour:
+                    hours.setdefault(hour, []).append(key)
                 self._listed[key] = value["due"]
+        for hour, keys in hours.items():
+            self.expiry.list_in(self, self.partition, hour, keys)
         for key in self._written:
             value = self._read[key]
             if value is None:

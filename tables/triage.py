@@ -1,7 +1,7 @@
 """Rows of the triage stage, every key beginning with the tenant (the stream's key).
 
-``<tenant>`` (storms, recent templates, incidents opened in the last minute), ``<tenant>|r|<scope>``
-(rates of new alerts), ``<tenant>|i|<incident>`` and ``<tenant>|x|<kind>|<value>`` (the index of
+``<tenant>`` (rates of new alerts per scope, storms, recent templates, incidents opened in the
+last minute), ``<tenant>|i|<incident>`` and ``<tenant>|x|<kind>|<value>`` (the index of
 live incidents), ``<tenant>|o|<template>`` and ``<tenant>|p|<pair>`` (co-occurrence),
 ``<tenant>|tc|<template>`` and ``<tenant>|tm`` (the template miner), ``<tenant>|m`` and
 ``<tenant>|m|<n>`` (the model, chunked); beside them ``\\x00triage|<partition>`` (positions

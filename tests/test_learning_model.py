@@ -36,14 +36,14 @@ def _taught(rounds: int) -> Learner:
 
 def test_without_feedback_the_score_is_the_severity_prior() -> None:
     learner = Learner(0.35)
-    assert learner.predict({"severity": "info"})[0] == 0.2
-    assert learner.predict({"severity": "critical"})[0] == 0.9
+    assert learner.predict({"severity": "info"}) == 0.2
+    assert learner.predict({"severity": "critical"}) == 0.9
 
 
 def test_labels_separate_kinds_and_the_prior_fades() -> None:
     learner = _taught(40)
-    noisy, _ = learner.predict({"kind": "Noisy", "severity": "warning", "label:host": "new"})
-    real, _ = learner.predict({"kind": "Real", "severity": "warning", "label:host": "new"})
+    noisy = learner.predict({"kind": "Noisy", "severity": "warning", "label:host": "new"})
+    real = learner.predict({"kind": "Real", "severity": "warning", "label:host": "new"})
     assert noisy < 0.35 < real
     assert learner.weight >= PRIOR_WEIGHT
     assert learner.kinds["Noisy"] == {"actionable": 0.0, "noise": 40.0, "last_ack_ms": None}

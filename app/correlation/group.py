@@ -87,12 +87,12 @@ def grouped_by(group: str, alert: Alert) -> str:
     return group[len(alert["tenant"]) + len(alert.get("route", "")) + 2 :]
 
 
-def event_ms(alert: Alert) -> int:
-    """When it happened: a resolve's end, else the start."""
+def event_ms(alert: Alert, starts_ms: int) -> int:
+    """When it happened: a resolve's end, else its start (``starts_ms``)."""
     ends = alert.get("ends_at")
     if alert["status"] == "resolved" and ends:
         return epoch_ms(ends)
-    return epoch_ms(alert["starts_at"])
+    return starts_ms
 
 
 def decide(
@@ -101,8 +101,10 @@ def decide(
     alert: Alert,
     window: Window,
     group: str,
+    at: int | None = None,
 ) -> Decision:
-    """Place ``alert`` in an incident of ``group``: the new rows (``session`` is left as it
+    """Place ``alert`` in an incident of ``group`` (``at``: its ``starts_at`` in ms, when the
+    caller has it already): the new rows (``session`` is left as it
     is: rows are shared), the alert with its incident, and the summaries.
 
     >>> a = {"id": "a1", "tenant": "t", "route": "root", "service": "db", "status": "firing",
@@ -126,13 +128,13 @@ def decide(
         return _replayed(session, fingerprint, alert)
     parts = {incident: list(part) for incident, part in (session or {}).get("parts", {}).items()}
     session = {"parts": parts, "due": 0}
-    at = epoch_ms(alert["starts_at"])
+    at = epoch_ms(alert["starts_at"]) if at is None else at
     summaries: list[dict[str, Any]] = []
     if fingerprint is not None and fingerprint["alert"] == alert["id"]:
-        incident, reason = _state_change(parts, fingerprint, alert, window, group, summaries)
+        incident, reason = _state_change(parts, fingerprint, alert, window, group, at, summaries)
     elif alert["status"] != "firing":
         incident = incident_id(group, at)
-        parts[incident] = [at, at, event_ms(alert), 0, 1, 0, _cluster(alert)]
+        parts[incident] = [at, at, event_ms(alert, at), 0, 1, 0, _cluster(alert)]
         reason = "a resolve of an alert never seen firing: an incident of its own"
     else:
         incident, reason = _place(session, fingerprint, alert, window, group, at, summaries)
@@ -141,7 +143,7 @@ def decide(
         part[OPEN] = part[OPEN] or int(
             part[FIRING] >= window.min_alerts and part[FIRING] >= window.min_distinct
         )
-    touched = part[TOUCHED] if part is not None else event_ms(alert)
+    touched = part[TOUCHED] if part is not None else event_ms(alert, at)
     opened = part[OPENED] if part is not None else at
     after: Fingerprint = {
         "incident": incident,
@@ -178,6 +180,7 @@ def _state_change(
     alert: Alert,
     window: Window,
     group: str,
+    at: int,
     summaries: list[dict[str, Any]],
 ) -> tuple[str, str]:
     """A known alert changed state (or came again): its incident's counts follow."""
@@ -185,7 +188,7 @@ def _state_change(
     part = parts.get(incident)
     was, now = fingerprint["status"], alert["status"]
     if part is not None:
-        part[TOUCHED] = max(part[TOUCHED], event_ms(alert))
+        part[TOUCHED] = max(part[TOUCHED], event_ms(alert, at))
         if was == "firing" and now == "resolved":
             part[FIRING] = max(0, part[FIRING] - 1)
             if part[FIRING] == 0:
@@ -193,7 +196,7 @@ def _state_change(
         elif was != "firing" and now == "firing":
             part[FIRING] += 1
             if part[FIRING] == 1:
-                summaries.append(_opened(alert, group, incident, part, window, first=False))
+                summaries.append(_opened(alert, group, incident, part, window, at, first=False))
     firing = part[FIRING] if part is not None else 0
     if now == "resolved":
         if firing:
@@ -244,7 +247,7 @@ def _place(
     if not replaces:
         part[FIRING] += 1
         if part[FIRING] == 1:
-            opened = _opened(alert, group, incident, part, window, first=first)
+            opened = _opened(alert, group, incident, part, window, at, first=first)
             if storm and incident == storm["incident_id"]:
                 opened["storm"] = storm["scope"]
             summaries.append(opened)
@@ -318,7 +321,7 @@ def _cluster(alert: Alert) -> str:
 
 
 def _opened(
-    alert: Alert, group: str, incident: str, part: Part, window: Window, first: bool
+    alert: Alert, group: str, incident: str, part: Part, window: Window, at: int, first: bool
 ) -> dict[str, Any]:
     return {
         "kind": "opened",
@@ -328,7 +331,7 @@ def _opened(
         "group": group,
         "route": alert.get("route", window.route),
         "opened_ms": part[OPENED],
-        "at_ms": epoch_ms(alert["starts_at"]),
+        "at_ms": at,
         "gap_ms": window.gap_ms,
         "max_ms": window.max_ms,
         "template_id": alert.get("template_id"),

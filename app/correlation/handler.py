@@ -47,7 +47,8 @@ def correlate(
         group = record.key
         key = fingerprint_key(group, alert["fingerprint"])
         window = snapshot.window(alert.get("route", ""))
-        decision = decide(rows.get(group), rows.get(key), alert, window, group)
+        at = epoch_ms(alert["starts_at"])
+        decision = decide(rows.get(group), rows.get(key), alert, window, group, at)
         if decision.changed:
             rows.put(group, decision.session)
             rows.put(key, decision.fingerprint)
@@ -57,7 +58,6 @@ def correlate(
         )
         outputs.append((CORRELATED, marked["incident_id"] or "", marked))
         outputs += [(OPENED, alert["tenant"], summary) for summary in decision.summaries]
-        at = epoch_ms(alert["starts_at"])
         now = at if now is None else max(now, at)
     if now is not None:
         rows.sweep(now)

@@ -27,6 +27,8 @@ STORM_PACE = STORM_MIN / 2  # … at storm pace: this many new alerts of the sco
 STORM_LIFE_MS = 4 * 3_600_000  # a storm's incident takes alerts for at most this long
 EWMA_ALPHA = 0.1  # weight of the newest minute in the baseline
 MINUTE_MS = 60_000
+MAX_SCOPES = 256  # rates kept per tenant (the scopes quiet the longest go first) …
+KEEP_RATE_MS = 7 * 86_400_000  # … and none quiet for longer than this
 CLUSTER = "cluster"  # a storm never takes alerts of another cluster
 
 Rate = list[float]  # [minute, count, mean, variance, previous minute's count]
@@ -48,19 +50,28 @@ def scopes(alert: Alert) -> list[str]:
 def tick(rate: Rate | None, minute: int) -> Rate:
     """A scope's rate advanced to ``minute``, finished minutes folded into its baseline.
 
+    The finished minute's count is one EWMA step; the quiet minutes after it fold in closed
+    form (the mean decays by ``(1 - α)^k``; the variance to ``(1 - α)^k (v + m² (1 - (1 - α)^k))``),
+    so a scope quiet for days costs what one busy minute costs.
+
     >>> r = tick(None, 10); r[1] = 3; tick(r, 12)
     [12, 0, 0.27, 0.7371, 0]
+    >>> tick([0, 0, 4.0, 1.0, 0], 100_000)[2:4]
+    [0.0, 0.0]
     """
     if rate is None:
         return [minute, 0, 0.0, 0.0, 0]
     current, count, mean, var, _ = rate
     if minute <= current:
         return rate
-    for passed in range(int(min(minute - current, 120))):
-        value = count if passed == 0 else 0
-        delta = value - mean
-        mean += EWMA_ALPHA * delta
-        var = (1 - EWMA_ALPHA) * (var + EWMA_ALPHA * delta * delta)
+    delta = count - mean
+    mean += EWMA_ALPHA * delta
+    var = (1 - EWMA_ALPHA) * (var + EWMA_ALPHA * delta * delta)
+    quiet = int(minute - current - 1)
+    if quiet:
+        decay = (1 - EWMA_ALPHA) ** quiet
+        var = decay * (var + mean * mean * (1 - decay))
+        mean *= decay
     return [minute, 0, round(mean, 4), round(var, 4), count if minute == current + 1 else 0]
 
 
@@ -196,6 +207,23 @@ def _takes(storm: Storm, rate: Rate, alert: Alert, at: int) -> bool:
     )
 
 
+def prune(rates: dict[str, Rate], now_ms: int) -> None:
+    """Forget the rates of scopes quiet for ``KEEP_RATE_MS``, and beyond ``MAX_SCOPES`` the
+    ones quiet the longest (in place).
+
+    >>> rates = {"service a": [0, 0, 0.0, 0.0, 0], "service b": [10_080, 1, 0.0, 0.0, 0]}
+    >>> prune(rates, 10_081 * MINUTE_MS); sorted(rates)
+    ['service b']
+    """
+    oldest = (now_ms - KEEP_RATE_MS) // MINUTE_MS
+    for scope in [scope for scope, rate in rates.items() if rate[0] < oldest]:
+        del rates[scope]
+    if len(rates) > MAX_SCOPES:
+        by_age = sorted(rates, key=lambda scope: rates[scope][0])
+        for scope in by_age[: len(rates) - MAX_SCOPES]:
+            del rates[scope]
+
+
 def quiet(storms: dict[str, Storm], now_ms: int) -> list[str]:
     """Scopes whose storm is over by ``now_ms`` (removed from ``storms``).
 
@@ -203,6 +231,8 @@ def quiet(storms: dict[str, Storm], now_ms: int) -> list[str]:
     >>> quiet(storms, 200_000), storms
     (['tenant t'], {})
     """
+    if not storms:
+        return []
     over = [scope for scope, storm in storms.items() if not active(storm, now_ms)]
     for scope in over:
         del storms[scope]

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from typing import TypedDict
 
-from app.records import Alert, epoch_ms, parse_time
+from app.records import Alert
 
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday is 0)
 
 Features = dict[str, float | str]
 
@@ -37,8 +39,9 @@ def kind_of(alert: Alert) -> str:
     return alert["labels"].get("alertname") or alert.get("template_id") or alert["title"]
 
 
-def features(alert: Alert, kind: KindStats | None) -> Features:
-    """The feature dict of an alert, from its fields and what people said of its kind.
+def features(alert: Alert, kind: KindStats | None, at_ms: int) -> Features:
+    """The feature dict of an alert at ``at_ms`` (its ``starts_at``, UTC), from its fields and
+    what people said of its kind.
 
     Categorical values are strings (hashed by the model into one-hot columns); numbers are
     scaled to about [0, 5].
@@ -46,12 +49,10 @@ def features(alert: Alert, kind: KindStats | None) -> Features:
     >>> f = features({"source": "api", "severity": "info", "service": "db", "title": "x",
     ...               "labels": {"alertname": "Lag", "team": "data"}, "template_id": "t1",
     ...               "fingerprint": "f", "fingerprint_rate": 1.5,
-    ...               "starts_at": "2026-11-23T03:00:00Z"}, None)
-    >>> f["kind"], f["hour"], f["label:team"], f["ack_ratio"], f["recent_rate"] > 0
-    ('Lag', '3', 'data', 0.5, True)
+    ...               "starts_at": "2026-11-23T03:00:00Z"}, None, 1_795_402_800_000)
+    >>> f["kind"], f["hour"], f["weekday"], f["label:team"], f["ack_ratio"], f["recent_rate"] > 0
+    ('Lag', '3', '0', 'data', 0.5, True)
     """
-    started = parse_time(alert["starts_at"])
-    now = epoch_ms(alert["starts_at"])
     rate = float(alert.get("fingerprint_rate") or 0.0)
     kind = kind or {"actionable": 0.0, "noise": 0.0, "last_ack_ms": None}
     found: Features = {
@@ -60,15 +61,15 @@ def features(alert: Alert, kind: KindStats | None) -> Features:
         "service": alert["service"],
         "kind": kind_of(alert),
         "template": alert.get("template_id") or "",
-        "hour": str(started.hour),
-        "weekday": str(started.weekday()),
+        "hour": str(at_ms // HOUR_MS % 24),
+        "weekday": str((at_ms // DAY_MS + EPOCH_WEEKDAY) % 7),
         "recent_rate": math.log1p(rate),
         "ack_ratio": ack_ratio(kind),
         "ack_log_odds": math.log(ack_ratio(kind) / (1 - ack_ratio(kind))),
         "never_acked": 1.0 if kind["last_ack_ms"] is None else 0.0,
     }
     if kind["last_ack_ms"] is not None:
-        hours = max(now - kind["last_ack_ms"], 0) / HOUR_MS
+        hours = max(at_ms - kind["last_ack_ms"], 0) / HOUR_MS
         found["hours_since_ack"] = math.log1p(hours) / 2
     for name, value in alert["labels"].items():
         if name != "alertname":

@@ -101,16 +101,19 @@ class Learner:
     def __post_init__(self) -> None:
         self._learned = set(self.learned)
 
-    def predict(self, features: Features) -> tuple[float, float]:
-        """(score, model probability): the model blended with the severity prior.
+    def predict(self, features: Features) -> float:
+        """The score: the model blended with the severity prior (the prior alone, without
+        asking the model, while the tenant has no labels).
 
         >>> Learner(0.35).predict({"severity": "critical"})
-        (0.9, 0.5)
+        0.9
         """
-        p_model = float(self.model.predict_proba_one(features).get(True, 0.5))
-        trust = min(self.weight / PRIOR_WEIGHT, 1.0)
         p_prior = prior(str(features.get("severity", "")))
-        return trust * p_model + (1 - trust) * p_prior, p_model
+        trust = min(self.weight / PRIOR_WEIGHT, 1.0)
+        if trust <= 0.0:
+            return p_prior
+        p_model = float(self.model.predict_proba_one(features).get(True, 0.5))
+        return trust * p_model + (1 - trust) * p_prior
 
     def learn(self, example: Example) -> bool:
         """Progressive validation, then learning; ``False`` for an example already learned.
@@ -126,7 +129,7 @@ class Learner:
             return False
         label, weight = example["label"], example["weight"]
         if example["source"] != "self_resolve":  # people's labels only: weak ones are guesses
-            score, _ = self.predict(example["features"])
+            score = self.predict(example["features"])
             self.auc.update(label, score)  # type: ignore[no-untyped-call]
             said = score >= self.threshold
             cell = ("tp" if label else "fp") if said else ("fn" if label else "tn")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from app.config.routes import Route
 from app.learning.features import KindStats, ack_ratio, features, kind_of
 from app.learning.model import Learner
-from app.records import Alert, Decision
+from app.records import Alert, Decision, epoch_ms
 
 ACTED_ON = 0.5  # a kind people act on at least this often (Beta-smoothed) always pages
 
@@ -94,9 +94,12 @@ suppressed below 0.15')
     return "suppress", f"{said}: suppressed below {at.digest:g}"
 
 
-def score_alert(learner: Learner, alert: Alert, at: Thresholds) -> Alert:
+def score_alert(
+    learner: Learner, alert: Alert, at: Thresholds, at_ms: int | None = None
+) -> Alert:
     """``alert`` with its ``score``, ``decision``, the reason in words and the ``features`` the
-    model saw (what people's labels of it will be learned on).
+    model saw (what people's labels of it will be learned on); ``at_ms`` is its ``starts_at``
+    when the caller has it already.
 
     >>> alert = {"id": "a1", "tenant": "t", "source": "api", "severity": "warning",
     ...          "service": "db", "title": "Lag", "labels": {}, "template_id": "t1",
@@ -108,8 +111,8 @@ def score_alert(learner: Learner, alert: Alert, at: Thresholds) -> Alert:
     """
     kind = kind_of(alert)
     stats = learner.kinds.get(kind)
-    seen = features(alert, stats)
-    score, _ = learner.predict(seen)
+    seen = features(alert, stats, epoch_ms(alert["starts_at"]) if at_ms is None else at_ms)
+    score = learner.predict(seen)
     decision, why = decide(score, alert, kind, stats, at)
     return {
         **alert,

@@ -14,8 +14,8 @@ Triage is keyed by tenant and reads three topics:
   it absorbs.
 - ``learning.examples``: the tenant's model learns (progressive validation first).
 
-Rows (:mod:`tables.triage`): ``<tenant>`` (storms, recent templates, incidents opened in the
-last minute), ``<tenant>|r|<scope>`` (rates), the incident index, co-occurrence counts, the
+Rows (:mod:`tables.triage`): ``<tenant>`` (rates of new alerts per scope, storms, recent
+templates, incidents opened in the last minute), the incident index, co-occurrence counts, the
 miner's templates and the model's rows; ``\\x00triage|<partition>`` holds the position applied
 last per topic, so a replayed record counts and learns nothing twice. The miner and the model
 stay warm in memory between calls (:meth:`Triage.forget` drops them: after a rebalance, or a
@@ -45,7 +45,6 @@ TRIAGED = "alerts.triaged"
 EVENTS = "notify.events"
 
 Output = tuple[str, str, Any]  # (topic, key, value)
-RATE_KEEP_MS = 7 * 86_400_000  # a scope's rate is forgotten after a week without new alerts
 HEAD_KEEP_MS = 30 * 86_400_000  # a tenant's head row, after its last alert
 
 
@@ -60,15 +59,6 @@ class Handled:
 def head_key(tenant: str) -> str:
     """Row of a tenant's storms, recent templates and newly opened incidents."""
     return tenant
-
-
-def rate_key(tenant: str, scope: str) -> str:
-    """Row of a scope's rate of new alerts.
-
-    >>> rate_key("acme", "service db")
-    'acme|r|service db'
-    """
-    return f"{tenant}|r|{scope}"
 
 
 def positions_key(partition: int) -> str:
@@ -141,7 +131,7 @@ class Triage:
             alert = {**alert, "template_id": template.id, "template": template.text}
             routing = self.snapshot.routing(alert)
             learner = self._model_of(rows, tenant).learner
-            triaged = score_alert(learner, alert, routing.thresholds)
+            triaged = score_alert(learner, alert, routing.thresholds, at)
             triaged["route"] = routing.route.name
             triaged["routes"] = routing.routes
             triaged["group"] = routing.group
@@ -160,6 +150,7 @@ class Triage:
             handled.outputs.append((TRIAGED, routing.group, triaged))
         for tenant in touched:
             self._templates[tenant].save(rows, tenant)
+            storm.prune(heads[tenant]["rates"], now or 0)
         return now
 
     def _storm(
@@ -173,16 +164,7 @@ class Triage:
         handled: Handled,
     ) -> dict[str, str] | None:
         """Count a new firing alert in its scopes' rates; the storm hint it gets, if any."""
-        rates = {}
-        for scope in storm.scopes(alert):
-            row = rows.get(rate_key(tenant, scope))
-            if row is not None:
-                rates[scope] = list(row["rate"])  # counted in place: a copy of the shared row
-        hint, started = storm.note(tenant, rates, head["storms"], alert, at, count=fresh)
-        if fresh:
-            for scope, rate in rates.items():
-                due = int(rate[0]) * storm.MINUTE_MS + RATE_KEEP_MS
-                rows.put(rate_key(tenant, scope), {"rate": rate, "due": due})
+        hint, started = storm.note(tenant, head["rates"], head["storms"], alert, at, count=fresh)
         for scope in started:
             merges = links.storm_started(rows, tenant, head, scope, head["storms"][scope])
             handled.outputs += [(EVENTS, absorbed, merge) for absorbed, merge in merges]
@@ -241,11 +223,12 @@ class Triage:
 def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> dict[str, Any]:
     """The tenant's head row, as a copy of its own for this call (rows are shared)."""
     if tenant not in heads:
-        row = rows.get(head_key(tenant)) or {"storms": {}, "recent": [], "opened": [], "due": 0}
+        row = rows.get(head_key(tenant)) or {}
         heads[tenant] = {
-            "storms": {scope: list(storm) for scope, storm in row["storms"].items()},
-            "recent": list(row["recent"]),
-            "opened": list(row["opened"]),
+            "rates": {scope: list(rate) for scope, rate in row.get("rates", {}).items()},
+            "storms": {scope: list(storm) for scope, storm in row.get("storms", {}).items()},
+            "recent": list(row.get("recent", [])),
+            "opened": list(row.get("opened", [])),
             "due": row.get("due", 0),
         }
     return heads[tenant]

@@ -7,7 +7,7 @@ COMMA := ,
 EXTRAS := test$(if $(shell command -v java 2>/dev/null),,$(COMMA)tansu)
 KAFKA_JARS := .cache/kafka-3.9.2/complete
 
-.PHONY: install run test test-tools lint bench clean
+.PHONY: install run test test-tools lint bench bench-unit clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ lint: install
 
 bench: install $(KAFKA_JARS)
 	$(BIN)/python scripts/bench
+
+bench-unit: install  # µs per alert of each stage's decisions, no Kafka
+	$(BIN)/python -m app.triage.bench
+	$(BIN)/python -m app.correlation.bench
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -45,7 +45,8 @@ class Expiry:
     def _bucket(self, partition: int, hour: int) -> str:
         return f"{self.prefix}|{partition}|{hour}"
 
-    def _position(self, partition: int) -> str:
+    def position(self, partition: int) -> str:
+        """Key of the row saying up to which hour the partition's buckets were swept."""
         return f"{self.prefix}|{partition}|swept"
 
     def schedule(
@@ -80,7 +81,7 @@ class Expiry:
         """Delete the listed rows of the hours before ``now_ms`` that are due by then
         (``due(key, row)``: the row's expiry time, or ``None`` for never); return their keys."""
         hour = now_ms // HOUR_MS
-        position = self._position(partition)
+        position = self.position(partition)
         swept = rows.get(position)
         if swept is None:  # the partition's first sweep starts now
             rows.put(position, hour - 1)
@@ -117,9 +118,11 @@ class ExpiringRows:
 
     Wraps a table's rows (:class:`~app.runtime.state.RowAccess`): a row is read from the table at
     most once per call and written back once, by :meth:`flush`; a written row that carries a
-    ``due`` (event time in ms) is listed in ``expiry``'s bucket of that hour unless it was
-    already listed for the same hour when it was read. :meth:`sweep` deletes the rows whose
-    hour passed. Rules get and put rows through it as through any row store.
+    ``due`` (event time in ms) is listed in ``expiry``'s bucket of that hour — or of the next
+    hour to be swept, when that one was swept already (a late or backfilled alert's rows are not
+    left behind the sweep) — unless it was already listed for the same hour when it was read.
+    :meth:`sweep` deletes the rows whose hour passed. Rules get and put rows through it as
+    through any row store.
 
     >>> from app.runtime.state import MemoryRows
     >>> table = MemoryRows()
@@ -132,6 +135,9 @@ class ExpiringRows:
     ([], ['k'])
     >>> later.flush(); sorted(table.data)
     ['\\x00x|0|swept']
+    >>> late = ExpiringRows(table, Expiry("\\x00x"), 0)
+    >>> late.put("old", {"due": 10}); late.flush(); sorted(table.data)  # hour 0: swept long ago
+    ['\\x00x|0|5', '\\x00x|0|5|0', '\\x00x|0|swept', 'old']
     """
 
     def __init__(self, rows: RowAccess, expiry: Expiry, partition: int) -> None:
@@ -169,12 +175,16 @@ class ExpiringRows:
     def flush(self) -> None:
         """List the written rows that carry a ``due``, then write every row to the table."""
         hours: dict[int, list[str]] = {}
+        swept = self.get(self.expiry.position(self.partition))
         for key in self._written:
             value = self._read[key]
             if isinstance(value, dict) and isinstance(value.get("due"), int):
                 hour, before = value["due"] // HOUR_MS, self._listed[key]
                 if before is None or before // HOUR_MS != hour:
-                    hours.setdefault(hour, []).append(key)
+                    # a row due in an hour already swept goes in the next one to be swept
+                    hours.setdefault(hour if swept is None else max(hour, swept + 1), []).append(
+                        key
+                    )
                 self._listed[key] = value["due"]
         for hour, keys in hours.items():
             self.expiry.list_in(self, self.partition, hour, keys)

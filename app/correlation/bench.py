@@ -33,7 +33,8 @@ STORM = {"scope": "tenant t", "incident_id": "storm", "words": "alert storm: …
 def triaged(n: int, group: str, status: str = "firing", storm: bool = False) -> Alert:
     """The ``n``-th alert as triage passes it on, in ``group``."""
     out = alert(n, "t", status, every_ms=100)
-    out.update(route="root", group=group, template_id=f"t{n % 300}", template="Disk <*>")
+    out["route"], out["group"] = "root", group
+    out["template_id"], out["template"] = f"t{n % 300}", "Disk <*>"
     if storm:
         out["storm"] = STORM
     return out

@@ -23,7 +23,7 @@ from app.learning.scoring import Thresholds
 from app.records import Alert
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
-from app.triage.bench import ALERTS, BATCH, RUNS, alert
+from app.triage.bench import ALERTS, BATCH, RUNS, alert, worker_gc
 from app.triage.routing import Snapshot
 from tables.expiry import ExpiringRows, Expiry
 
@@ -70,6 +70,7 @@ def _once(make: Callable[[int], tuple[str, Any]], table: MemoryRows) -> float:
 
 def main() -> None:
     """Print µs per alert for each workload."""
+    worker_gc()
 
     def join(n: int) -> tuple[str, Any]:
         return f"t|root|g{n % 50}", triaged(n, f"t|root|g{n % 50}")

@@ -15,6 +15,7 @@ disturbed least):
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -64,6 +65,13 @@ def alert(n: int, tenant: str, status: str = "firing", every_ms: int = 500) -> A
         "seq": 2 if status == "resolved" else 1,
         "fingerprint_rate": 0.0,
     }
+
+
+def worker_gc() -> None:
+    """Collect cycles as seldom as the worker does (``alertflow worker``)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 def format_time_ms(ms: int) -> str:
@@ -122,6 +130,7 @@ def _once(topic: str, make: Callable[[int], tuple[str, Any]], triage: Triage) ->
 
 def main() -> None:
     """Print µs per alert (or incident) for each workload."""
+    worker_gc()
     snapshot = Snapshot(Config(), Thresholds())
 
     def new(n: int) -> tuple[str, Any]:

@@ -222,11 +222,11 @@ def test_the_first_alerts_of_a_storm_are_merged_into_the_storm_incident() -> Non
         for n in range(40)
     ]
     storm_id = next(a["storm"]["incident_id"] for a in storm if a.get("storm"))
+    assert storm_id == before["incident_id"], "the first incident of the storm's first minute"
     assert {s.incident(a) for a in storm} == {storm_id}
-    assert s.incident(before) == storm_id, "opened in the minute before the storm"
-    assert "minute before the alert storm" in s.merge_of(before)["reason"]
     first = storm[0]
     assert first["incident_id"] != storm_id, "placed before the storm was detected"
+    assert "minute before the alert storm" in s.merge_of(first)["reason"]
     resolved = s(s.alert(70, "Aaa", "aapod aanode failed", "resolved", ends=75, service="saa"))
     assert resolved["incident_id"] == first["incident_id"], "correlation keeps its own id"
 
@@ -411,3 +411,40 @@ def test_group_rows_expire_as_event_time_passes() -> None:
     buckets = [int(hour) for hour in hours if hour.isdigit()]
     swept = rows["\x00correlation|0|swept"]
     assert buckets and min(buckets) > swept, "every passed hour's bucket was swept"
+
+
+def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_one() -> None:
+    """Live, triage runs ahead of correlation: a storm detected within one batch has no known
+    incident yet and collapses into one of its own, until the first incident of its first
+    minute is heard of — that one takes its place, and the rest merge into it."""
+    from app.correlation.handler import OPENED as SUMMARY
+    from app.correlation.handler import correlate
+    from app.runtime.stage import Record
+    from app.runtime.state import MemoryRows
+    from app.triage.handler import DEDUPED, OPENED, Triage
+    from tables.expiry import ExpiringRows, Expiry
+
+    s = Stream()
+    snapshot = s.pipeline.snapshot
+    triage, triage_rows, correlation_rows = Triage(snapshot, 0.35), MemoryRows(), MemoryRows()
+    alerts = [
+        {
+            **s.alert(n / 10, f"A{_words(n)}", f"{_words(n)}pod broke", service=f"s{_words(n)}"),
+            "seq": 1,
+        }
+        for n in range(20)
+    ]
+    batch = [Record("acme", alert, n) for n, alert in enumerate(alerts)]  # one message
+    handled = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), DEDUPED, batch)
+    triaged = [value for topic, _, value in handled.outputs if topic == "alerts.triaged"]
+    fresh = triaged[-1]["storm"]["incident_id"]
+    assert not [o for o in handled.outputs if o[0] == "notify.events"], "nothing known to merge"
+    records = [Record(a["group"], a, n) for n, a in enumerate(triaged)]
+    outputs, _ = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
+    summaries = [Record("acme", v, n) for n, (t, _, v) in enumerate(outputs) if t == SUMMARY]
+    merges = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), OPENED, summaries)
+    into = {absorbed: merge["into"] for _, absorbed, merge in merges.outputs}
+    first = summaries[0].value["incident_id"]
+    assert into[fresh] == first, "the fresh storm incident went into the first one"
+    placed = {a["incident_id"] for _, _, a in outputs if "incident_id" in a}
+    assert {into.get(i, i) for i in placed} == {first}, "everything ends in one incident"

@@ -82,7 +82,8 @@ def new_incident(summary: dict[str, Any]) -> Incident:
 
 
 def storm_incident(incident_id: str, scope: str, at: int, cluster: str) -> Incident:
-    """The row of the incident a storm of ``scope`` collapses into."""
+    """The row of an incident of its own for a storm of ``scope`` (``fresh``: it holds nothing
+    of its own yet)."""
     places = {CLUSTER: cluster} if cluster else {}
     row: Incident = {
         **new_incident(
@@ -95,6 +96,7 @@ def storm_incident(incident_id: str, scope: str, at: int, cluster: str) -> Incid
             }
         ),
         "storm": scope,
+        "fresh": True,
     }
     return row
 

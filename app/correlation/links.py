@@ -17,10 +17,11 @@ Correlation opens an incident per correlation group; these rules, run by triage 
 
 Rules 2–5 never join across clusters, and a storm's incident (which holds every kind of
 content) is left out of rules 3–5; rules 3–5 need ``J`` live (:func:`app.correlation.index.live`).
-When a storm starts, the incidents of its scope opened in the minute before are merged into
-its incident (:func:`storm_started`). Each merge is one decision,
-``{"kind": "merge", "into": J, "reason": ..., "at_ms": ...}``, for the notify stage, keyed by
-the absorbed incident.
+When a storm starts, it collapses into the first incident of its scope opened in the minute
+before and the others of that minute are merged into it (:func:`storm_started`); with none
+known yet, into an incident of its own, which the first of them to be heard of replaces.
+Each merge is one decision, ``{"kind": "merge", "into": J, "reason": ..., "at_ms": ...}``,
+for the notify stage, keyed by the absorbed incident.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 from app.correlation import cooccurrence, storm
 from app.correlation.index import (
+    CLUSTER,
     Incident,
     due,
     elsewhere,
@@ -74,10 +76,15 @@ def opened(
     row["parts"] = 1
     row["due"] = due(row, summary["opened_ms"])
     at = row["opened_ms"]
-    found = _group_key(rows, tenant, row) or _storm(rows, tenant, head, row, at)
+    index(rows, tenant, row)
+    found = _group_key(rows, tenant, row)
+    if found is None:
+        stormed = _storm(rows, tenant, head, row, at)
+        if stormed is not None and stormed[0].get("fresh"):  # it takes the storm's place
+            return [_adopt(rows, tenant, head, row, stormed[0], at)]
+        found = stormed
     found = found or _template(rows, tenant, row, at) or _nearby(rows, tenant, row, at)
     found = found or _cooccurring(rows, tenant, row, at)
-    index(rows, tenant, row)
     recent = [o for o in head.get("opened", []) if at - o[0] <= MINUTE_MS]
     head["opened"] = [*recent[-(MAX_OPENED - 1) :], [at, row["id"]]]
     if found is None:
@@ -99,31 +106,39 @@ def closed(rows: RowAccess, tenant: str, summary: dict[str, Any]) -> None:
 
 def storm_started(
     rows: RowAccess, tenant: str, head: dict[str, Any], scope: str, started: storm.Storm
-) -> list[Merge]:
-    """Open the incident of a storm that just started and merge into it the firing incidents
-    of its scope that opened in the minute before: the storm's first alerts, placed before
-    anyone could know."""
-    storm_id, at, _, cluster = started
-    into = rows.get(incident_key(tenant, storm_id)) or storm_incident(storm_id, scope, at, cluster)
-    rows.put(incident_key(tenant, storm_id), into)
-    merges: list[Merge] = []
+) -> tuple[str, list[Merge]]:
+    """The incident a storm that just started collapses into, and the merges into it: the
+    firing incidents of its scope that opened in the minute before — the storm's first alerts,
+    placed before anyone could know — go into the first of them; without any known yet, the
+    storm gets an incident of its own (``fresh``: the first of them to be heard of takes its
+    place, :func:`opened`)."""
+    _, at, _, cluster = started
     reason = (
         f"opened in the minute before the alert storm of {scope} was detected:"
         " merged into the storm's incident"
     )
+    first: dict[str, Incident] = {}
     for opened_ms, incident_id in head.get("opened", []):
-        if at - opened_ms > MINUTE_MS:
-            continue
-        row = root(rows, tenant, incident_id)
-        if row is None or row["id"] == storm_id or row["storm"] or row["parts"] <= 0:
+        row = root(rows, tenant, incident_id) if at - opened_ms <= MINUTE_MS else None
+        if row is None or row["storm"] or row["parts"] <= 0:
             continue
         if at - row["opened_ms"] > MINUTE_MS or not _in_scope(row, scope):
             continue
-        if elsewhere(into, row["places"]):
+        if cluster and row["places"].get(CLUSTER, cluster) != cluster:
             continue
+        first.setdefault(row["id"], row)
+    if not first:
+        fresh = storm_incident(started[0], scope, at, cluster)
+        rows.put(incident_key(tenant, fresh["id"]), fresh)
+        return fresh["id"], []
+    into, *others = sorted(first.values(), key=lambda row: (row["opened_ms"], row["id"]))
+    into = {**into, "storm": scope}
+    rows.put(incident_key(tenant, into["id"]), into)
+    merges: list[Merge] = []
+    for row in others:
         merges.append(_merge(rows, tenant, row, into, reason, at, storm_merge=True))
-        into = rows.get(incident_key(tenant, storm_id))
-    return merges
+        into = rows.get(incident_key(tenant, into["id"]))
+    return into["id"], merges
 
 
 def _merge(
@@ -141,6 +156,30 @@ def _merge(
         {**absorbed, "parts": 0, "into": into["id"], "due": due({**absorbed, "parts": 0}, at)},
     )
     return absorbed["id"], {"kind": "merge", "into": into["id"], "reason": reason, "at_ms": at}
+
+
+def _adopt(
+    rows: RowAccess,
+    tenant: str,
+    head: dict[str, Any],
+    row: Incident,
+    fresh: Incident,
+    at: int,
+) -> Merge:
+    """A storm whose incident is still its own (``fresh``) collapses into ``row``, an incident
+    of its first minute heard of late, instead: the fresh one (and whatever joined it by the
+    hint) is merged into ``row``, and the storm's next alerts go there."""
+    scope = fresh["storm"]
+    adopted = {**row, "storm": scope}
+    rows.put(incident_key(tenant, row["id"]), adopted)
+    for current in head.get("storms", {}).values():
+        if current[0] == fresh["id"]:
+            current[0] = row["id"]
+    reason = (
+        f"the alert storm of {scope} collapses into incident {row['id']}, which opened in its"
+        " first minute"
+    )
+    return _merge(rows, tenant, {**fresh, "fresh": False}, adopted, reason, at, storm_merge=True)
 
 
 def _part_opened(rows: RowAccess, tenant: str, summary: dict[str, Any]) -> None:

@@ -166,7 +166,11 @@ class Triage:
         """Count a new firing alert in its scopes' rates; the storm hint it gets, if any."""
         hint, started = storm.note(tenant, head["rates"], head["storms"], alert, at, count=fresh)
         for scope in started:
-            merges = links.storm_started(rows, tenant, head, scope, head["storms"][scope])
+            current = head["storms"][scope]
+            incident, merges = links.storm_started(rows, tenant, head, scope, current)
+            if hint is not None and hint["incident_id"] == current[0]:
+                hint["incident_id"] = incident
+            current[0] = incident
             handled.outputs += [(EVENTS, absorbed, merge) for absorbed, merge in merges]
         return hint
 

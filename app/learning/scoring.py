@@ -94,9 +94,7 @@ suppressed below 0.15')
     return "suppress", f"{said}: suppressed below {at.digest:g}"
 
 
-def score_alert(
-    learner: Learner, alert: Alert, at: Thresholds, at_ms: int | None = None
-) -> Alert:
+def score_alert(learner: Learner, alert: Alert, at: Thresholds, at_ms: int | None = None) -> Alert:
     """``alert`` with its ``score``, ``decision``, the reason in words and the ``features`` the
     model saw (what people's labels of it will be learned on); ``at_ms`` is its ``starts_at``
     when the caller has it already.

@@ -448,3 +448,23 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
     assert into[fresh] == first, "the fresh storm incident went into the first one"
     placed = {a["incident_id"] for _, _, a in outputs if "incident_id" in a}
     assert {into.get(i, i) for i in placed} == {first}, "everything ends in one incident"
+
+
+def test_a_storm_of_twenty_thousand_distinct_alerts_keeps_every_row_under_64_kb() -> None:
+    s = Stream()
+    _baseline(s)
+    for n in range(20_000):  # 20,000 alerts in 200 groups, a hundred hosts each, in 20 minutes
+        group = n % 200
+        s.send(
+            70 + n / 1000,
+            f"Node{group}",
+            f"Node {group} down on host-{n}",
+            service=f"s{group}",
+            instance=f"host-{n}",
+            cluster="eu-1",
+        )
+    rows = {**s.pipeline.triage_rows.data, **s.pipeline.correlation_rows.data}
+    largest = max(rows, key=lambda key: len(orjson.dumps(rows[key])))
+    assert len(orjson.dumps(rows[largest])) < 64 * 1024, largest
+    roots = {s.pipeline.incident_of(i) for i in s.pipeline.into.values()}
+    assert len(roots) == 1, "the storm is one incident"

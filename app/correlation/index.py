@@ -22,7 +22,8 @@ from app.runtime.state import RowAccess
 PLACE_LABELS = ("cluster", "namespace", "node", "instance", "host")
 CLUSTER = "cluster"  # joins by storm, content or place never cross clusters
 MAX_LISTED = 8  # incidents named per index value
-MAX_TEMPLATES = 16  # per incident row
+MAX_TEMPLATES = 16  # per incident row …
+MAX_TEMPLATE_CHARS = 512  # … of at most this many characters each (the words of a merge)
 MAX_SERVICES = 16
 MAX_GROUP_KEYS = 8
 MAX_HOPS = 16  # merges followed to an incident's root
@@ -69,7 +70,9 @@ def new_incident(summary: dict[str, Any]) -> Incident:
         "gap_ms": summary["gap_ms"],
         "max_ms": summary["max_ms"],
         "parts": 0,
-        "templates": {template: summary.get("template") or ""} if template else {},
+        "templates": (
+            {template: (summary.get("template") or "")[:MAX_TEMPLATE_CHARS]} if template else {}
+        ),
         "places": dict(summary.get("places") or {}),
         "services": [s for s in summary.get("services") or () if s][:MAX_SERVICES],
         "group_keys": [summary["group_key"]] if summary.get("group_key") else [],

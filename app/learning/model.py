@@ -24,7 +24,7 @@ SEVERITY_PRIOR = {"critical": 0.9, "error": 0.6, "warning": 0.4, "info": 0.2}
 DEFAULT_PRIOR = 0.4
 PRIOR_WEIGHT = 10.0  # until a tenant's labels weigh this much, its score leans on the prior
 REMEMBERED_EXAMPLES = 2000  # ids of the last examples learned: a replay never trains twice
-MAX_KINDS = 1000  # kinds whose label statistics are kept (the least recently labelled go)
+MAX_KINDS = 500  # kinds whose label statistics are kept (the least recently labelled go)
 MODELS = ("logistic", "hoeffding", "forest")
 LEARNING_RATE = 0.05  # of the logistic regression's SGD: chosen with ``alertflow eval``
 

@@ -145,12 +145,12 @@ class Triage:
                     head["recent"] = cooccurrence.learn(
                         rows, tenant, head["recent"], template.id, at
                     )
-            storm.quiet(head["storms"], at)
             head["due"] = max(head.get("due", 0), at + HEAD_KEEP_MS)
             handled.outputs.append((TRIAGED, routing.group, triaged))
         for tenant in touched:
             self._templates[tenant].save(rows, tenant)
             storm.prune(heads[tenant]["rates"], now or 0)
+            storm.quiet(heads[tenant]["storms"], now or 0)
         return now
 
     def _storm(

@@ -118,15 +118,13 @@ class Triage:
         heads: dict[str, dict[str, Any]],
         handled: Handled,
     ) -> int | None:
-        now = None
-        touched: set[str] = set()
+        latest: dict[str, int] = {}  # tenant → its newest alert of the call
         for record in records:
             alert: Alert = record.value
             tenant = alert["tenant"]
             head = _head(rows, heads, tenant)
-            touched.add(tenant)
             at = epoch_ms(alert["starts_at"])
-            now = at if now is None else max(now, at)
+            latest[tenant] = max(latest.get(tenant, at), at)
             template = self._templates_of(rows, tenant).match(message_text(alert))
             alert = {**alert, "template_id": template.id, "template": template.text}
             routing = self.snapshot.routing(alert)
@@ -147,11 +145,11 @@ class Triage:
                     )
             head["due"] = max(head.get("due", 0), at + HEAD_KEEP_MS)
             handled.outputs.append((TRIAGED, routing.group, triaged))
-        for tenant in touched:
+        for tenant, at in latest.items():
             self._templates[tenant].save(rows, tenant)
-            storm.prune(heads[tenant]["rates"], now or 0)
-            storm.quiet(heads[tenant]["storms"], now or 0)
-        return now
+            storm.prune(heads[tenant]["rates"], at)
+            storm.quiet(heads[tenant]["storms"], at)
+        return max(latest.values(), default=None)
 
     def _storm(
         self,

@@ -32,15 +32,14 @@ test: install $(KAFKA_JARS) test-tools lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers
-	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers
+	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit
+	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit
 
 bench: install $(KAFKA_JARS)
 	$(BIN)/python scripts/bench
 
-bench-unit: install  # µs per alert of each stage's decisions, no Kafka
-	$(BIN)/python -m app.triage.bench
-	$(BIN)/python -m app.correlation.bench
+bench-unit: install
+	$(BIN)/python scripts/bench-unit
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -20,7 +20,7 @@ content) is left out of rules 3–5; rules 3–5 need ``J`` live (:func:`app.cor
 When a storm starts, it collapses into the first incident of its scope opened in the minute
 before and the others of that minute are merged into it (:func:`storm_started`); with none
 known yet, into an incident of its own, which the first of them to be heard of replaces.
-Each merge is one decision, ``{"kind": "merge", "into": J, "reason": ..., "at_ms": ...}``,
+Each merge is one decision, ``{"kind": "merge", "into": J, "reason", "at_ms", "tenant"}``,
 for the notify stage, keyed by the absorbed incident.
 """
 
@@ -155,7 +155,8 @@ def _merge(
         incident_key(tenant, absorbed["id"]),
         {**absorbed, "parts": 0, "into": into["id"], "due": due({**absorbed, "parts": 0}, at)},
     )
-    return absorbed["id"], {"kind": "merge", "into": into["id"], "reason": reason, "at_ms": at}
+    merge = {"kind": "merge", "into": into["id"], "reason": reason, "at_ms": at, "tenant": tenant}
+    return absorbed["id"], merge
 
 
 def _adopt(

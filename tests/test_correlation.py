@@ -468,3 +468,47 @@ def test_a_storm_of_twenty_thousand_distinct_alerts_keeps_every_row_under_64_kb(
     assert len(orjson.dumps(rows[largest])) < 64 * 1024, largest
     roots = {s.pipeline.incident_of(i) for i in s.pipeline.into.values()}
     assert len(roots) == 1, "the storm is one incident"
+
+
+def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> None:
+    """Senders delay alerts: triage may see a storm's later alerts first. Those opened
+    incidents before the storm was detected; they join it when their summaries come."""
+    from app.correlation.handler import OPENED as SUMMARY
+    from app.correlation.handler import correlate
+    from app.runtime.stage import Record
+    from app.runtime.state import MemoryRows
+    from app.triage.handler import DEDUPED, OPENED, Triage
+    from tables.expiry import ExpiringRows, Expiry
+
+    s = Stream()
+    snapshot = s.pipeline.snapshot
+    triage, triage_rows, correlation_rows = Triage(snapshot, 0.35), MemoryRows(), MemoryRows()
+    alerts = [
+        {
+            **s.alert(
+                n / 10,
+                f"A{_words(n)}",
+                f"{_words(n)}pod broke",
+                service=f"s{_words(n)}",
+                cluster="eu",
+            ),
+            "seq": 1,
+        }
+        for n in reversed(range(20))  # the latest first
+    ]
+    batch = [Record("acme", alert, n) for n, alert in enumerate(alerts)]
+    handled = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), DEDUPED, batch)
+    triaged = [value for topic, _, value in handled.outputs if topic == "alerts.triaged"]
+    records = [Record(a["group"], a, n) for n, a in enumerate(triaged)]
+    outputs, _ = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
+    summaries = [Record("acme", v, n) for n, (t, _, v) in enumerate(outputs) if t == SUMMARY]
+    merges = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), OPENED, summaries)
+    into = {absorbed: merge["into"] for _, absorbed, merge in merges.outputs}
+
+    def end(incident: str) -> str:
+        while incident in into:
+            incident = into[incident]
+        return incident
+
+    placed = {a["incident_id"] for _, _, a in outputs if "incident_id" in a}
+    assert len({end(i) for i in placed}) == 1, "every alert of the storm in one incident"

@@ -6,8 +6,9 @@ Correlation opens an incident per correlation group; these rules, run by triage 
 
 1. ``J`` is firing and holds an alert of ``I``'s Alertmanager ``groupKey`` (upstream grouping
    is never split, whatever the gap or the lifetime);
-2. ``I`` opened in the minute before an alert storm of its tenant or one of its services was
-   detected (its summary came after the storm started): ``J`` is the storm's incident;
+2. ``I`` opened within a minute of the start of an alert storm of its tenant or one of its
+   services, or while the storm took alerts (its alert came before the storm was known, or its
+   summary after): ``J`` is the storm's incident;
 3. ``J`` holds ``I``'s content template, when that template has at least two constant words;
 4. ``J`` is in the same place (a shared ``cluster``, ``namespace``, ``node``, ``instance`` or
    ``host``), its newest known alert started at most ``PROXIMITY_MS`` before or after ``I``
@@ -228,13 +229,16 @@ def _storm(
     scopes = [f"tenant {tenant}", *(f"service {s}" for s in row["services"])]
     for scope in scopes:
         current = head.get("storms", {}).get(scope)
-        if current is None or not current[1] - MINUTE_MS <= at <= current[1]:
+        if current is None:
+            continue
+        started, newest = current[1], current[2]
+        if not started - MINUTE_MS <= at <= max(newest, started + MINUTE_MS):
             continue
         into = root(rows, tenant, current[0])
         if into is None or elsewhere(into, row["places"]):
             continue
         return into, (
-            f"opened in the minute before the alert storm of {scope} was detected:"
+            f"opened as the alert storm of {scope} began, before it was known:"
             " merged into the storm's incident"
         )
     return None

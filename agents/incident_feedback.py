@@ -1,49 +1,38 @@
-"""Acknowledgements reach the incident's owner: ``alerts.feedback`` re-keyed by incident id.
+"""Feedback reaches the notify stage: ``alerts.feedback`` re-keyed by incident id.
 
-Feedback is keyed by alert id; the notify agent owns incidents, keyed by incident id. This
-agent forwards each acknowledgement or resolution that names its incident to
-``notify.events`` under the incident's key, so escalation stops on the worker that runs it.
+Feedback is keyed by alert id; the notify stage owns incidents and their members' rows, keyed
+by incident id. Each record is checked (a bad one goes to ``alerts.deadletter``) and sent to
+``notify.events`` keyed by the incident it names — the web handlers always name it. Feedback
+that names none (written by others straight to the topic) goes to every partition with
+``search``: the one that holds the alert's member row applies it (app.notify.events).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import faust
 
-from agents.alert_view import validate_feedback
-from agents.stage import decode_json, run_stage
 from app import topics
 from app.faust_app import app
+from app.notify.feedback import incident_event, validate_feedback
+from app.runtime import Context, Record, run_stage
+from app.stages import stage
 
 
-def incident_event(feedback: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``notify.events`` record for one piece of feedback, if it names an incident.
-
-    >>> incident_event({"alert_id": "a1", "incident_id": "i1", "kind": "ack", "by": "ann",
-    ...                 "at": "t", "actionable": True})
-    {'kind': 'ack', 'incident_id': 'i1', 'alert_id': 'a1', 'by': 'ann', 'at': 't'}
-    >>> incident_event({"alert_id": "a1", "kind": "ack", "by": "ann", "at": "t"}) is None
-    True
-    """
-    if not feedback.get("incident_id"):
-        return None
-    return {
-        "kind": feedback["kind"],
-        "incident_id": feedback["incident_id"],
-        "alert_id": feedback["alert_id"],
-        "by": feedback["by"],
-        "at": feedback["at"],
-    }
+def handle(ctx: Context, records: Sequence[Record]) -> None:
+    """Forward each piece of feedback to its incident's partition (or to all of them)."""
+    for record in records:
+        event = incident_event(validate_feedback(record.value))
+        if event["incident_id"]:
+            ctx.emit(topics.notify_events, event["incident_id"], event)
+            continue
+        for partition in range(topics.notify_events.partitions):
+            ctx.emit(topics.notify_events, "", {**event, "search": True}, partition=partition)
 
 
-async def _forward(alert_id: str, value: bytes) -> None:
-    event = incident_event(validate_feedback(decode_json(value)))
-    if event is not None:
-        await topics.notify_events.send(key=event["incident_id"], value=event)
-
-
-@app.agent(topics.feedback, concurrency=1)
+@app.agent(topics.source(topics.feedback), concurrency=1)
 async def incident_feedback(stream: faust.StreamT[Any]) -> None:
-    """Forward acknowledgements to the incident's partition."""
-    await run_stage("incident_feedback", stream, _forward)
+    """Forward feedback to the incident's partition."""
+    await run_stage(stage("incident_feedback"), stream, handle)

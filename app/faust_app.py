@@ -44,6 +44,9 @@ TOPOLOGY = (
     "agents.dedup",
     "agents.triage",
     "agents.correlate",
+    "agents.notify",
+    "agents.incident_feedback",
+    "agents.fingerprint_stats",
     "app.web",
 )
 

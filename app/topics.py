@@ -53,6 +53,7 @@ correlated = _internal("alerts.correlated")  # key: incident id (correlate → n
 opened = _internal("incidents.opened")  # key: tenant (correlate → triage: incident summaries)
 notify_events = _internal("notify.events")  # key: incident id (acks, results, ticks, merges)
 examples = _internal("learning.examples")  # key: tenant (labelled features the model learns)
+fingerprint_feedback = _internal("fingerprints.feedback")  # key: tenant|fingerprint (notify →)
 
 ALL = (
     raw,
@@ -68,6 +69,7 @@ ALL = (
     opened,
     notify_events,
     examples,
+    fingerprint_feedback,
 )
 
 

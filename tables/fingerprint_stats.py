@@ -1,5 +1,11 @@
-"""Tenant and fingerprint → template and feedback statistics (agents.fingerprint_stats)."""
+"""``tenant|fingerprint`` → what people did with its alerts (agents.fingerprint_stats).
 
-from tables.define import keyed_table
+Keyed like the dedup table, so a fingerprint's episode row and its statistics share a partition
+and ``GET /api/v1/fingerprints/{fp}`` reads both on one worker.
+"""
 
-fingerprint_stats = keyed_table("fingerprint_stats", __doc__)
+from app.faust_app import app
+from app.runtime import StateTable
+from app.topics import PARTITIONS
+
+fingerprint_stats = StateTable(app, "fingerprint_stats", PARTITIONS, __doc__ or "")

@@ -1,9 +1,11 @@
-"""(incident, receiver, state) → the notification log entry (agents.notify, app.nflog).
+"""``incident|receiver|state`` → the notification log entry (app.notify.nflog), by agents.notify.
 
-Written only while handling an event of the incident's partition, so every key of an incident
-lives in the incident's changelog partition.
+Written only while handling a record of the incident's partition, so every entry of an incident
+lives in the incident's changelog partition. Beside them: their expiry buckets.
 """
 
-from tables.define import keyed_table
+from app.faust_app import app
+from app.runtime import StateTable
+from app.topics import PARTITIONS
 
-nflog = keyed_table("nflog", __doc__)
+nflog = StateTable(app, "nflog", PARTITIONS, __doc__ or "")

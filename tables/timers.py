@@ -1,9 +1,11 @@
-"""Incident id → its next wake-up in event time and its sends in flight (agents.notify).
+"""Incident id → its next due time in event time and its sends in flight (app.notify.timers).
 
-Only incidents with something pending have a row, so the notify agent can scan the rows of a
-partition whenever its event time advances; the rows survive a restart with the changelog.
+Only incidents with something pending have a row; agents.notify indexes a partition's rows in
+memory the first time it handles the partition after an assignment.
 """
 
-from tables.define import keyed_table
+from app.faust_app import app
+from app.runtime import StateTable
+from app.topics import PARTITIONS
 
-timers = keyed_table("timers", __doc__)
+timers = StateTable(app, "timers", PARTITIONS, __doc__ or "")

@@ -10,7 +10,8 @@ import pytest
 
 from app.config import ConfigError, active
 from app.config.time_intervals import TimeInterval, TimeRange
-from app.dispatch import plan
+from app.notify.incident import Incident, change, fold
+from app.notify.plan import plan
 from tests.configs import config_of
 
 CASES: list[tuple[dict[str, Any] | TimeInterval, list[str], list[str]]] = [
@@ -108,6 +109,12 @@ SATURDAY_NOON = int(_at("03 Jan 26 12:00 +0000").timestamp() * 1000)
 MONDAY = int(_at("05 Jan 26 00:00 +0000").timestamp() * 1000)
 
 
+def _incident(labels: dict[str, str], paged_ms: int) -> Incident:
+    """An incident of one firing alert with ``labels``, paging since ``paged_ms``."""
+    found = change("a1", None, ["firing", False], at_ms=paged_ms, incident_id="i1")
+    return fold(None, {**found, "labels": labels})
+
+
 def test_a_muted_route_sends_nothing_until_its_interval_ends() -> None:
     config = config_of(
         {
@@ -121,20 +128,12 @@ def test_a_muted_route_sends_nothing_until_its_interval_ends() -> None:
         },
         "ops",
     )
-    incident = {
-        "alerts": {"a1": "firing"},
-        "muted": {},
-        "labels": {"team": "db"},
-        "paged_ms": SATURDAY_NOON,
-        "acknowledged": None,
-        "told": {},
-        "escalated": 0,
-    }
+    incident = _incident({"team": "db"}, SATURDAY_NOON)
     incident, sends, due = plan(incident, config, SATURDAY_NOON)
     assert sends == [] and due == SATURDAY_NOON + 60_000
     _, sends, _ = plan(incident, config, MONDAY)
     assert [(s.receiver, s.state) for s in sends] == [("ops", "firing")]
-    other = {**incident, "labels": {"team": "web"}}
+    other = _incident({"team": "web"}, SATURDAY_NOON)
     _, sends, _ = plan(other, config, SATURDAY_NOON)
     assert [s.receiver for s in sends] == ["ops"]  # another route: not muted
 
@@ -153,15 +152,7 @@ def test_an_active_interval_holds_notifications_outside_it() -> None:
         },
         "ops",
     )
-    incident = {
-        "alerts": {"a1": "firing"},
-        "muted": {},
-        "labels": {"a": "b"},
-        "paged_ms": MONDAY,
-        "acknowledged": None,
-        "told": {},
-        "escalated": 0,
-    }
+    incident = _incident({"a": "b"}, MONDAY)
     assert plan(incident, config, MONDAY)[1] == []
     assert [s.receiver for s in plan(incident, config, SATURDAY_NOON + 7 * 86_400_000)[1]] == [
         "ops"

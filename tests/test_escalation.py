@@ -1,11 +1,12 @@
-"""Escalation policies in event time (app.escalation, app.dispatch)."""
+"""Escalation policies in event time (app.notify.escalation, app.notify.plan)."""
 
 from __future__ import annotations
 
 import pytest
 
 from app.config import ConfigError
-from app.dispatch import plan
+from app.notify.incident import Incident, change, fold
+from app.notify.plan import plan
 from tests.configs import config_of
 
 MIN = 60_000
@@ -28,20 +29,17 @@ CONFIG = config_of(
 )
 
 
-def _incident(**changes: object) -> dict:
-    return {
-        "alerts": {"a1": "firing"},
-        "muted": {},
-        "labels": {},
-        "paged_ms": 0,
-        "acknowledged": None,
-        "told": {},
-        "escalated": 0,
-        **changes,
-    }
+def _incident(status: str = "firing", acknowledged: dict | None = None) -> Incident:
+    """An incident of one alert, paged at 0 (and resolved at 0 when ``status`` says so)."""
+    head = fold(None, change("a1", None, ["firing", False], at_ms=0, incident_id="i1"))
+    if status == "resolved":
+        resolved = change("a1", ["firing", False], ["resolved", False], at_ms=0, incident_id="i1")
+        head = fold(head, resolved)
+    head["acknowledged"] = acknowledged
+    return head
 
 
-def _run(incident: dict, times: list[int]) -> list[tuple[int, str, str]]:
+def _run(incident: Incident, times: list[int]) -> list[tuple[int, str, str]]:
     sent = []
     for now in times:
         incident, sends, _ = plan(incident, CONFIG, now)
@@ -78,12 +76,12 @@ def test_the_next_due_time_is_the_next_level() -> None:
 
 
 def test_acknowledged_or_resolved_incidents_do_not_escalate() -> None:
-    acked = _incident(acknowledged={"by": "ann"})
+    acked = _incident(acknowledged={"kind": "ack", "by": "ann", "at": "T"})
     assert [s for _, _, s in _run(acked, [0, 60 * MIN])] == ["firing"]
-    resolved = _incident(alerts={"a1": "resolved"})
+    resolved = _incident(status="resolved")
     assert _run(resolved, [0, 60 * MIN]) == []
     incident, _, _ = plan(_incident(), CONFIG, 0)
-    incident["acknowledged"] = {"by": "ann"}
+    incident["acknowledged"] = {"kind": "ack", "by": "ann", "at": "T"}
     incident, sends, due = plan(incident, CONFIG, 60 * MIN)
     assert [(s.receiver, s.state) for s in sends] == [("oncall", "acknowledged")] and due is None
     assert plan(incident, CONFIG, 90 * MIN)[1:] == ([], None)

@@ -1,4 +1,4 @@
-"""Inhibition rules: sources, targets and equal labels (app.inhibition)."""
+"""Inhibition rules: sources, targets and equal labels (app.notify.muting)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.config import ConfigError, from_document
-from app.inhibition import InhibitRule, inhibited_by, is_source
+from app.notify.muting import InhibitRule, inhibited_by, is_source
 
 
 def parse_rules(rules: list[dict[str, Any]]) -> tuple[InhibitRule, ...]:

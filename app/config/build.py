@@ -11,9 +11,9 @@ from typing import Any
 from app.config.problems import Problems
 from app.config.routes import DEFAULT_ROUTE, Route
 from app.config.spec import EscalationSpec, InhibitRuleSpec, RouteSpec
-from app.escalation import EscalationPolicy, Level
-from app.inhibition import InhibitRule
 from app.matchers import Matcher
+from app.notify.escalation import EscalationPolicy, Level
+from app.notify.muting import InhibitRule
 
 # Alertmanager's root defaults (dispatch.DefaultRouteOpts): one group per route, 30s/5m/4h.
 ALERTMANAGER_ROOT = replace(

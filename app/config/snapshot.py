@@ -28,8 +28,8 @@ from app.config.routes import DEFAULT_ROUTE, Route, match
 from app.config.sinks import BUILDERS, VARIABLE, build_receivers, environ_of, expand
 from app.config.spec import FileSpec, GlobalSpec, NotifySpec
 from app.config.time_intervals import TimeInterval, active_any, from_ms
-from app.escalation import EscalationPolicy
-from app.inhibition import InhibitRule
+from app.notify.escalation import EscalationPolicy
+from app.notify.muting import InhibitRule
 from app.settings import Settings, SettingsError, is_setting, load_settings
 from app.sinks.base import Receiver
 

@@ -131,26 +131,41 @@ def _label(
     state = {**state, "pending": []}
     if "human" in state["labelled"] or not feedback:
         return state, []
-    first = feedback[0]
-    example = _example(observation, "human", first["actionable"], 1.0, first["kind"], first["at"])
+    given = human_example(observation, feedback[0])
     state["labelled"] = [*state["labelled"], "human"]
-    state["examples"] = [*state["examples"], example]
-    return state, [example]
+    state["examples"] = [*state["examples"], given]
+    return state, [given]
 
 
 def _self_resolved(state: Joined, observation: Observation, policy: LabelPolicy) -> Example | None:
     first = state["observation"] or observation
-    if observation["status"] != "resolved" or state["labelled"] or first["decision"] != "notify":
-        return None  # only a page nobody answered says "noise": unseen alerts say nothing
-    ended = observation["ends_at"] or observation["starts_at"]
+    if observation["status"] != "resolved" or state["labelled"]:
+        return None
+    return self_resolve_example(first, observation["ends_at"] or observation["starts_at"], policy)
+
+
+def self_resolve_example(first: Observation, ended: str, policy: LabelPolicy) -> Example | None:
+    """The weak noise label of a page nobody answered that resolved by itself soon, if due.
+
+    Only a page says "noise" by going unanswered: an alert that was digested or suppressed
+    (``first["decision"]``, its first scoring's) says nothing.
+    """
+    if first["decision"] != "notify":
+        return None
     if epoch_ms(ended) - epoch_ms(first["starts_at"]) > policy.self_resolve_ms:
         return None
-    return _example(first, "self_resolve", False, policy.self_resolve_weight, "self_resolve", ended)
+    return example(first, "self_resolve", False, policy.self_resolve_weight, "self_resolve", ended)
 
 
-def _example(
+def human_example(first: Observation, feedback: Feedback) -> Example:
+    """The label a person's first feedback on an alert gives: its ``actionable``, weight 1."""
+    return example(first, "human", feedback["actionable"], 1.0, feedback["kind"], feedback["at"])
+
+
+def example(
     observation: Observation, tag: str, label: bool, weight: float, source: str, at: str
 ) -> Example:
+    """The training example of one label on the features ``observation`` holds."""
     return {
         "id": f"{observation['alert_id']}:{tag}",
         "alert_id": observation["alert_id"],

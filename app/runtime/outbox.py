@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -48,6 +48,7 @@ class Outbox:
     _items: dict[Place, list[bytes]] = field(default_factory=lambda: defaultdict(list))
     _records: dict[Place, list[Message]] = field(default_factory=lambda: defaultdict(list))
     _rows: dict[Place, dict[bytes, bytes | None]] = field(default_factory=lambda: defaultdict(dict))
+    _after: list[Callable[[], None]] = field(default_factory=list)
 
     def item(self, topic: str, partition: int, item: bytes) -> None:
         """Queue one encoded ``[key, value]`` for an inter-stage topic."""
@@ -56,10 +57,15 @@ class Outbox:
         self._items[(topic, partition)].append(item)
 
     def record(
-        self, topic: str, partition: int, key: bytes | None, value: bytes, timestamp_ms: int | None
+        self,
+        topic: str,
+        partition: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int | None,
     ) -> None:
-        """Queue one message for a public topic."""
-        size = len(value) + len(key or b"")
+        """Queue one message for a public topic (``None``: a tombstone)."""
+        size = len(value or b"") + len(key or b"")
         if size > MAX_RECORD_BYTES:
             raise RecordTooLarge(f"{topic}: a record of {size:,} bytes")
         self._records[(topic, partition)].append((key, value, timestamp_ms))
@@ -69,6 +75,10 @@ class Outbox:
         if value is not None and len(value) + len(key) > MAX_RECORD_BYTES:
             raise RecordTooLarge(f"{topic}: a row of {len(value):,} bytes")
         self._rows[(topic, partition)][key] = value
+
+    def after_sent(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once everything queued with it is acknowledged by the broker."""
+        self._after.append(callback)
 
     def __len__(self) -> int:
         return (
@@ -85,6 +95,7 @@ class Outbox:
             self._records[place].extend(records)
         for place, rows in other._rows.items():
             self._rows[place].update(rows)
+        self._after.extend(other._after)
         other.clear()
 
     def clear(self) -> None:
@@ -92,6 +103,7 @@ class Outbox:
         self._items.clear()
         self._records.clear()
         self._rows.clear()
+        self._after.clear()
 
     async def flush(self) -> dict[Place, int]:
         """Send everything queued; return the last offset written per changelog place."""
@@ -105,7 +117,13 @@ class Outbox:
         changelogs = set(self._rows)
         if messages:  # on failure everything stays queued, to be sent again
             ends = await self.producer.send(messages)
+        after = list(self._after)
         self.clear()
+        for callback in after:
+            try:
+                callback()
+            except Exception:  # a callback's failure is its own; the batch is sent
+                log.exception("a callback after sending failed")
         return {place: ends[place] for place in changelogs if place in ends} if messages else {}
 
 

@@ -103,19 +103,32 @@ class Context:
             self._rows[table.name] = Rows(table, self.partition)
         return self._rows[table.name]
 
-    def emit(self, topic: Topic, key: str, value: Any, timestamp_ms: int | None = None) -> None:
+    def emit(
+        self,
+        topic: Topic,
+        key: str,
+        value: Any,
+        timestamp_ms: int | None = None,
+        partition: int | None = None,
+    ) -> None:
         """Send ``value`` keyed ``key`` to ``topic`` with the stage's other outputs.
 
-        An inter-stage topic gets it in a batch message of the key's partition; a public topic
-        gets a message of its own at ``timestamp_ms`` (the record's event time).
+        An inter-stage topic gets it in a batch message of the key's partition (or of
+        ``partition``, to reach one whatever the key); a public topic gets a message of its own
+        at ``timestamp_ms`` (the record's event time), a tombstone when ``value`` is ``None``.
         """
-        partition = partition_of(key, topic.partitions)
+        if partition is None:
+            partition = partition_of(key, topic.partitions)
         if topic.batched:
             self._outbox.item(topic.name, partition, item(key, value))
         else:
-            self._outbox.record(
-                topic.name, partition, key.encode(), orjson.dumps(value), timestamp_ms
-            )
+            raw = None if value is None else orjson.dumps(value)
+            self._outbox.record(topic.name, partition, key.encode(), raw, timestamp_ms)
+
+    def after_sent(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this call's rows and outputs are acknowledged by the broker
+        (e.g. start what must not begin before its record is durable); never if it fails."""
+        self._outbox.after_sent(callback)
 
     def commit(self) -> None:
         """Write this call's rows to the store and queue their changelog messages."""

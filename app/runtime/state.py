@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, Protocol, cast
 
 import faust
@@ -96,6 +97,12 @@ class StateTable:
         """The row in whichever of this worker's partitions holds it, or ``None`` (views)."""
         raw = self.store.find_raw(key.encode())
         return None if raw is None else orjson.loads(raw)
+
+    def items(self, partition: int | None = None) -> Iterator[tuple[str, Any]]:
+        """Every row of ``partition``, else of this worker's active partitions: a scan, for
+        views and rebuilds only."""
+        for raw_key, raw in self.store.items_raw(partition):
+            yield raw_key.decode(), orjson.loads(raw)
 
     def written(self, partition: int, last_offset: int) -> None:
         """Note that the changelog holds this worker's writes up to ``last_offset``."""

@@ -64,3 +64,11 @@ class RowStore(Store):
             if value is not None:
                 return value
         return None
+
+    def items_raw(self, partition: int | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Every stored row of ``partition``, else of every active partition of this worker."""
+        if partition is None:
+            yield from self._iteritems()
+        else:
+            with self._guarded(partition):
+                yield from self._visible_items(self._db_for_partition(partition))

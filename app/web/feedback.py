@@ -1,4 +1,9 @@
-"""Acknowledge and resolve, for one alert or every alert of an incident → ``alerts.feedback``.
+"""Acknowledge and resolve, for one alert or an incident → ``alerts.feedback``.
+
+Every record names the incident it acts on (``incident_id``), so it reaches the incident's
+partition straight away (``agents.incident_feedback``). An incident's feedback is written for
+its alerts as the incident holds them — a sample, the first ``SAMPLE`` — with ``scope:
+"incident"``: resolving an incident closes it; each of those alerts gets the label.
 
 The incident endpoints also take the signed links of notifications (:mod:`app.links`): ``GET``
 answers a confirmation page and never acts (chat apps fetch links to preview them); its form
@@ -7,9 +12,9 @@ answers a confirmation page and never acts (chat apps fetch links to preview the
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
+from collections import defaultdict
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -20,19 +25,26 @@ from faust.web import Request, Response, View
 from app import links, topics
 from app.faust_app import app, settings
 from app.records import Feedback, utc_now
+from app.runtime.outbox import Message
+from app.runtime.partitions import partition_of
+from app.stages import producer
 from app.web.http import ApiError, answer, guarded, read_json
+from app.web.lookup import find
 from app.web.routing import routed
-from tables.alerts import alerts as alerts_table
-from tables.incidents import incidents as incidents_table
+from tables.incidents import incidents
 
 ACTIONS = {"acknowledge": "ack", "resolve": "resolve"}
 
 
-def feedback_of(body: Any, alert_id: str, incident_id: str | None, action: str) -> Feedback:
+def feedback_of(
+    body: Any, alert_id: str, incident_id: str | None, action: str, scope: str = "alert"
+) -> Feedback:
     """Validate the request body into a feedback record.
 
     >>> feedback_of({"by": "ann"}, "a1", None, "acknowledge")["actionable"]
     True
+    >>> feedback_of({}, "a1", "i1", "resolve", "incident")["scope"]
+    'incident'
     >>> feedback_of({"actionable": "no"}, "a1", None, "resolve")
     Traceback (most recent call last):
     ...
@@ -57,32 +69,39 @@ def feedback_of(body: Any, alert_id: str, incident_id: str | None, action: str) 
         "by": by,
         "at": utc_now(),
         "note": note,
+        "scope": scope,
     }
 
 
 async def _publish(records: list[Feedback]) -> None:
-    pending = [
-        await topics.feedback.send(key=record["alert_id"], value=orjson.dumps(record))
-        for record in records
-    ]
-    await asyncio.gather(*pending)
+    """Write the records to ``alerts.feedback`` (key: alert id); return once acknowledged."""
+    messages: dict[tuple[str, int], list[Message]] = defaultdict(list)
+    topic = topics.feedback
+    for record in records:
+        key = record["alert_id"]
+        place = (topic.name, partition_of(key, topic.partitions))
+        messages[place].append((key.encode(), orjson.dumps(record), None))
+    await producer.send(messages)
 
 
 @app.page("/api/v1/alerts/{alert_id}/{action}")
 class AlertFeedback(View):
     """``POST /api/v1/alerts/{id}/acknowledge|resolve``."""
 
-    @routed(alerts_table, "alert_id")
     @guarded()
     async def post(self, request: Request, alert_id: str, action: str) -> Response:
-        """202 once the feedback is in Kafka; 404 for an alert never seen."""
-        entry = alerts_table.get(alert_id)
-        if entry is None or entry["alert"] is None:
+        """202 once the feedback is in Kafka; 404 for an alert never seen.
+
+        An id that joined another alert's episode acts on that alert (``ids`` says which).
+        """
+        found = await find(request, alert_id)
+        if found is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
         body = await read_json(request, optional=True)
-        record = feedback_of(body, alert_id, entry["alert"]["incident_id"], action)
+        target = found["alert"]["id"]
+        record = feedback_of(body, target, found["home"], action)
         await _publish([record])
-        return answer(self, {"ids": [alert_id]}, 202)
+        return answer(self, {"ids": [target]}, 202)
 
 
 @app.page("/api/v1/incidents/{incident_id}/{action}")
@@ -92,7 +111,7 @@ class IncidentFeedback(View):
     ``GET`` with the same path answers the confirmation page of a signed link.
     """
 
-    @routed(incidents_table, "incident_id")
+    @routed(incidents, "incident_id")
     @guarded("none")
     async def get(self, request: Request, incident_id: str, action: str) -> Response:
         """The confirmation page: what the link would do, and a button that does it."""
@@ -102,23 +121,28 @@ class IncidentFeedback(View):
         page = confirmation_page(incident, action, query)
         return self.html(page, headers=dict(_PAGE_HEADERS))
 
-    @routed(incidents_table, "incident_id")
+    @routed(incidents, "incident_id")
     @guarded("none")
     async def post(self, request: Request, incident_id: str, action: str) -> Response:
-        """202 once one feedback record per alert is in Kafka; 404 for an unknown incident."""
+        """202 once one feedback record per alert of the sample is in Kafka; 404 for an unknown
+        incident. An incident merged into another one acts on that one."""
         signed = _grant(request, incident_id, action)
         incident = _incident(incident_id)
         body = await read_json(request, optional=True)
         if isinstance(body, dict):
             body = {**_link_fields(request, signed), **body}
-        records = [
-            feedback_of(body, alert_id, incident_id, action) for alert_id in incident["alerts"]
-        ]
+        ids = [alert_id for alert_id, _ in incident["sample"]]
+        if not ids:
+            detail = f"incident {incident_id} holds no alert"
+            if incident["merged_into"]:
+                detail += f": it was merged into {incident['merged_into']}, act on that one"
+            raise ApiError(409, "no_alerts", detail)
+        records = [feedback_of(body, a, incident_id, action, "incident") for a in ids]
         await _publish(records)
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
             return self.html(done, status=202, headers=dict(_PAGE_HEADERS))
-        return answer(self, {"ids": list(incident["alerts"])}, 202)
+        return answer(self, {"ids": ids}, 202)
 
 
 _PAGE_HEADERS = {  # the page's URL carries a capability: keep it out of caches and referrers
@@ -154,7 +178,7 @@ def _grant(request: Request, incident_id: str, action: str) -> bool:
 
 
 def _incident(incident_id: str) -> dict[str, Any]:
-    incident = incidents_table.get(incident_id)
+    incident = incidents.find(incident_id)
     if incident is None:
         raise ApiError(404, "not_found", f"no incident {incident_id}")
     return dict(incident)
@@ -172,7 +196,7 @@ def confirmation_page(incident: dict[str, Any], action: str, query: dict[str, st
     """The page a link opens: the incident, and one button per choice (no script).
 
     >>> incident = {"id": "i1", "title": "Disk <full>", "status": "firing",
-    ...             "severity": "critical", "alerts": {"a1": "firing"}}
+    ...             "severity": "critical", "alerts": 1, "merged_into": None}
     >>> page = confirmation_page(incident, "resolve", {"sig": "ab", "exp": "9"})
     >>> "Disk &lt;full&gt;" in page, page.count('<form method="post"')
     (True, 2)
@@ -180,6 +204,8 @@ def confirmation_page(incident: dict[str, Any], action: str, query: dict[str, st
     True
     """
     word = _WORDS[action]
+    into = incident.get("merged_into")
+    merged = f" (merged into {escape(str(into))})" if into else ""
     choices = (
         [("true", "Resolve: it needed action"), ("false", "Resolve: it was noise")]
         if action == "resolve"
@@ -194,9 +220,9 @@ def confirmation_page(incident: dict[str, Any], action: str, query: dict[str, st
         f"{word} incident?",
         f"<p><b>{escape(str(incident['title']))}</b></p>"
         f"<p>{escape(str(incident['status']))} · {escape(str(incident['severity']))} · "
-        f"{len(incident['alerts'])} alert(s) · incident {escape(str(incident['id']))}</p>"
-        f"<p>Nothing happens until you press a button; it applies to every alert of the "
-        f"incident.</p>{forms}",
+        f"{incident['alerts']} alert(s) · incident {escape(str(incident['id']))}{merged}</p>"
+        f"<p>Nothing happens until you press a button; it applies to the incident and its "
+        f"alerts.</p>{forms}",
     )
 
 

@@ -1,11 +1,10 @@
-"""Table views: alerts, incidents and fingerprints, answered by the worker that owns the key."""
+"""Table views: alerts, incidents and fingerprints, answered by the worker that holds them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from faust.web import Request, Response, View
-from yarl import URL
 
 from app.faust_app import app
 from app.records import format_time, parse_time
@@ -13,56 +12,47 @@ from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
 from app.triage.templates import records
 from app.web.http import ApiError, answer, guarded, tenant_of
-from app.web.routing import Rebalancing, forward, owner_of, rebalancing, routed
-from tables.alerts import alerts as alerts_table
-from tables.dedup import dedup as dedup_table
-from tables.dedup import episode_key as table_key
-from tables.fingerprint_stats import fingerprint_stats as stats_table
-from tables.incidents import incidents as incidents_table
+from app.web.lookup import find, here, incident_view
+from app.web.routing import (
+    Rebalancing,
+    ask_all,
+    forward,
+    owner_of,
+    rebalancing,
+    routed,
+    workers,
+)
+from tables.dedup import dedup, episode_key
+from tables.fingerprint_stats import fingerprint_stats
+from tables.incidents import incidents, is_head
 from tables.triage import triage
 
 INCIDENT_STATUSES = ("firing", "resolved")
 MAX_LIMIT = 1000
-
-
-def incident_view(incident: dict[str, Any]) -> dict[str, Any]:
-    """An incident as the API shows it: its alert ids, first/last seen, status."""
-    return {
-        "id": incident["id"],
-        "tenant": incident["tenant"],
-        "status": incident["status"],
-        "title": incident["title"],
-        "severity": incident["severity"],
-        "score": incident["score"],
-        "alert_ids": list(incident["alerts"]),
-        "alert_count": len(incident["alerts"]),
-        "alerts": incident["alerts"],
-        "services": incident["services"],
-        "templates": incident["templates"],
-        "first_seen": incident["first_seen"],
-        "last_seen": incident["last_seen"],
-        "reasons": incident["reasons"],
-        "notified": incident["notified"],
-    }
+STATS_FIELDS = ("template_id", "template", "acks", "resolves", "actionable", "noise")
 
 
 @app.page("/api/v1/alerts/{alert_id}")
 class AlertView(View):
-    """``GET /api/v1/alerts/{id}``: the latest enriched alert, with its feedback."""
+    """``GET /api/v1/alerts/{id}``: the latest enriched alert, with its feedback.
 
-    @routed(alerts_table, "alert_id")
+    Any worker answers: it asks the others when the alert is not in its partitions. An id that
+    joined another alert's episode answers that alert, with ``requested_id`` and ``joined``.
+    """
+
     @guarded()
     async def get(self, request: Request, alert_id: str) -> Response:
-        """The alert or 404."""
-        entry = alerts_table.get(alert_id)
-        if entry is None or entry["alert"] is None:
+        """The alert or 404 (``?local=1``: this worker's partitions only, for the others)."""
+        if request.query.get("local") == "1":
+            found, joined = here(alert_id)
+            if found is not None:
+                return answer(self, found)
+            detail = f"no alert {alert_id} on this worker"
+            return answer(self, {"error": "not_found", "detail": detail, "joined": joined}, 404)
+        found = await find(request, alert_id)
+        if found is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
-        view = {
-            **entry["alert"],
-            "feedback": entry["feedback"],
-            "acknowledged": entry["acknowledged"],
-        }
-        return answer(self, view)
+        return answer(self, found["alert"])
 
 
 @app.page("/api/v1/incidents")
@@ -80,13 +70,19 @@ class IncidentList(View):
         keep = incident_filter(request.query)
         limit = _limit(request.query.get("limit", "50"))
         offset = _whole(request.query.get("offset", "0"), "offset")
-        chosen = [incident_view(i) for i in incidents_table.values() if keep(i)]
+        heads = (incident_view(row) for key, row in incidents.items() if _listed(key, row))
+        chosen = [incident for incident in heads if keep(incident)]
         if request.query.get("local") != "1":
             chosen += await _from_other_workers(request, min(offset + limit, MAX_LIMIT))
         chosen.sort(key=lambda incident: (incident["last_seen"], incident["id"]), reverse=True)
         page = chosen[offset : offset + limit]
         following = offset + limit if offset + limit < len(chosen) else None
         return answer(self, {"incidents": page, "total": len(chosen), "next_offset": following})
+
+
+def _listed(key: str, row: Any) -> bool:
+    """A head that held alerts (not bookkeeping, not a redirect of an incident never seen)."""
+    return is_head(key) and bool(row["first_seen"])
 
 
 def incident_filter(query: Any) -> Any:
@@ -149,17 +145,12 @@ class ClusterList(View):
 
 async def _from_other_workers(request: Request, enough: int) -> list[dict[str, Any]]:
     """The first ``enough`` answers to the same query from every other worker holding incidents."""
-    here = str(app.conf.canonical_url)
-    others = [url for url in app.router.table_metadata(incidents_table.name) if url != here]
-    headers = {"Authorization": request.headers.get("Authorization", "")}
+    query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
     found: list[dict[str, Any]] = []
-    for url in others:
-        query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
-        target = URL(url).with_path(request.path).with_query(query)
-        async with app.http_client.get(target, headers=headers) as response:
-            if response.status != 200:
-                raise ApiError(503, "worker_unavailable", f"{url} answered {response.status}")
-            found += (await response.json())["incidents"]
+    for status, body in await ask_all(workers(incidents), request, request.path, query):
+        if status != 200:
+            raise ApiError(503, "worker_unavailable", f"another worker answered {status}")
+        found += body["incidents"]
     return found
 
 
@@ -167,26 +158,35 @@ async def _from_other_workers(request: Request, enough: int) -> list[dict[str, A
 class IncidentView(View):
     """``GET /api/v1/incidents/{id}``."""
 
-    @routed(incidents_table, "incident_id")
+    @routed(incidents, "incident_id")
     @guarded()
     async def get(self, request: Request, incident_id: str) -> Response:
         """The incident or 404."""
-        incident = incidents_table.get(incident_id)
-        if incident is None:
+        head = incidents.find(incident_id)
+        if head is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
-        return answer(self, incident_view(incident))
+        return answer(self, incident_view(head))
 
 
 @app.page("/api/v1/fingerprints/{fingerprint}")
 class FingerprintView(View):
-    """``GET /api/v1/fingerprints/{fp}?tenant=``: count, first/last seen, template, acks."""
+    """``GET /api/v1/fingerprints/{fp}?tenant=``: count, first/last seen, template, acks.
 
-    @routed(dedup_table, "fingerprint")
+    The episode row (dedup) and the feedback statistics share the fingerprint's partition; the
+    template is the statistics' (from the last feedback) or the current episode's alert's.
+    """
+
     @guarded()
     async def get(self, request: Request, fingerprint: str) -> Response:
-        """The statistics or 404 (the dedup and statistics tables share partitions)."""
-        key = table_key(tenant_of(request), fingerprint)
-        episode, stats = dedup_table.find(key), stats_table.get(key)
+        """The statistics or 404."""
+        key = episode_key(tenant_of(request), fingerprint)
+        try:
+            owner = owner_of(dedup, key)
+        except Rebalancing:
+            return rebalancing(self)
+        if owner is not None:
+            return await forward(self, request, owner)
+        episode, stats = dedup.find(key), fingerprint_stats.find(key) or {}
         if episode is None:
             raise ApiError(404, "not_found", f"no fingerprint {fingerprint}")
         view = {
@@ -199,8 +199,13 @@ class FingerprintView(View):
             "status": episode["status"],
             "alert_id": episode["alert_id"],
             "episode_count": episode["count"],
-            **(stats or {}),
+            "last_feedback_at": stats.get("last_feedback_at"),
+            **{name: stats.get(name, 0) for name in STATS_FIELDS},
         }
+        if not view["template"]:
+            found = await find(request, episode["alert_id"])
+            alert = found["alert"] if found else {}
+            view |= {"template_id": alert.get("template_id"), "template": alert.get("template")}
         return answer(self, view)
 
 

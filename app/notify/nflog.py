@@ -1,16 +1,16 @@
 """The notification log: one entry per (incident, receiver, state), checked before every send.
 
-An entry is written ``in_flight`` before the send starts (and made durable before the request
-leaves, see :mod:`agents.notify`), then ``sent`` or ``failed`` when the delivery's result
-comes back through ``notify.events``. A state is what the receiver is told: ``firing``,
-``update:<digest of the alerts>``, ``repeat:<since>``, ``escalation:<level>`` or ``resolved``,
-so one incident state change reaches one receiver once.
+An entry is written ``in_flight`` when a send is decided, and the send starts only once the
+broker acknowledged the entry (``Context.after_sent``); it becomes ``sent`` or ``failed`` when
+the delivery's result comes back through ``notify.events``. A state is what the receiver is
+told: ``firing``, ``update:<version>``, ``repeat:<since>``, ``escalation:<level>``,
+``acknowledged`` or ``resolved``, so one incident state change reaches one receiver once.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Status = Literal["in_flight", "sent", "failed"]
 
@@ -23,6 +23,8 @@ class Entry(TypedDict):
     notification: dict[str, Any]  # exactly what was (or is being) sent, for a re-send
     started_ms: int  # wall clock when the send was started (for re-sends after a crash)
     attempts: int
+    position: NotRequired[int]  # of the result applied (a replayed result changes nothing)
+    prune_ms: NotRequired[int]  # event time from which it may go (app.notify.retention)
 
 
 def key(incident_id: str, receiver: str, state: str) -> str:

@@ -1,0 +1,370 @@
+"""The notify stage on the real broker, with triage and correlate stood in for.
+
+Alerts go through the bridge and dedup as always; what triage and correlate would write to
+``alerts.correlated`` (batch messages keyed by incident id, in the incident's partition) is
+written by :class:`Chain` from the records dedup passed on, with the incident each test
+chooses. Merges are written to ``notify.events`` as triage writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from app.runtime.partitions import partition_of
+from tests.harness import (
+    Receiver,
+    TopicReader,
+    Worker,
+    accepted,
+    await_view,
+    eventually,
+    http,
+    unique,
+)
+
+PARTITIONS = 4
+
+
+class Chain:
+    """Stands in for triage and correlate: dedup's records, correlated into chosen incidents."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.deduped = TopicReader(bootstrap, "alerts.deduped")
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+
+    def passed(self, alert_id: str, count: int = 1) -> list[dict[str, Any]]:
+        """The records dedup passed on for ``alert_id`` (oldest first)."""
+
+        def found() -> list[dict[str, Any]]:
+            records = self.deduped.matching(lambda key, value: True)
+            items = [record for _, value, _ in records for _, record in _items(value)]
+            return [record for record in items if record["id"] == alert_id]
+
+        return eventually(lambda: len(got := found()) >= count and got, 30, f"{alert_id} deduped")
+
+    def correlate(self, incident_id: str, *alerts: dict[str, Any], **fields: Any) -> None:
+        """Write ``alerts`` (as triage and correlate would send them) into ``incident_id``."""
+        self.send(
+            "alerts.correlated", incident_id, [_triaged(a, incident_id, **fields) for a in alerts]
+        )
+
+    def send(self, topic: str, key: str, values: list[dict[str, Any]]) -> None:
+        """One batch message of ``values`` keyed ``key``, in the key's partition."""
+        for start in range(0, len(values), 400):
+            batch = {"batch": [[key, value] for value in values[start : start + 400]]}
+            self.producer.produce(
+                topic, value=json.dumps(batch).encode(), partition=partition_of(key, PARTITIONS)
+            )
+        assert self.producer.flush(30) == 0
+
+    def close(self) -> None:
+        self.deduped.close()
+
+
+def _items(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(value, dict) and isinstance(value.get("batch"), list):
+        return [(key, record) for key, record in value["batch"]]
+    return []
+
+
+def _triaged(alert: dict[str, Any], incident_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        **alert,
+        "template_id": alert.get("template_id") or "tpl-1",
+        "template": alert.get("template") or alert["title"],
+        "route": "root",
+        "routes": ["root"],
+        "group": f"{alert['tenant']}|root",
+        "config_version": "test",
+        "score": 0.9,
+        "decision": "notify",
+        "reasons": [*alert.get("reasons", []), "stand-in triage: it pages"],
+        "features": {"kind": alert["labels"].get("alertname", "x"), "severity": alert["severity"]},
+        "incident_id": incident_id,
+        "incident_open": True,
+        **fields,
+    }
+
+
+@pytest.fixture(scope="module")
+def chain(bootstrap: str, worker: Worker) -> Iterator[Chain]:
+    standin = Chain(bootstrap)
+    yield standin
+    standin.close()
+
+
+@pytest.fixture(scope="module")
+def examples(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
+    reader = TopicReader(bootstrap, "learning.examples")
+    yield reader
+    reader.close()
+
+
+def _learned(examples: TopicReader, alert_id: str) -> list[dict[str, Any]]:
+    """The examples sent for ``alert_id`` (batch messages of ``learning.examples``)."""
+
+    def found() -> list[dict[str, Any]]:
+        records = examples.matching(lambda key, value: True)
+        items = [example for _, value, _ in records for _, example in _items(value)]
+        return [example for example in items if example["alert_id"] == alert_id]
+
+    return eventually(found, 30, f"an example of {alert_id}")
+
+
+def _post(worker: Worker, tenant: str, *alerts: dict[str, Any]) -> list[str]:
+    return accepted(worker, f"/api/v1/alerts?tenant={tenant}", list(alerts))
+
+
+def _at(minutes: float) -> str:
+    moment = (
+        datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1) + timedelta(minutes=minutes)
+    )
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def test_alerts_are_published_paged_and_viewable_and_every_id_resolves(
+    worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver
+) -> None:
+    tenant, incident_id = unique("ns"), uuid.uuid4().hex
+    alerts = [
+        {
+            "title": f"Disk full on db-{n}",
+            "service": "db",
+            "labels": {"alertname": "DiskFull", "host": f"db-{n}"},
+            "starts_at": _at(0),
+        }
+        for n in (1, 2)
+    ]
+    ids = _post(worker, tenant, *alerts)
+    chain.correlate(incident_id, *(chain.passed(alert_id)[0] for alert_id in ids))
+
+    records = enriched.wait(lambda key, value: key in ids, count=2)
+    assert {value["incident_id"] for _, value, _ in records} == {incident_id}
+    assert not {"seq", "features", "route", "group"} & set(records[0][1]), "internal fields leak"
+    (page,) = receiver.wait(lambda n: n["incident_id"] == incident_id)
+    assert page["status"] == "firing" and sorted(page["alert_ids"]) == sorted(ids)
+    assert page["alert_count"] == 2
+
+    view = await_view(worker, f"/api/v1/alerts/{ids[0]}")
+    assert view["incident_id"] == incident_id and view["feedback"] == []
+    incident = await_view(worker, f"/api/v1/incidents/{incident_id}")
+    assert (incident["status"], incident["alert_count"], incident["firing_count"]) == (
+        "firing",
+        2,
+        2,
+    )
+    assert [e["what"] for e in incident["timeline"]][:2] == ["opened", "firing"]
+    listed = await_view(worker, f"/api/v1/incidents?tenant={tenant}")
+    assert [i["id"] for i in listed["incidents"]] == [incident_id]
+
+    (again,) = _post(worker, tenant, {**alerts[0], "starts_at": _at(1)})  # joins the episode
+    assert again != ids[0]
+    joined = await_view(worker, f"/api/v1/alerts/{again}")
+    assert (joined["id"], joined["requested_id"], joined["joined"]) == (ids[0], again, ids[0])
+    assert http("GET", f"{worker.url}/api/v1/alerts/{uuid.uuid4().hex}").status == 404
+
+
+def test_acknowledge_labels_and_resolving_the_incident_closes_it_once(
+    worker: Worker,
+    chain: Chain,
+    enriched: TopicReader,
+    receiver: Receiver,
+    feedback_topic: TopicReader,
+    examples: TopicReader,
+) -> None:
+    tenant, incident_id = unique("ns"), uuid.uuid4().hex
+    ids = _post(
+        worker,
+        tenant,
+        *(
+            {
+                "title": f"Queue {n} backing up",
+                "service": "mq",
+                "labels": {"alertname": "Backlog", "q": str(n)},
+            }
+            for n in (1, 2)
+        ),
+    )
+    first = chain.passed(ids[0])[0]
+    chain.correlate(incident_id, first, chain.passed(ids[1])[0])
+    receiver.wait(lambda n: n["incident_id"] == incident_id)
+    await_view(worker, f"/api/v1/alerts/{ids[0]}")
+
+    ack = http(
+        "POST", f"{worker.url}/api/v1/alerts/{ids[0]}/acknowledge", {"by": "ann", "note": "on it"}
+    )
+    assert ack.status == 202 and ack.body["ids"] == [ids[0]]
+    (_, feedback, _), *_ = feedback_topic.wait(lambda key, value: key == ids[0])
+    assert feedback["incident_id"] == incident_id and feedback["scope"] == "alert"
+    told = receiver.wait(
+        lambda n: n["incident_id"] == incident_id and n["change"] == "acknowledged"
+    )
+    assert len(told) == 1
+    (example,) = _learned(examples, ids[0])
+    assert (example["label"], example["source"], example["tenant"]) == (True, "ack", tenant)
+    view = await_view(worker, f"/api/v1/alerts/{ids[0]}", lambda b: b["acknowledged"])
+    assert view["feedback"][0]["note"] == "on it"
+    stats = await_view(
+        worker,
+        f"/api/v1/fingerprints/{first['fingerprint']}?tenant={tenant}",
+        lambda b: b.get("acks") == 1,
+    )
+    assert stats["actionable"] == 1 and stats["template"] == "Queue 1 backing up"
+
+    done = http(
+        "POST",
+        f"{worker.url}/api/v1/incidents/{incident_id}/resolve",
+        {"by": "bob", "actionable": False},
+    )
+    assert done.status == 202 and sorted(done.body["ids"]) == sorted(ids)
+    resolved = receiver.wait(
+        lambda n: n["incident_id"] == incident_id and n["status"] == "resolved"
+    )
+    incident = await_view(
+        worker, f"/api/v1/incidents/{incident_id}", lambda b: b["status"] == "resolved"
+    )
+    assert incident["resolved_by"] == "bob" and incident["acknowledged_by"] == "ann"
+    assert any(entry["what"] == "closed" for entry in incident["timeline"])
+    eventually(lambda: [e for e in _learned(examples, ids[1]) if e["label"] is False])
+    eventually(lambda: len(receiver.wait(lambda n: n["incident_id"] == incident_id)) >= 3)
+    assert len(resolved) == 1
+    assert (
+        len(
+            [
+                n
+                for n in receiver.wait(lambda n: n["incident_id"] == incident_id)
+                if n["status"] == "resolved"
+            ]
+        )
+        == 1
+    )
+
+
+def test_feedback_written_without_its_incident_still_acts(
+    worker: Worker, bootstrap: str, chain: Chain, receiver: Receiver
+) -> None:
+    tenant, incident_id = unique("ns"), uuid.uuid4().hex
+    (alert_id,) = _post(worker, tenant, {"title": "Cache misses", "service": "cache"})
+    chain.correlate(incident_id, chain.passed(alert_id)[0])
+    receiver.wait(lambda n: n["incident_id"] == incident_id)
+    record = {
+        "alert_id": alert_id,
+        "kind": "ack",
+        "actionable": True,
+        "by": "outsider",
+        "at": _at(30),
+    }
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce("alerts.feedback", key=alert_id.encode(), value=json.dumps(record).encode())
+    assert producer.flush(10) == 0
+    receiver.wait(lambda n: n["incident_id"] == incident_id and n["change"] == "acknowledged")
+    incident = await_view(
+        worker, f"/api/v1/incidents/{incident_id}", lambda b: b["acknowledged_by"]
+    )
+    assert incident["acknowledged_by"] == "outsider"
+
+
+def test_a_merged_incident_redirects_to_the_one_it_joined(
+    worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver
+) -> None:
+    tenant, old, storm = unique("ns"), uuid.uuid4().hex, uuid.uuid4().hex
+    ids = _post(
+        worker,
+        tenant,
+        *(
+            {
+                "title": f"Upstream timeouts {n}",
+                "service": f"api-{n}",
+                "labels": {"alertname": "Timeouts", "n": str(n)},
+            }
+            for n in range(3)
+        ),
+    )
+    chain.correlate(old, chain.passed(ids[0])[0])
+    chain.correlate(storm, chain.passed(ids[1])[0])
+    receiver.wait(lambda n: n["incident_id"] == old)
+    receiver.wait(lambda n: n["incident_id"] == storm)
+
+    merge = {
+        "kind": "merge",
+        "into": storm,
+        "reason": "one storm",
+        "at_ms": int(datetime.now(UTC).timestamp() * 1000),
+    }
+    chain.send("notify.events", old, [merge])
+    (gone,) = receiver.wait(lambda n: n["incident_id"] == old and n["status"] == "resolved")
+    assert gone["merged_into"] == storm and gone["resolved_alert_ids"] == [ids[0]]
+    assert gone["alert_ids"] == [] and gone["alert_count"] == 0
+    joined = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 2)
+    assert ids[0] in joined["alert_ids"] and joined["firing_count"] == 2  # its receivers hear
+    assert joined["timeline"][-1]["what"] == "absorbed"  # of it at the next group interval
+
+    chain.correlate(old, chain.passed(ids[2])[0])  # correlate still puts the group's alerts there
+    (_, late, _), *_ = enriched.wait(lambda key, value: key == ids[2])
+    assert late["incident_id"] == storm and late["merged_from"] == old
+    incident = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 3)
+    assert incident["merged_from"] == [old]
+    redirect = await_view(worker, f"/api/v1/incidents/{old}")
+    assert redirect["merged_into"] == storm and redirect["status"] == "resolved"
+    moved = await_view(worker, f"/api/v1/alerts/{ids[0]}", lambda b: b["incident_id"] == storm)
+    assert moved["merged_from"] == old
+
+    chain.send("notify.events", old, [merge])  # a replayed merge changes nothing
+    chain.correlate(old, chain.passed(ids[2])[0])  # nor does a replayed alert
+    eventually(lambda: len(enriched.matching(lambda key, value: key == ids[2])) == 2)
+    assert await_view(worker, f"/api/v1/incidents/{storm}")["alert_count"] == 3
+
+
+def test_a_storm_of_50000_alerts_in_one_incident_keeps_every_row_small(
+    worker: Worker, bootstrap: str, chain: Chain, enriched: TopicReader, receiver: Receiver
+) -> None:
+    tenant, incident_id = unique("storm"), uuid.uuid4().hex
+    changelogs = {
+        name: TopicReader(bootstrap, f"alertflow-{name}-changelog")
+        for name in ("incidents", "members", "nflog", "timers")
+    }
+    try:
+        base = {
+            "tenant": tenant,
+            "source": "api",
+            "status": "firing",
+            "severity": "warning",
+            "service": "edge",
+            "title": "Upstream down",
+            "description": "",
+            "labels": {"alertname": "UpstreamDown"},
+            "annotations": {},
+            "starts_at": _at(0),
+            "ends_at": None,
+            "received_at": _at(0),
+            "group_key": None,
+            "duplicate_count": 1,
+            "seq": 1,
+        }
+        alerts = [
+            {**base, "id": f"{incident_id[:8]}-{n}", "fingerprint": f"fp-{n}"}
+            for n in range(50_000)
+        ]
+        chain.correlate(incident_id, *alerts)
+        incident = await_view(
+            worker, f"/api/v1/incidents/{incident_id}", lambda b: b["alert_count"] == 50_000
+        )
+        assert incident["firing_count"] == 50_000 and len(incident["alert_ids"]) == 20
+        receiver.wait(lambda n: n["incident_id"] == incident_id)
+        for name, reader in changelogs.items():
+            largest = max(
+                (len(json.dumps(v)) for _, v, _ in reader.matching(lambda k, v: v is not None)),
+                default=0,
+            )
+            assert largest < 16_000, f"{name}: a row of {largest} bytes"
+        assert http("GET", f"{worker.url}/api/v1/health").status == 200
+    finally:
+        for reader in changelogs.values():
+            reader.close()

@@ -1,0 +1,223 @@
+"""The notify stage's decisions over in-memory partitions (app.notify.step, events, simulate).
+
+The same code the agent runs per Kafka message, without Kafka: alerts in, member rows and
+incident heads, notifications logged and answered, feedback, timers, retention.
+"""
+
+from __future__ import annotations
+
+from app.notify.incident import ms_time
+from app.notify.muting import Muting
+from app.notify.simulate import Simulation, config_of, sim_alert
+
+MIN = 60_000
+CONFIG = config_of(
+    {
+        "routes": {"receiver": "ops", "group_interval": "1m"},
+        "notify": {"resend_after": "2m"},
+    },
+    "ops",
+)
+
+
+def _resolved(alert_id: str, incident_id: str, at_ms: int, started: int = 0, seq: int = 2):
+    return sim_alert(
+        alert_id,
+        incident_id,
+        started,
+        status="resolved",
+        ends_at=ms_time(at_ms),
+        seq=seq,
+        received_at=ms_time(at_ms),
+    )
+
+
+def test_an_alert_becomes_a_member_an_incident_and_one_page() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])
+    (page,) = sim.sent
+    assert (page["receiver"], page["change"], page["alert_ids"], page["alert_count"]) == (
+        "ops",
+        "firing",
+        ["a1"],
+        1,
+    )
+    (published,) = [alert for key, alert, _ in sim.out.enriched if key == "a1"]
+    assert published["incident_id"] == "i1" and "seq" not in published
+    assert "features" not in published
+    member = sim.row("members", "a1", sim.partition("i1"))
+    assert member["home"] == "i1" and member["features"] == {
+        "kind": "DiskFull",
+        "severity": "warning",
+    }
+    head = sim.row("incidents", "i1")
+    assert (head["status"], head["alerts"], head["visible"]) == ("firing", 1, 1)
+    (ok, incident_id, record), *_ = sim.out.results
+    assert ok and incident_id == "i1" and record["notification_id"] == page["notification_id"]
+
+
+def test_a_replayed_alert_is_published_again_and_changes_nothing() -> None:
+    sim = Simulation(CONFIG)
+    alert = sim_alert("a1", "i1", 0)
+    sim.alerts([("i1", alert)])
+    head = sim.row("incidents", "i1")
+    sim.alerts([("i1", alert)])  # the same seq: applied already
+    assert sim.row("incidents", "i1") == head
+    assert len(sim.sent) == 1
+    assert [key for key, _, _ in sim.out.enriched] == ["a1", "a1"]
+
+
+def test_resolving_every_alert_sends_resolved_once_with_what_resolved() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0)), ("i1", sim_alert("a2", "i1", 0))])
+    sim.alerts([("i1", _resolved("a1", "i1", 2 * MIN))])
+    sim.alerts([("i1", _resolved("a2", "i1", 3 * MIN))])
+    changes = [(n["change"], n["added_alert_ids"], n["resolved_alert_ids"]) for n in sim.sent]
+    assert changes == [
+        ("firing", ["a1", "a2"], []),
+        ("update", [], ["a1"]),
+        ("resolved", [], ["a2"]),
+    ]
+    sim.tick(10 * MIN)
+    assert len(sim.sent) == 3
+
+
+def test_updates_wait_for_the_group_interval_and_come_from_the_due_index() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])
+    sim.alerts([("i1", sim_alert("a2", "i1", 10_000))])
+    assert len(sim.sent) == 1, "a second notification waits for the group interval"
+    assert sim.row("timers", "i1")["due_ms"] == MIN
+    sim.tick(MIN)
+    assert [n["added_alert_ids"] for n in sim.sent] == [["a1"], ["a2"]]
+    assert sim.row("timers", "i1") is None, "nothing pending: no timer row"
+
+
+def test_a_silenced_alert_flows_suppressed_and_pages_nobody() -> None:
+    silence = {
+        "id": "s1",
+        "matchers": [{"name": "service", "value": "db", "isRegex": False, "isEqual": True}],
+        "starts_at": ms_time(0),
+        "ends_at": ms_time(60 * MIN),
+        "created_by": "ann",
+        "comment": "migration",
+        "updated_at": ms_time(0),
+    }
+    sim = Simulation(CONFIG, muting=Muting.of([silence], (), []))
+    sim.alerts([("i1", sim_alert("a1", "i1", MIN))])
+    ((_, published, _),) = sim.out.enriched
+    assert published["decision"] == "suppress"
+    assert published["reasons"][-1].startswith("silenced by s1 (ann: migration)")
+    assert sim.sent == []
+    assert sim.row("incidents", "i1")["muted_ids"] == ["a1"]
+
+
+def test_acknowledging_tells_the_receivers_once_and_labels_the_alert() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])
+    ack = {
+        "kind": "ack",
+        "alert_id": "a1",
+        "incident_id": "i1",
+        "actionable": True,
+        "by": "ann",
+        "at": ms_time(MIN),
+        "scope": "alert",
+    }
+    sim.event("i1", ack)
+    sim.event("i1", ack)  # the same feedback again (another record): nothing more
+    assert [n["change"] for n in sim.sent] == ["firing", "acknowledged"]
+    (example,) = sim.out.examples
+    assert (example["id"], example["label"], example["source"]) == ("a1:human", True, "ack")
+    assert example["features"] == {"kind": "DiskFull", "severity": "warning"}
+    ((key, fact),) = sim.out.facts
+    assert key == "t|fp-a1" and fact["kind"] == "ack"
+    head = sim.row("incidents", "i1")
+    assert head["acknowledged"]["by"] == "ann"
+    assert sim.row("members", "a1", sim.partition("i1"))["acknowledged"] is True
+
+
+def test_resolving_the_incident_closes_it_and_sends_resolved_once() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert(f"a{n}", "i1", 0)) for n in range(3)])
+    for n in range(3):  # what POST /api/v1/incidents/i1/resolve writes: one per alert
+        sim.event(
+            "i1",
+            {
+                "kind": "resolve",
+                "alert_id": f"a{n}",
+                "incident_id": "i1",
+                "actionable": False,
+                "by": "ann",
+                "at": ms_time(MIN),
+                "scope": "incident",
+            },
+        )
+    assert [n["change"] for n in sim.sent] == ["firing", "resolved"]
+    assert sim.sent[-1]["status"] == "resolved"
+    head = sim.row("incidents", "i1")
+    assert head["status"] == "resolved" and head["closed"]["by"] == "ann"
+    assert sorted(e["alert_id"] for e in sim.out.examples) == ["a0", "a1", "a2"]
+    assert {e["label"] for e in sim.out.examples} == {False}
+
+
+def test_a_page_nobody_answered_that_resolves_soon_is_weak_noise() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0)), ("i2", sim_alert("a2", "i2", 0))])
+    sim.alerts([("i1", _resolved("a1", "i1", 5 * MIN)), ("i2", _resolved("a2", "i2", 50 * MIN))])
+    (weak,) = sim.out.examples
+    assert (weak["alert_id"], weak["label"], weak["source"]) == ("a1", False, "self_resolve")
+
+
+def test_feedback_without_its_incident_finds_the_member_in_every_partition() -> None:
+    sim = Simulation(CONFIG, partitions=4)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])
+    ack = {"kind": "ack", "alert_id": "a1", "incident_id": None, "actionable": True}
+    ack |= {"by": "ann", "at": ms_time(MIN), "scope": "alert", "search": True}
+    for partition in range(4):  # what agents.incident_feedback sends for it
+        sim.event("", ack, partition=partition)
+    assert [n["change"] for n in sim.sent] == ["firing", "acknowledged"]
+    assert len(sim.out.examples) == 1
+
+
+def test_a_send_left_in_flight_by_a_dead_worker_is_sent_again_after_resend_after() -> None:
+    sim = Simulation(CONFIG, answer=False)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])
+    (first,) = sim.sent
+    sim.running.clear()  # the worker that started it died
+    sim.timers[sim.partition("i1")].check_later(0, "i1|ops|firing", "i1")  # after a rebuild
+    sim.wall_ms = MIN
+    sim.tick(MIN)
+    assert len(sim.sent) == 1, "younger than resend_after: it may still be under way"
+    sim.wall_ms = 3 * MIN
+    sim.tick(3 * MIN)
+    assert [n["notification_id"] for n in sim.sent] == [first["notification_id"]] * 2
+
+
+def test_log_entries_of_an_incident_resolved_long_ago_go() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])
+    sim.alerts([("i1", _resolved("a1", "i1", MIN))])
+    assert sim.row("nflog", "i1|ops|firing", sim.partition("i1")) is not None
+    sim.tick(3 * 24 * 60 * MIN)
+    partition = sim.partition("i1")
+    assert sim.row("nflog", "i1|ops|firing", partition) is None
+    assert sim.row("nflog", "i1|ops|resolved", partition) is None
+    assert sim.row("incidents", "i1")["status"] == "resolved", "the incident stays"
+    for day in range(4, 32):  # each call sweeps up to two days of buckets
+        sim.tick(day * 24 * 60 * MIN)
+    assert sim.row("incidents", "i1") is None, "resolved 30 days ago: it goes too"
+    assert sim.row("members", "a1", partition) is None
+
+
+def test_a_storm_of_50000_alerts_keeps_every_row_small() -> None:
+    sim = Simulation(CONFIG)
+    for start in range(0, 50_000, 500):
+        sim.alerts([("storm", sim_alert(f"a{n}", "storm", n)) for n in range(start, start + 500)])
+    head = sim.row("incidents", "storm")
+    assert head["alerts"] == 50_000 and head["firing"] == 50_000
+    assert sim.sizes.largest < 16_000, sim.sizes.largest
+    sim.tick(10 * MIN)
+    notification = sim.sent[-1]
+    assert notification["change"] == "update"
+    assert notification["alert_count"] == 50_000 and len(notification["alert_ids"]) == 20

@@ -1,74 +1,82 @@
-"""A storm merge on the real worker: the old incident lets go of the merged alert and resolves.
+"""A merge on the real worker: the merged incident redirects to the one it joined.
 
-The scored records are written straight to ``alerts.scored`` (what the score stage would write
-after correlate merged an incident into a storm), so the test needs no storm of 60 alerts.
+Triage writes ``{"kind": "merge", "into", "reason", "at_ms"}`` to ``notify.events`` keyed by the
+incident it merges; here the test writes it (and what correlate would write to
+``alerts.correlated``, see :mod:`tests.standin`). The merged incident's receivers hear that its
+alerts are gone (``resolved``, ``merged_into``); its counts join the other incident; its
+later alerts are forwarded there; replays change nothing.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Producer
+import pytest
 
-from tests.harness import Receiver, Worker, eventually, http, unique
-
-
-def _scored(alert_id: str, incident_id: str, tenant: str, **extra: Any) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return {
-        "id": alert_id,
-        "tenant": tenant,
-        "source": "api",
-        "status": "firing",
-        "severity": "warning",
-        "service": "api",
-        "title": "Upstream timeouts",
-        "description": "",
-        "labels": {"alertname": "Timeouts"},
-        "annotations": {},
-        "starts_at": now,
-        "ends_at": None,
-        "received_at": now,
-        "fingerprint": alert_id,
-        "group_key": None,
-        "template_id": "t1",
-        "template": "Upstream timeouts",
-        "duplicate_count": 0,
-        "incident_id": incident_id,
-        "incident_open": True,
-        "score": 0.9,
-        "decision": "notify",
-        "reasons": ["test"],
-        **extra,
-    }
+from tests.harness import Receiver, TopicReader, Worker, accepted, await_view, eventually, unique
+from tests.standin import Chain
 
 
-def _produce(bootstrap: str, record: dict[str, Any]) -> None:
-    # murmur2, as Kafka clients and Faust partition keys: the incident is in its partition
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
-    producer.produce("alerts.scored", key=record["incident_id"], value=json.dumps(record))
-    assert producer.flush(10) == 0
+@pytest.fixture(scope="module")
+def chain(bootstrap: str, worker: Worker) -> Iterator[Chain]:
+    standin = Chain(bootstrap)
+    yield standin
+    standin.close()
 
 
-def test_merged_alert_leaves_its_old_incident_which_resolves(
-    worker: Worker, bootstrap: str, receiver: Receiver
+def _post(worker: Worker, tenant: str, *alerts: dict[str, Any]) -> list[str]:
+    return accepted(worker, f"/api/v1/alerts?tenant={tenant}", list(alerts))
+
+
+def test_a_merged_incident_redirects_to_the_one_it_joined(
+    worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver
 ) -> None:
-    tenant, old, storm = unique("merge"), uuid.uuid4().hex, uuid.uuid4().hex
-    alert_id = uuid.uuid4().hex
-    _produce(bootstrap, _scored(alert_id, old, tenant))
-    (paged,) = receiver.wait(lambda n: n["incident_id"] == old)
-    assert paged["status"] == "firing" and paged["alert_ids"] == [alert_id]
-
-    _produce(bootstrap, _scored(alert_id, storm, tenant, merged_from=old))
-    (resolved,) = receiver.wait(lambda n: n["incident_id"] == old and n["status"] == "resolved")
-    assert resolved["resolved_alert_ids"] == [alert_id] and resolved["alert_ids"] == []
-    assert resolved["merged_into"] == {alert_id: storm}
-    receiver.wait(lambda n: n["incident_id"] == storm and n["alert_ids"] == [alert_id])
-    view = eventually(
-        lambda: (a := http("GET", f"{worker.url}/api/v1/incidents/{old}")).status == 200 and a,
-        what="the old incident's view",
+    tenant, old, storm = unique("ns"), uuid.uuid4().hex, uuid.uuid4().hex
+    ids = _post(
+        worker,
+        tenant,
+        *(
+            {
+                "title": f"Upstream timeouts {n}",
+                "service": f"api-{n}",
+                "labels": {"alertname": "Timeouts", "n": str(n)},
+            }
+            for n in range(3)
+        ),
     )
-    assert view.body["status"] == "resolved" and view.body["alert_ids"] == []
+    chain.correlate(old, chain.passed(ids[0])[0])
+    chain.correlate(storm, chain.passed(ids[1])[0])
+    receiver.wait(lambda n: n["incident_id"] == old)
+    receiver.wait(lambda n: n["incident_id"] == storm)
+
+    merge = {
+        "kind": "merge",
+        "into": storm,
+        "reason": "one storm",
+        "at_ms": int(datetime.now(UTC).timestamp() * 1000),
+    }
+    chain.send("notify.events", old, [merge])
+    (gone,) = receiver.wait(lambda n: n["incident_id"] == old and n["status"] == "resolved")
+    assert gone["merged_into"] == storm and gone["resolved_alert_ids"] == [ids[0]]
+    assert gone["alert_ids"] == [] and gone["alert_count"] == 0
+    joined = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 2)
+    assert ids[0] in joined["alert_ids"] and joined["firing_count"] == 2  # its receivers hear
+    assert joined["timeline"][-1]["what"] == "absorbed"  # of it at the next group interval
+
+    chain.correlate(old, chain.passed(ids[2])[0])  # correlate still puts the group's alerts there
+    (_, late, _), *_ = enriched.wait(lambda key, value: key == ids[2])
+    assert late["incident_id"] == storm and late["merged_from"] == old
+    incident = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 3)
+    assert incident["merged_from"] == [old]
+    redirect = await_view(worker, f"/api/v1/incidents/{old}")
+    assert redirect["merged_into"] == storm and redirect["status"] == "resolved"
+    moved = await_view(worker, f"/api/v1/alerts/{ids[0]}", lambda b: b["incident_id"] == storm)
+    assert moved["merged_from"] == old
+
+    chain.send("notify.events", old, [merge])  # a replayed merge changes nothing
+    chain.correlate(old, chain.passed(ids[2])[0])  # nor does a replayed alert
+    eventually(lambda: len(enriched.matching(lambda key, value: key == ids[2])) == 2)
+    assert await_view(worker, f"/api/v1/incidents/{storm}")["alert_count"] == 3

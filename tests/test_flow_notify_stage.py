@@ -9,15 +9,18 @@ chooses. Merges are written to ``notify.events`` as triage writes them.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import yaml
 from confluent_kafka import Producer
 
-from app.runtime.partitions import partition_of
 from tests.harness import (
     Receiver,
     TopicReader,
@@ -28,69 +31,7 @@ from tests.harness import (
     http,
     unique,
 )
-
-PARTITIONS = 4
-
-
-class Chain:
-    """Stands in for triage and correlate: dedup's records, correlated into chosen incidents."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.deduped = TopicReader(bootstrap, "alerts.deduped")
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-
-    def passed(self, alert_id: str, count: int = 1) -> list[dict[str, Any]]:
-        """The records dedup passed on for ``alert_id`` (oldest first)."""
-
-        def found() -> list[dict[str, Any]]:
-            records = self.deduped.matching(lambda key, value: True)
-            items = [record for _, value, _ in records for _, record in _items(value)]
-            return [record for record in items if record["id"] == alert_id]
-
-        return eventually(lambda: len(got := found()) >= count and got, 30, f"{alert_id} deduped")
-
-    def correlate(self, incident_id: str, *alerts: dict[str, Any], **fields: Any) -> None:
-        """Write ``alerts`` (as triage and correlate would send them) into ``incident_id``."""
-        self.send(
-            "alerts.correlated", incident_id, [_triaged(a, incident_id, **fields) for a in alerts]
-        )
-
-    def send(self, topic: str, key: str, values: list[dict[str, Any]]) -> None:
-        """One batch message of ``values`` keyed ``key``, in the key's partition."""
-        for start in range(0, len(values), 400):
-            batch = {"batch": [[key, value] for value in values[start : start + 400]]}
-            self.producer.produce(
-                topic, value=json.dumps(batch).encode(), partition=partition_of(key, PARTITIONS)
-            )
-        assert self.producer.flush(30) == 0
-
-    def close(self) -> None:
-        self.deduped.close()
-
-
-def _items(value: Any) -> list[tuple[str, dict[str, Any]]]:
-    if isinstance(value, dict) and isinstance(value.get("batch"), list):
-        return [(key, record) for key, record in value["batch"]]
-    return []
-
-
-def _triaged(alert: dict[str, Any], incident_id: str, **fields: Any) -> dict[str, Any]:
-    return {
-        **alert,
-        "template_id": alert.get("template_id") or "tpl-1",
-        "template": alert.get("template") or alert["title"],
-        "route": "root",
-        "routes": ["root"],
-        "group": f"{alert['tenant']}|root",
-        "config_version": "test",
-        "score": 0.9,
-        "decision": "notify",
-        "reasons": [*alert.get("reasons", []), "stand-in triage: it pages"],
-        "features": {"kind": alert["labels"].get("alertname", "x"), "severity": alert["severity"]},
-        "incident_id": incident_id,
-        "incident_open": True,
-        **fields,
-    }
+from tests.standin import Chain, items
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +53,8 @@ def _learned(examples: TopicReader, alert_id: str) -> list[dict[str, Any]]:
 
     def found() -> list[dict[str, Any]]:
         records = examples.matching(lambda key, value: True)
-        items = [example for _, value, _ in records for _, example in _items(value)]
-        return [example for example in items if example["alert_id"] == alert_id]
+        sent = [example for _, value, _ in records for _, example in items(value)]
+        return [example for example in sent if example["alert_id"] == alert_id]
 
     return eventually(found, 30, f"an example of {alert_id}")
 
@@ -271,57 +212,6 @@ def test_feedback_written_without_its_incident_still_acts(
     assert incident["acknowledged_by"] == "outsider"
 
 
-def test_a_merged_incident_redirects_to_the_one_it_joined(
-    worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver
-) -> None:
-    tenant, old, storm = unique("ns"), uuid.uuid4().hex, uuid.uuid4().hex
-    ids = _post(
-        worker,
-        tenant,
-        *(
-            {
-                "title": f"Upstream timeouts {n}",
-                "service": f"api-{n}",
-                "labels": {"alertname": "Timeouts", "n": str(n)},
-            }
-            for n in range(3)
-        ),
-    )
-    chain.correlate(old, chain.passed(ids[0])[0])
-    chain.correlate(storm, chain.passed(ids[1])[0])
-    receiver.wait(lambda n: n["incident_id"] == old)
-    receiver.wait(lambda n: n["incident_id"] == storm)
-
-    merge = {
-        "kind": "merge",
-        "into": storm,
-        "reason": "one storm",
-        "at_ms": int(datetime.now(UTC).timestamp() * 1000),
-    }
-    chain.send("notify.events", old, [merge])
-    (gone,) = receiver.wait(lambda n: n["incident_id"] == old and n["status"] == "resolved")
-    assert gone["merged_into"] == storm and gone["resolved_alert_ids"] == [ids[0]]
-    assert gone["alert_ids"] == [] and gone["alert_count"] == 0
-    joined = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 2)
-    assert ids[0] in joined["alert_ids"] and joined["firing_count"] == 2  # its receivers hear
-    assert joined["timeline"][-1]["what"] == "absorbed"  # of it at the next group interval
-
-    chain.correlate(old, chain.passed(ids[2])[0])  # correlate still puts the group's alerts there
-    (_, late, _), *_ = enriched.wait(lambda key, value: key == ids[2])
-    assert late["incident_id"] == storm and late["merged_from"] == old
-    incident = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 3)
-    assert incident["merged_from"] == [old]
-    redirect = await_view(worker, f"/api/v1/incidents/{old}")
-    assert redirect["merged_into"] == storm and redirect["status"] == "resolved"
-    moved = await_view(worker, f"/api/v1/alerts/{ids[0]}", lambda b: b["incident_id"] == storm)
-    assert moved["merged_from"] == old
-
-    chain.send("notify.events", old, [merge])  # a replayed merge changes nothing
-    chain.correlate(old, chain.passed(ids[2])[0])  # nor does a replayed alert
-    eventually(lambda: len(enriched.matching(lambda key, value: key == ids[2])) == 2)
-    assert await_view(worker, f"/api/v1/incidents/{storm}")["alert_count"] == 3
-
-
 def test_a_storm_of_50000_alerts_in_one_incident_keeps_every_row_small(
     worker: Worker, bootstrap: str, chain: Chain, enriched: TopicReader, receiver: Receiver
 ) -> None:
@@ -368,3 +258,77 @@ def test_a_storm_of_50000_alerts_in_one_incident_keeps_every_row_small(
     finally:
         for reader in changelogs.values():
             reader.close()
+
+
+class SlowService:
+    """A receiver that holds the first request it gets for ``hold`` seconds."""
+
+    def __init__(self, hold: float) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.arrived = threading.Event()
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                first = not service.posts
+                service.posts.append(body)
+                service.arrived.set()
+                if first:
+                    time.sleep(hold)
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture(scope="module")
+def slow(
+    worker: Worker, receiver: Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlowService]:
+    """The session worker, restarted with a receiver ``slow`` for the ``crash-*`` tenants."""
+    service = SlowService(hold=8.0)
+    path = tmp_path_factory.mktemp("slow") / "alertflow.yaml"
+    config = {
+        "receivers": [{"name": "slow", "type": "webhook", "url": service.url, "timeout": 20}],
+        "routes": {
+            "receiver": "webhook",
+            "routes": [{"matchers": ['tenant=~"crash-.*"'], "receiver": "slow"}],
+        },
+        "notify": {"tick_interval": "1s", "resend_after": "3s"},
+    }
+    path.write_text(yaml.safe_dump(config))
+    worker.stop()
+    worker.env["ALERTFLOW_CONFIG"] = str(path)
+    worker.start()
+    yield service
+    worker.stop()
+    del worker.env["ALERTFLOW_CONFIG"]
+    worker.start()
+    service.server.shutdown()
+
+
+def test_a_kill_while_a_notification_is_in_flight_sends_it_exactly_once(
+    worker: Worker, chain: Chain, sent: TopicReader, slow: SlowService
+) -> None:
+    tenant, incident_id = unique("crash"), uuid.uuid4().hex
+    (alert_id,) = _post(worker, tenant, {"title": "Payments down", "service": "pay"})
+    chain.correlate(incident_id, chain.passed(alert_id)[0])
+    assert slow.arrived.wait(60), "the first send never reached the service"
+    worker.stop(kill=True)  # while the service still holds the request
+    worker.start()
+    sent.wait(lambda key, value: key == incident_id, timeout=60)
+    time.sleep(5)  # longer than resend_after: a second send would have started by now
+    records = sent.matching(lambda key, value: key == incident_id)
+    assert len(records) == 1, records
+    posts = [post for post in slow.posts if post["incident_id"] == incident_id]
+    assert 1 <= len(posts) <= 2
+    assert {post["notification_id"] for post in posts} == {records[0][1]["notification_id"]}

@@ -1,89 +1,104 @@
-"""Storm merges downstream: an alert merged into a storm incident leaves its old incident.
+"""Merges: an incident joins another, becomes a redirect, and hands its alerts over.
 
-The pure path of agents/notify.py: ``moved_event`` (what the storm incident's owner sends,
-keyed by the old incident), ``without_alert`` (what the old incident's owner does with it),
-``update_incident`` and ``app.dispatch.plan`` (what the old incident's receivers are told).
+The pure path (app.notify.incident ``redirect``/``absorb``, app.notify.plan) and the stage
+over in-memory partitions (app.notify.simulate): what the merged incident's receivers hear,
+what the other incident holds, later alerts forwarded, replays applied once, chains of merges.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from agents.notify import moved_event, update_incident, without_alert
-from app.dispatch import plan
-from tests.configs import config_of
+from app.notify.incident import absorb, change, fold, redirect, summary
+from app.notify.incident import ms_time as at
+from app.notify.plan import plan
+from app.notify.simulate import Simulation, config_of, sim_alert
 
 MIN = 60_000
 CONFIG = config_of({"routes": {"receiver": "ops", "group_interval": "5m"}}, "ops")
 
 
-def _alert(alert_id: str, incident_id: str, minute: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": alert_id,
-        "incident_id": incident_id,
-        "tenant": "t",
-        "status": "firing",
-        "title": "Upstream timeouts",
-        "severity": "warning",
-        "score": 0.8,
-        "service": "api",
-        "template": "Upstream timeouts",
-        "starts_at": f"2026-01-01T00:{minute:02d}:00Z",
-        "ends_at": None,
-        "decision": "notify",
-        "reasons": [],
-        **extra,
-    }
+def _merge(into: str, at_ms: int) -> dict[str, object]:
+    return {"kind": "merge", "into": into, "reason": "one storm", "at_ms": at_ms}
 
 
-def _paged(*alerts: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """The old incident with ``alerts`` folded in, after its first page."""
-    incident = None
-    for alert in alerts:
-        incident = update_incident(incident, alert, {}, None)
-    assert incident is not None
-    now = incident["paged_ms"]
-    incident, sends, _ = plan(incident, CONFIG, now)
+def test_the_merged_incidents_receivers_hear_its_alerts_are_gone() -> None:
+    old = fold(None, change("a1", None, ["firing", False], at_ms=0, incident_id="old"))
+    old, sends, _ = plan(old, CONFIG, 0)
     assert [s.change for s in sends] == ["firing"]
-    return incident, now
-
-
-def test_the_last_alert_moving_out_resolves_the_old_incident() -> None:
-    old, now = _paged(_alert("a1", "old", 0))
-    merged = _alert(
-        "a1", "storm", 0, merged_from="old", status="resolved", ends_at="2026-01-01T00:03:00Z"
-    )
-    event = moved_event(merged)
-    assert event is not None and event["incident_id"] == "old" and event["into"] == "storm"
-    assert event["at_ms"] == now + 3 * MIN  # the resolve's event time
-
-    old = without_alert(old, event["alert_id"], event["into"])
-    assert old["status"] == "resolved" and old["alerts"] == {}
-    old, sends, due = plan(old, CONFIG, event["at_ms"])
+    old = redirect(old, "storm", 3 * MIN, "one storm")
+    assert (old["status"], old["merged_into"], old["visible"]) == ("resolved", "storm", 0)
+    old, sends, due = plan(old, CONFIG, 3 * MIN)
     assert [(s.change, s.resolved) for s in sends] == [("resolved", ("a1",))]
-    assert due is None  # nothing left to wait for: not firing forever
+    assert due is None
 
 
-def test_an_alert_moving_out_of_a_larger_incident_is_an_update() -> None:
-    old, now = _paged(_alert("a1", "old", 0), _alert("a2", "old", 0))
-    old = without_alert(old, "a1", "storm")
-    assert old["status"] == "firing"
-    old, sends, due = plan(old, CONFIG, now + MIN)
-    assert sends == [] and due == now + 5 * MIN  # at most one update per group_interval
-    old, sends, _ = plan(old, CONFIG, due)
-    assert [(s.change, s.resolved) for s in sends] == [("update", ("a1",))]
-    assert "merged into incident storm" in old["reasons"][0]
+def test_the_joined_incident_takes_the_counts_and_tells_what_was_added() -> None:
+    old = fold(None, change("a1", None, ["firing", False], at_ms=0, incident_id="old"))
+    storm = fold(None, change("b1", None, ["firing", False], at_ms=0, incident_id="storm"))
+    storm, _, _ = plan(storm, CONFIG, 0)
+    storm = absorb(storm, summary(old), "storm", MIN, "one storm")
+    assert (storm["alerts"], storm["firing"], storm["merged_from"]) == (2, 2, ["old"])
+    storm, sends, due = plan(storm, CONFIG, MIN)
+    assert sends == [] and due == 5 * MIN  # one update per group interval
+    storm, sends, _ = plan(storm, CONFIG, 5 * MIN)
+    assert [(s.change, s.added) for s in sends] == [("update", ("a1",))]
+    assert "incident old merged into it" in storm["reasons"][0]
 
 
-def test_a_replayed_or_late_message_does_not_bring_the_alert_back() -> None:
-    old, _ = _paged(_alert("a1", "old", 0), _alert("a2", "old", 0))
-    moved = without_alert(old, "a1", "storm")
-    assert without_alert(moved, "a1", "storm") is moved  # the event replayed
-    late = update_incident(moved, _alert("a1", "old", 0), {}, None)  # published before the merge
-    assert late["alerts"] == {"a2": "firing"}
+def test_later_alerts_of_a_merged_incident_are_forwarded_and_applied_once() -> None:
+    sim = Simulation(CONFIG, partitions=4)
+    sim.alerts([("old", sim_alert("a1", "old", 0)), ("storm", sim_alert("b1", "storm", 0))])
+    sim.event("old", _merge("storm", MIN))
+    assert [(n["incident_id"], n["change"]) for n in sim.sent][-1] == ("old", "resolved")
+    assert sim.sent[-1]["merged_into"] == "storm"
+    assert sim.row("incidents", "storm")["alerts"] == 2
+
+    late = sim_alert("a2", "old", 2 * MIN)
+    sim.alerts([("old", late)])
+    sim.alerts([("old", late)])  # replayed: published again, counted once
+    sim.alerts(
+        [
+            (
+                "old",
+                {
+                    **sim_alert("a1", "old", 0),
+                    "status": "resolved",
+                    "seq": 2,
+                    "ends_at": at(3 * MIN),
+                },
+            )
+        ]
+    )
+    head = sim.row("incidents", "storm")
+    assert (head["alerts"], head["firing"]) == (3, 2)
+    published = [alert for key, alert, _ in sim.out.enriched if key == "a2"]
+    assert len(published) == 2 and published[0]["incident_id"] == "storm"
+    assert published[0]["merged_from"] == "old"
+    assert sim.row("members", "a2", sim.partition("old"))["home"] == "old"
+
+    sim.event("old", _merge("storm", MIN))  # a replayed merge changes nothing
+    assert sim.row("incidents", "storm")["alerts"] == 3
 
 
-def test_only_a_merged_alert_sends_a_move() -> None:
-    assert moved_event(_alert("a1", "old", 0)) is None
-    assert moved_event(_alert("a1", "old", 0, merged_from="old")) is None
-    assert moved_event(_alert("a1", "storm", 0, merged_from="old")) is not None
+def test_a_merge_before_any_alert_leaves_a_bare_redirect() -> None:
+    sim = Simulation(CONFIG)
+    sim.event("old", _merge("storm", 0))
+    sim.alerts([("old", sim_alert("a1", "old", MIN))])
+    head = sim.row("incidents", "storm")
+    assert head is not None and head["alerts"] == 1 and head["sample"] == [["a1", "old"]]
+    assert [n["incident_id"] for n in sim.sent] == ["storm"]
+
+
+def test_merges_chain_and_a_loop_ends_in_dead_letters() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])
+    sim.event("i1", _merge("i2", MIN))
+    sim.event("i2", _merge("i3", 2 * MIN))
+    assert sim.row("incidents", "i3")["alerts"] == 1
+    sim.alerts([("i1", sim_alert("a2", "i1", 3 * MIN))])  # i1 → i2 → i3
+    assert sim.row("incidents", "i3")["alerts"] == 2
+    try:  # a loop: the handover goes round until the stage gives up on it
+        sim.event("i3", _merge("i1", 4 * MIN))
+    except ValueError as error:  # in the worker: the record goes to alerts.deadletter
+        assert "went round" in str(error)
+    else:
+        raise AssertionError("a merge loop went unnoticed")

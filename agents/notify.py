@@ -17,8 +17,8 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import faust
 
@@ -34,6 +34,8 @@ from app.notify.timers import Timers
 from app.runtime import Context, Record, partition_of, run_stage
 from app.runtime.batches import item
 from app.runtime.outbox import Outbox
+from app.silences import Silence
+from app.sinks.base import Outcome
 from app.stages import producer, stage
 from tables.incidents import incidents
 from tables.inhibitors import changelog as inhibitors_changelog
@@ -137,7 +139,7 @@ def _timers(partition: int) -> Timers:
 def _muting() -> Muting:
     rules = CONFIG.current.inhibit_rules
     sources = [(key, row["labels"]) for key, row in inhibitors.items() if row] if rules else []
-    return Muting.of(silences.values(), rules, sources)
+    return Muting.of(cast(Iterable[Silence], cast(Any, silences).values()), rules, sources)
 
 
 def _measure(out: Outputs) -> None:
@@ -146,7 +148,7 @@ def _measure(out: Outputs) -> None:
         metrics.suppressions_processed.labels(reason).inc(count)
     for (receiver, outcome), count in out.delivered.items():
         for _ in range(count):
-            metrics.count_notification(receiver, outcome)
+            metrics.count_notification(receiver, cast(Outcome, outcome))
     if out.unmatched:
         log.warning("%d feedback record(s) for alerts no partition holds", out.unmatched)
 
@@ -161,7 +163,7 @@ async def notify(stream: faust.StreamT[Any]) -> None:
     await run_stage(stage("notify"), stream, handle, [incidents, members, nflog, timers])
 
 
-@app.timer(interval=max(CONFIG.current.options.tick_interval_ms, 1000) / 1000)
+@app.timer(interval=max(CONFIG.current.options.tick_interval_ms, 1000) / 1000)  # type: ignore[untyped-decorator]
 async def tick() -> None:
     """Advance event time on this worker's partitions, so timers fire without new alerts."""
     if not CONFIG.current.options.tick_interval_ms:
@@ -177,13 +179,13 @@ async def tick() -> None:
         log.warning("ticks not sent: %s", error)
 
 
-@app.timer(interval=CONFIG.current.options.reload_interval_ms / 1000)
+@app.timer(interval=CONFIG.current.options.reload_interval_ms / 1000)  # type: ignore[untyped-decorator]
 async def reload_config() -> None:
     """Pick up a changed ALERTFLOW_CONFIG (routes, receivers, rules) atomically."""
     CONFIG.maybe_reload()
 
 
-@app.task
+@app.task  # type: ignore[untyped-decorator]
 async def reload_on_sighup() -> None:
     """``kill -HUP <worker>`` reloads the configuration at once."""
     asyncio.get_running_loop().add_signal_handler(

@@ -7,8 +7,9 @@ what the other incident holds, later alerts forwarded, replays applied once, cha
 
 from __future__ import annotations
 
-from app.notify.incident import absorb, change, fold, redirect, summary
+from app.notify.incident import change, fold
 from app.notify.incident import ms_time as at
+from app.notify.merge import absorb, redirect, summary
 from app.notify.plan import plan
 from app.notify.simulate import Simulation, config_of, sim_alert
 

@@ -17,12 +17,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from app.notify import incident as heads
 from app.notify import nflog, retention
 from app.notify.feedback import act, given, label_feedback
+from app.notify.incident import Change
 from app.notify.member import take_feedback
+from app.notify.merge import absorb, redirect
 from app.notify.step import HEADS, Step, child_key
 from app.notify.timers import without
 
@@ -59,7 +61,7 @@ def feedback(step: Step, incident_id: str, value: dict[str, Any], position: int)
         step.out.unmatched += 1  # asked everywhere: no partition of this one holds the alert
     if only == "member" or (value.get("search") and member is None):
         return
-    target = member["home"] if value.get("search") else incident_id  # type: ignore[index]
+    target = member["home"] if value.get("search") else incident_id
     _on_incident(step, target, {**value, "only": "incident"})
 
 
@@ -68,7 +70,7 @@ def _on_member(step: Step, member: Any, value: dict[str, Any], position: int) ->
     if position <= member["feedback_position"]:  # a replay: its labels are sent again
         step.out.examples.extend(given(member))
         return
-    updated = take_feedback(member, value, position)  # type: ignore[arg-type]
+    updated = take_feedback(member, value, position)
     if updated is None:
         return  # the same feedback again
     updated, examples = label_feedback(updated, value)  # type: ignore[arg-type]
@@ -186,12 +188,11 @@ def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) ->
     step.timers.advance(at_ms)
     if head is None:  # merged before any of its alerts came: a bare redirect
         head = heads.new_incident(incident_id, str(value.get("tenant", "")), "", {})
-        head.update(merged_into=into, merged_ms=at_ms, forwarded=0)
-        head["merge_position"] = position
+        head["merged_into"], head["merged_ms"], head["merge_position"] = into, at_ms, position
         step.put_head(head, plan_it=False)
         return
-    head = heads.redirect(head, into, at_ms, str(value.get("reason", "")))
-    head.update(forwarded=1, merge_position=position)
+    head = redirect(head, into, at_ms, str(value.get("reason", "")))
+    head["forwarded"], head["merge_position"] = 1, position
     step.put_head(head)
     _hand_over(step, incident_id, head, value)
 
@@ -218,21 +219,24 @@ def adopt(step: Step, incident_id: str, value: dict[str, Any]) -> None:
     applied = step.tables.incidents.get(row_key)
     if applied is not None and version <= applied["v"]:
         if applied.get("sent") and applied["v"] == version:
-            step.out.events.append(tuple(applied["sent"]))  # type: ignore[arg-type]
+            into, event, to = applied["sent"]
+            step.out.events.append((into, event, to))
         return
     head = step.head(incident_id)
     at_ms = int(value.get("at_ms") or value.get("change", {}).get("at_ms") or 0)
     step.timers.advance(at_ms)
     row: dict[str, Any] = {"v": version, "at_ms": step.timers.clock_ms}
-    contribution = {name: value[name] for name in ("summary", "change", "reason") if name in value}
+    contribution: dict[str, Any] = {
+        name: value[name] for name in ("summary", "change", "reason") if name in value
+    }
     if head is not None and head["merged_into"] is not None:
         event = step.forward(incident_id, head, {**contribution, "hops": hops + 1})
         row["sent"] = [head["merged_into"], event, None]
     elif "summary" in value:
         reason = str(value.get("reason", ""))
-        step.put_head(heads.absorb(head, value["summary"], incident_id, at_ms, reason))
+        step.put_head(absorb(head, value["summary"], incident_id, at_ms, reason))
     else:
-        step.fold_later(incident_id, {**value["change"], "incident_id": incident_id})
+        step.fold_later(incident_id, cast(Change, {**value["change"], "incident_id": incident_id}))
     if applied is None:
         due = step.timers.clock_ms + retention.HEAD_KEEP_MS
         HEADS.schedule(step.tables.incidents, step.partition, row_key, due, None)

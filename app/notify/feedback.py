@@ -90,7 +90,7 @@ def observation(member: Member) -> Observation | None:
     alert = member["alert"]
     if member["features"] is None:
         return None
-    return {
+    seen: Observation = {
         "alert_id": alert["id"],
         "tenant": alert["tenant"],
         "kind": kind_of(alert),  # type: ignore[arg-type]
@@ -101,6 +101,7 @@ def observation(member: Member) -> Observation | None:
         "starts_at": alert["starts_at"],
         "ends_at": alert.get("ends_at"),
     }
+    return seen
 
 
 def label_feedback(member: Member, feedback: Feedback) -> tuple[Member, list[Example]]:

@@ -5,8 +5,8 @@ the alert view). The head keeps counts, not lists — how many alerts joined, fi
 are shown to receivers — with capped samples of ids beside them, and the last ``RECENT``
 changes of what receivers see, numbered by ``version``, from which a notification says what
 changed (:mod:`app.notify.plan`). Every state change of a member is folded in as a
-:class:`Change`; a merged incident hands its counts over as a :class:`Summary`
-(:func:`redirect`, :func:`absorb`) and becomes a redirect to the incident it joined.
+:class:`Change`; a merged incident hands its counts over (:mod:`app.notify.merge`) and becomes
+a redirect to the incident it joined.
 
 A 50,000-alert storm keeps the head at a few kB:
 
@@ -55,30 +55,6 @@ class Change(TypedDict):
     labels: dict[str, str]  # what routing sees (the head keeps its first alert's)
 
 
-class Summary(TypedDict):
-    """What a merged incident hands over to the incident it joins."""
-
-    id: str
-    tenant: str
-    title: str
-    labels: dict[str, str]
-    severity: str
-    score: float
-    alerts: int
-    firing: int
-    visible: int
-    muted: int
-    sample: list[list[str]]
-    shown: list[str]
-    muted_ids: list[str]
-    services: list[str]
-    templates: list[str]
-    first_seen: str
-    last_seen: str
-    wants_page: bool
-    opened: bool
-
-
 class Incident(TypedDict):
     """The head row (table ``incidents``, key: incident id)."""
 
@@ -120,7 +96,7 @@ class Incident(TypedDict):
     merged_from: list[str]  # incidents merged into it (a sample) …
     merged_count: int  # … and how many
     forwarded: int  # contributions sent on to ``merged_into``
-    handover: NotRequired[Summary]  # what it handed over when merged (sent again on a replay)
+    handover: NotRequired[dict[str, Any]]  # its summary when merged (app.notify.merge)
     merge_position: NotRequired[int]
 
 
@@ -233,7 +209,7 @@ def fold_all(incident: Incident | None, changes: list[Change]) -> Incident:
     >>> h["alerts"], [entry["what"] for entry in h["timeline"]], h["timeline"][-1]["added"]
     (3, ['opened', 'firing', 'alerts'], 3)
     """
-    head = _copy(incident) if incident is not None else _opened(changes[0])
+    head = copied(incident) if incident is not None else _opened(changes[0])
     for found in changes:
         _apply(head, found)
     return head
@@ -249,92 +225,19 @@ def _apply(head: Incident, found: Change) -> None:
             head["sample"].append([alert_id, found["home"]])
     head["firing"] += (status == "firing") - (was_status == "firing")
     head["muted"] += int(muted) - int(was_muted)
-    _mark_muted(head, alert_id, muted)
+    mark_muted(head, alert_id, muted)
     seen_before = was_status == "firing" and not was_muted
     seen_now = status == "firing" and not muted
     if seen_before != seen_now:
         head["visible"] += 1 if seen_now else -1
-        _note(head, alert_id, seen_now)
+        note_visible(head, alert_id, seen_now)
     _take_fields(head, found)
     if status == "firing" and was_status != "firing" and head["closed"] is not None:
         head["closed"] = None
-        _event(head, found["at_ms"], "reopened")
-    _settled(head, found["at_ms"], pages=found["pages"], opened=found["opened"])
+        add_event(head, found["at_ms"], "reopened")
+    settle(head, found["at_ms"], pages=found["pages"], opened=found["opened"])
     resolved = was_status == "firing" and status != "firing"
     _timeline_alerts(head, found["at_ms"], new=found["was"] is None, resolved=resolved)
-
-
-def redirect(incident: Incident, into: str, at_ms: int, reason: str) -> Incident:
-    """The incident once merged into ``into``: a redirect, with its counts handed over.
-
-    Its receivers hear that its alerts are gone (``resolved``, ``merged_into``); the handover
-    is kept to be sent again should the merge be replayed.
-
-    >>> h = fold(None, change("a1", None, ["firing", False], at_ms=0, incident_id="i1"))
-    >>> r = redirect(h, "j1", 5000, "same storm")
-    >>> r["status"], r["merged_into"], r["visible"], r["recent"][-1], r["handover"]["visible"]
-    ('resolved', 'j1', 0, [2, 'a1', 'gone'], 1)
-    """
-    head = _copy(incident)
-    head["handover"] = summary(incident)
-    for alert_id in list(head["shown"]):
-        _note(head, alert_id, False)
-    if head["visible"] > len(incident["shown"]):  # changes beyond the sample: a bump
-        head["version"] += 1
-    head.update(merged_into=into, merged_ms=at_ms, firing=0, visible=0, muted=0, shown=[])
-    head.update(muted_ids=[], reasons=[f"merged into incident {into}: {reason}"])
-    _event(head, at_ms, "merged", into=into, reason=reason)
-    return _settled(head, at_ms, pages=False, opened=False)
-
-
-def summary(incident: Incident) -> Summary:
-    """What ``incident`` hands over when it joins another one."""
-    fields = Summary.__annotations__
-    return {name: incident[name] for name in fields}  # type: ignore[literal-required,return-value]
-
-
-def absorb(
-    incident: Incident | None, given: Summary, into: str, at_ms: int, reason: str
-) -> Incident:
-    """``into``'s head after a merged incident's summary joined it.
-
-    >>> i = fold(None, change("a1", None, ["firing", False], at_ms=0, incident_id="i1"))
-    >>> j = fold(None, change("b1", None, ["firing", False], at_ms=0, incident_id="j1"))
-    >>> j = absorb(j, summary(i), "j1", 9000, "same storm")
-    >>> j["alerts"], j["visible"], j["shown"], j["merged_from"], j["recent"][-1]
-    (2, 2, ['b1', 'a1'], ['i1'], [2, 'a1', 'firing'])
-    >>> absorb(None, summary(i), "j2", 9000, "storm")["sample"]
-    [['a1', 'i1']]
-    """
-    if incident is None:
-        head = new_incident(into, given["tenant"], given["title"], given["labels"])
-        head["first_seen"] = given["first_seen"]
-    else:
-        head = _copy(incident)
-    for name in ("alerts", "firing", "muted"):
-        head[name] += given[name]  # type: ignore[literal-required]
-    room = SAMPLE - len(head["sample"])
-    head["sample"].extend(given["sample"][: max(room, 0)])
-    for alert_id in given["muted_ids"]:
-        _mark_muted(head, alert_id, True)
-    for alert_id in given["shown"]:
-        _note(head, alert_id, True)
-    if given["visible"] > len(given["shown"]):
-        head["version"] += 1
-    head["visible"] += given["visible"]
-    head["severity"] = _worse(head["severity"], given["severity"])
-    head["score"] = max(head["score"], given["score"])
-    for name in ("services", "templates"):
-        for item in given[name]:  # type: ignore[literal-required]
-            _add_name(head[name], item)  # type: ignore[literal-required]
-    head["first_seen"] = min(head["first_seen"] or given["first_seen"], given["first_seen"])
-    head["last_seen"] = max(head["last_seen"], given["last_seen"])
-    head["reasons"] = [f"incident {given['id']} merged into it: {reason}"]
-    head["merged_count"] += 1
-    if len(head["merged_from"]) < SAMPLE:
-        head["merged_from"].append(given["id"])
-    _event(head, at_ms, "absorbed", incident=given["id"], reason=reason)
-    return _settled(head, at_ms, pages=given["wants_page"], opened=given["opened"])
 
 
 def acknowledge(incident: Incident, kind: str, by: str, at: str) -> Incident:
@@ -348,9 +251,9 @@ def acknowledge(incident: Incident, kind: str, by: str, at: str) -> Incident:
     """
     if incident["acknowledged"] is not None:
         return incident
-    head = _copy(incident)
+    head = copied(incident)
     head["acknowledged"] = {"kind": kind, "by": by, "at": at}
-    head["timeline"] = _kept([*head["timeline"], {"at": at, "what": "acknowledged", "by": by}])
+    head["timeline"] = kept([*head["timeline"], {"at": at, "what": "acknowledged", "by": by}])
     return head
 
 
@@ -367,10 +270,10 @@ def close(incident: Incident, by: str, at: str, at_ms: int) -> Incident:
     if incident["closed"] is not None or incident["merged_into"] is not None:
         return incident
     head = acknowledge(incident, "resolve", by, at)
-    head = _copy(head)
+    head = copied(head)
     head["closed"] = {"by": by, "at": at}
-    head["timeline"] = _kept([*head["timeline"], {"at": at, "what": "closed", "by": by}])
-    return _settled(head, at_ms, pages=False, opened=False)
+    head["timeline"] = kept([*head["timeline"], {"at": at, "what": "closed", "by": by}])
+    return settle(head, at_ms, pages=False, opened=False)
 
 
 def note_sent(incident: Incident, receiver: str, state: str, change_kind: str, at: str) -> Incident:
@@ -380,11 +283,11 @@ def note_sent(incident: Incident, receiver: str, state: str, change_kind: str, a
     >>> h["notified"], h["timeline"][-1]["what"]
     ({'ops:firing': 'T'}, 'notified')
     """
-    head = _copy(incident)
+    head = copied(incident)
     notified = {**head["notified"], f"{receiver}:{state}": at}
     head["notified"] = dict(list(notified.items())[-TIMELINE:])
     entry = {"at": at, "what": "notified", "receiver": receiver, "change": change_kind}
-    head["timeline"] = _kept([*head["timeline"], entry])
+    head["timeline"] = kept([*head["timeline"], entry])
     return head
 
 
@@ -425,24 +328,24 @@ def ms_time(ms: int) -> str:
 def _opened(found: Change) -> Incident:
     head = new_incident(found["incident_id"], found["tenant"], found["title"], found["labels"])
     head["first_seen"] = found["starts_at"]
-    _event(head, found["at_ms"], "opened")
+    add_event(head, found["at_ms"], "opened")
     return head
 
 
-def _copy(incident: Incident) -> Incident:
+def copied(incident: Incident) -> Incident:
     """A copy whose lists and maps can change without touching ``incident``'s."""
-    head = dict(incident)
+    head: dict[str, Any] = dict(incident)
     for name in ("sample", "shown", "muted_ids", "recent", "services", "templates", "timeline"):
         head[name] = list(head[name])
     return head  # type: ignore[return-value]
 
 
 def _take_fields(head: Incident, found: Change) -> None:
-    head["severity"] = _worse(head["severity"], found["severity"])
+    head["severity"] = worse(head["severity"], found["severity"])
     if (found["score"] or 0.0) > head["score"]:
         head["score"] = found["score"]
-    _add_name(head["services"], found["service"])
-    _add_name(head["templates"], found["template"])
+    add_name(head["services"], found["service"])
+    add_name(head["templates"], found["template"])
     starts = found["starts_at"]
     if starts > head["last_seen"]:
         head["last_seen"] = starts
@@ -451,7 +354,7 @@ def _take_fields(head: Incident, found: Change) -> None:
     head["reasons"] = found["reasons"]
 
 
-def _settled(head: Incident, at_ms: int, *, pages: bool, opened: bool) -> Incident:
+def settle(head: Incident, at_ms: int, *, pages: bool, opened: bool) -> Incident:
     """Status and paging after a change at event time ``at_ms``."""
     head["wants_page"] = head["wants_page"] or pages
     head["opened"] = head["opened"] or opened
@@ -463,12 +366,12 @@ def _settled(head: Incident, at_ms: int, *, pages: bool, opened: bool) -> Incide
         if status == "resolved":
             head["resolved_ms"] = at_ms
             head["prune_ms"] = None
-        _event(head, at_ms, status)
+        add_event(head, at_ms, status)
         head["status"] = status
     return head
 
 
-def _note(head: Incident, alert_id: str, shown: bool) -> None:
+def note_visible(head: Incident, alert_id: str, shown: bool) -> None:
     """Record a visible change: a new version, the recent list and the shown sample."""
     head["version"] += 1
     head["recent"].append([head["version"], alert_id, "firing" if shown else "gone"])
@@ -480,15 +383,15 @@ def _note(head: Incident, alert_id: str, shown: bool) -> None:
         head["shown"].remove(alert_id)
 
 
-def _mark_muted(head: Incident, alert_id: str, muted: bool) -> None:
+def mark_muted(head: Incident, alert_id: str, muted: bool) -> None:
     if muted and alert_id not in head["muted_ids"] and len(head["muted_ids"]) < SAMPLE:
         head["muted_ids"].append(alert_id)
     elif not muted and alert_id in head["muted_ids"]:
         head["muted_ids"].remove(alert_id)
 
 
-def _event(head: Incident, at_ms: int, what: str, **fields: Any) -> None:
-    head["timeline"] = _kept([*head["timeline"], {"at": ms_time(at_ms), "what": what, **fields}])
+def add_event(head: Incident, at_ms: int, what: str, **fields: Any) -> None:
+    head["timeline"] = kept([*head["timeline"], {"at": ms_time(at_ms), "what": what, **fields}])
 
 
 def _timeline_alerts(head: Incident, at_ms: int, *, new: bool, resolved: bool) -> None:
@@ -498,26 +401,26 @@ def _timeline_alerts(head: Incident, at_ms: int, *, new: bool, resolved: bool) -
     last = head["timeline"][-1] if head["timeline"] else None
     if last is None or last["what"] != "alerts":
         last = {"at": ms_time(at_ms), "what": "alerts", "added": 0, "resolved": 0}
-        head["timeline"] = _kept([*head["timeline"], last])
+        head["timeline"] = kept([*head["timeline"], last])
     else:
         last = head["timeline"][-1] = dict(last)
     last["added"] += int(new)
     last["resolved"] += int(resolved)
 
 
-def _kept(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def kept(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return timeline[-TIMELINE:]
 
 
-def _add_name(names: list[str], name: str | None) -> None:
+def add_name(names: list[str], name: str | None) -> None:
     if name and name not in names and len(names) < NAMES:
         names.append(name)
 
 
-def _worse(a: str, b: str) -> str:
+def worse(a: str, b: str) -> str:
     """The worse of two severities (the first when they rank alike).
 
-    >>> _worse("warning", "critical"), _worse("warning", "P1")
+    >>> worse("warning", "critical"), worse("warning", "P1")
     ('critical', 'warning')
     """
     if a == b or SEVERITY_RANK.get(b, 1) <= SEVERITY_RANK.get(a, 1):

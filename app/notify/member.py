@@ -123,7 +123,7 @@ def apply(
         }
     else:
         was = [member["alert"]["status"], member["muted"]]
-        member = {**member, "alert": public, "muted": muted}  # type: ignore[typeddict-item]
+        member = {**member, "alert": public, "muted": muted}
         if member["features"] is None:
             member["features"] = alert.get("features")
     seq = alert.get("seq")

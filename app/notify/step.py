@@ -24,7 +24,7 @@ from app.learning.model import Example
 from app.notify import incident as heads
 from app.notify import nflog, retention
 from app.notify.feedback import label_resolve
-from app.notify.incident import Change, Incident
+from app.notify.incident import Change, Incident, copied
 from app.notify.member import Member, apply, is_replay, published
 from app.notify.muting import Muting
 from app.notify.notification import notification
@@ -179,7 +179,7 @@ class Step:
         self, incident_id: str, head: Incident, contribution: dict[str, Any]
     ) -> dict[str, Any]:
         """Send a contribution of a redirect incident on to the incident it joined."""
-        head = {**head, "forwarded": head["forwarded"] + 1}  # type: ignore[assignment]
+        head = {**head, "forwarded": head["forwarded"] + 1}
         self.tables.incidents.put(incident_id, head)
         event = {"kind": "adopt", "from": incident_id, "v": head["forwarded"], **contribution}
         self.out.events.append((str(head["merged_into"]), event, None))
@@ -243,8 +243,8 @@ class Step:
             self._keep_timer(incident_id, timer, None, timer["in_flight"] if timer else [])
             return
         now_ms = max(clock_ms, head["paged_ms"] or 0)
-        head, sends, due = plan(head, self.config, now_ms)
-        head = dict(head)  # type: ignore[assignment]  # rows are shared: never change them in place
+        planned, sends, due = plan(head, self.config, now_ms)
+        head = copied(planned)  # rows are shared: never change one in place
         in_flight = list(timer["in_flight"]) if timer else []
         for send in sends:
             key = nflog.key(incident_id, send.receiver, send.state)
@@ -277,9 +277,10 @@ class Step:
         """A resolved incident: when its log entries and its head go."""
         routes = match(self.config.route, head["labels"]) or [self.config.route]
         repeat = max(route.repeat_interval_ms or 0 for route in routes)
-        head["prune_ms"] = retention.keep_until(head["resolved_ms"] or clock_ms, repeat)
+        prune_ms = retention.keep_until(head["resolved_ms"] or clock_ms, repeat)
+        head["prune_ms"] = prune_ms
         for key in head["logged"]:
-            self._prune_entry(key, head["prune_ms"], clock_ms, head)
+            self._prune_entry(key, prune_ms, clock_ms, head)
         if (due := retention.head_due(head)) is not None and due > clock_ms:
             HEADS.schedule(self.tables.incidents, self.partition, head["id"], due, None)
 
@@ -340,5 +341,5 @@ def event_ms(alert: Alert) -> int:
     2000
     """
     if alert["status"] == "resolved" and alert.get("ends_at"):
-        return epoch_ms(alert["ends_at"])  # type: ignore[arg-type]
+        return epoch_ms(alert["ends_at"])
     return epoch_ms(alert["starts_at"])

@@ -129,5 +129,14 @@ def epoch_ms(text: str) -> int:
     """Milliseconds since the epoch of an RFC 3339 timestamp (Kafka message time).
 
     Cached: the times of one request, and of an alert's re-sends, repeat.
+
+    >>> epoch_ms("1970-01-01T00:00:01.5Z"), epoch_ms("1970-01-01T01:00:01+01:00")
+    (1500, 1000)
     """
-    return int(parse_time(text).timestamp() * 1000)
+    try:  # the usual forms, in C: Python 3.11 reads "Z" and up to nanoseconds itself
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = parse_time(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

@@ -105,6 +105,7 @@ class Step:
         self._muting: Muting | None = None
         self._pending: dict[str, list[Change]] = {}
         self._heads: dict[str, str | None] = {}  # incident → where it merged, as read this call
+        self._expiring: list[tuple[str, int, int | None]] = []  # members to list for expiry
         self._touched: dict[str, None] = {}
 
     @property
@@ -211,11 +212,10 @@ class Step:
             self._touched[head["id"]] = None
 
     def put_member(self, alert_id: str, member: Member, before: Member | None) -> None:
-        """Write a member row and keep it listed for expiry."""
+        """Write a member row and keep it listed for expiry (listed when the call settles)."""
         self.tables.members.put(alert_id, member)
-        due = retention.member_due(member)
         was = None if before is None else retention.member_due(before)
-        MEMBERS.schedule(self.tables.members, self.partition, alert_id, due, was)
+        self._expiring.append((alert_id, retention.member_due(member), was))
 
     def fold_later(self, incident_id: str, found: Change) -> None:
         """Fold a change into a local incident with the others of this call."""
@@ -232,6 +232,7 @@ class Step:
             self._touched.setdefault(incident_id, None)
         for incident_id in self._touched:
             self.decide(incident_id, now_ms)
+        MEMBERS.schedule_many(self.tables.members, self.partition, self._expiring)
         self._sweep(now_ms)
         return self.out
 

@@ -39,7 +39,7 @@ from app.sinks.base import Outcome
 from app.stages import producer, stage
 from tables.incidents import incidents
 from tables.inhibitors import changelog as inhibitors_changelog
-from tables.inhibitors import inhibitors
+from tables.inhibitors import read_sources
 from tables.members import members
 from tables.nflog import nflog
 from tables.silences import silences
@@ -138,7 +138,7 @@ def _timers(partition: int) -> Timers:
 
 def _muting() -> Muting:
     rules = CONFIG.current.inhibit_rules
-    sources = [(key, row["labels"]) for key, row in inhibitors.items() if row] if rules else []
+    sources = read_sources() if rules else []
     return Muting.of(cast(Iterable[Silence], cast(Any, silences).values()), rules, sources)
 
 

@@ -212,6 +212,75 @@ def test_feedback_written_without_its_incident_still_acts(
     assert incident["acknowledged_by"] == "outsider"
 
 
+def test_a_silenced_alert_is_published_suppressed_and_pages_nobody(
+    worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver
+) -> None:
+    tenant, muted, loud = unique("ns"), uuid.uuid4().hex, uuid.uuid4().hex
+    body = {"matchers": [f"tenant={tenant}", "service=db"], "ends_at": _at(180), "comment": "mig"}
+    created = http("POST", f"{worker.url}/api/v1/silences", body)
+    assert created.status == 202, created.body
+    eventually(
+        lambda: http("GET", f"{worker.url}/api/v1/silences/{created.body['id']}").status == 200
+    )
+    quiet, heard = _post(
+        worker,
+        tenant,
+        {"title": "Replication lag", "service": "db"},  # starting now: inside the silence
+        {"title": "Queue depth", "service": "mq"},
+    )
+    chain.correlate(muted, chain.passed(quiet)[0])
+    chain.correlate(loud, chain.passed(heard)[0])
+    (_, published, _), *_ = enriched.wait(lambda key, value: key == quiet)
+    assert published["decision"] == "suppress"
+    assert any(f"silenced by {created.body['id']}" in r for r in published["reasons"])
+    receiver.wait(lambda n: n["incident_id"] == loud)
+    incident = await_view(worker, f"/api/v1/incidents/{muted}")
+    assert incident["muted_count"] == 1 and incident["firing_count"] == 1
+    assert not [p for p in receiver.posts if p["body"]["incident_id"] == muted]
+
+
+def test_a_second_worker_answers_for_alerts_and_incidents_it_does_not_hold(
+    worker: Worker, chain: Chain, feedback_topic: TopicReader, tmp_path: Any
+) -> None:
+    tenant = unique("two")
+    ids = _post(worker, tenant, *({"title": f"spread {n}", "service": f"s{n}"} for n in range(8)))
+    incidents = [uuid.uuid4().hex for _ in ids]
+    for alert_id, incident_id in zip(ids, incidents, strict=True):
+        chain.correlate(incident_id, chain.passed(alert_id)[0])
+    for alert_id in ids:
+        await_view(worker, f"/api/v1/alerts/{alert_id}")
+    second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
+    second.start()
+    try:
+        eventually(
+            lambda: http("GET", f"{second.url}/api/v1/health").body.get("partitions", 0) > 0,
+            90,
+            "the second worker to own partitions",
+        )
+        for alert_id, incident_id in zip(ids, incidents, strict=True):
+            for url in (worker.url, second.url):
+                view = eventually(
+                    lambda u=url, a=alert_id: (
+                        (r := http("GET", f"{u}/api/v1/alerts/{a}")).status == 200 and r.body
+                    ),
+                    60,
+                    f"alert {alert_id} from {url}",
+                )
+                assert view["incident_id"] == incident_id
+                found = http("GET", f"{url}/api/v1/incidents/{incident_id}")
+                assert found.status == 200 and found.body["alert_ids"] == [alert_id]
+            answer = http(
+                "POST", f"{second.url}/api/v1/alerts/{alert_id}/acknowledge", {"by": "two"}
+            )
+            assert answer.status == 202, answer.body
+        acks = feedback_topic.wait(lambda key, value: key in ids, count=len(ids))
+        assert {value["incident_id"] for _, value, _ in acks} == set(incidents)
+        listed = http("GET", f"{second.url}/api/v1/incidents?tenant={tenant}&limit=100").body
+        assert {incident["id"] for incident in listed["incidents"]} == set(incidents)
+    finally:
+        second.stop()
+
+
 def test_a_storm_of_50000_alerts_in_one_incident_keeps_every_row_small(
     worker: Worker, bootstrap: str, chain: Chain, enriched: TopicReader, receiver: Receiver
 ) -> None:
@@ -303,6 +372,13 @@ def slow(
             "receiver": "webhook",
             "routes": [{"matchers": ['tenant=~"crash-.*"'], "receiver": "slow"}],
         },
+        "inhibit_rules": [
+            {
+                "source_matchers": ['alertname="NodeDown"'],
+                "target_matchers": ['alertname!="NodeDown"'],
+                "equal": ["tenant", "node"],
+            }
+        ],
         "notify": {"tick_interval": "1s", "resend_after": "3s"},
     }
     path.write_text(yaml.safe_dump(config))
@@ -332,3 +408,34 @@ def test_a_kill_while_a_notification_is_in_flight_sends_it_exactly_once(
     posts = [post for post in slow.posts if post["incident_id"] == incident_id]
     assert 1 <= len(posts) <= 2
     assert {post["notification_id"] for post in posts} == {records[0][1]["notification_id"]}
+
+
+def test_an_inhibited_alert_is_published_with_its_source_and_pages_nobody(
+    worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver, slow: SlowService
+) -> None:
+    tenant, down, disk, other = unique("ns"), *(uuid.uuid4().hex for _ in range(3))
+    (source,) = _post(
+        worker,
+        tenant,
+        {
+            "title": "n1 down",
+            "severity": "critical",
+            "labels": {"alertname": "NodeDown", "node": "n1"},
+        },
+    )
+    chain.correlate(down, chain.passed(source)[0])
+    receiver.wait(lambda n: n["incident_id"] == down)
+    time.sleep(2)  # every worker reads the inhibition source from its changelog
+    target, free = _post(
+        worker,
+        tenant,
+        {"title": "disk n1", "labels": {"alertname": "DiskFull", "node": "n1"}},
+        {"title": "disk n2", "labels": {"alertname": "DiskFull", "node": "n2"}},
+    )
+    chain.correlate(disk, chain.passed(target)[0])
+    chain.correlate(other, chain.passed(free)[0])
+    (_, inhibited, _), *_ = enriched.wait(lambda key, value: key == target)
+    assert inhibited["decision"] == "suppress"
+    assert f"inhibited by alert {source}" in inhibited["reasons"]
+    receiver.wait(lambda n: n["incident_id"] == other)
+    assert not [p for p in receiver.posts if p["body"]["incident_id"] == disk]

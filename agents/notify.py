@@ -122,17 +122,11 @@ def _lost(key: str, incident_id: str) -> None:
 def _timers(partition: int) -> Timers:
     """The partition's timers, indexed from its rows the first time after an assignment."""
     if partition not in _partitions:
-        found = Timers()
-        rows = list(timers.items(partition))
-        resend_after = CONFIG.current.options.resend_after_ms
-        check_at = {}
-        for _, row in rows:
-            for key in row["in_flight"]:
-                entry = nflog.read(partition, key)
-                if entry is not None and entry["status"] == "in_flight":
-                    check_at[key] = entry["started_ms"] + resend_after
-        found.rebuild(rows, check_at)
-        _partitions[partition] = found
+        _partitions[partition] = Timers.rebuilt(
+            timers.items(partition),
+            lambda key: nflog.read(partition, key),
+            CONFIG.current.options.resend_after_ms,
+        )
     return _partitions[partition]
 
 

@@ -221,3 +221,34 @@ def test_a_storm_of_50000_alerts_keeps_every_row_small() -> None:
     notification = sim.sent[-1]
     assert notification["change"] == "update"
     assert notification["alert_count"] == 50_000 and len(notification["alert_ids"]) == 20
+
+
+def test_a_crash_after_the_rows_were_written_sends_the_outputs_again_counting_once() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("old", sim_alert("a1", "old", 0)), ("j", sim_alert("b1", "j", 0))])
+    sim.event("old", {"kind": "merge", "into": "j", "reason": "storm", "at_ms": MIN})
+    late = sim_alert("a2", "old", 2 * MIN)
+    sim.alerts([("old", late)], crash=True)  # rows written, nothing sent
+    assert sim.row("incidents", "j")["alerts"] == 2
+    assert [key for key, _, _ in sim.out.enriched].count("a2") == 0
+    sim.alerts([("old", late)])  # the message again: its outputs go out now, once counted
+    assert [key for key, _, _ in sim.out.enriched].count("a2") == 1
+    assert sim.row("incidents", "j")["alerts"] == 3
+    sim.alerts([("old", late)])  # and a later replay changes nothing
+    assert sim.row("incidents", "j")["alerts"] == 3
+
+
+def test_a_crash_before_a_decided_send_left_sends_it_after_resend_after() -> None:
+    sim = Simulation(CONFIG)
+    sim.wall_ms = 10 * MIN
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))], crash=True)  # logged in flight, not sent
+    assert sim.sent == []
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))])  # the replay finds it logged: no new send
+    assert sim.sent == []
+    sim.wall_ms = 11 * MIN
+    sim.tick(MIN)
+    assert sim.sent == [], "not before resend_after (2 minutes): it may still be on its way"
+    sim.wall_ms = 13 * MIN
+    sim.tick(MIN)
+    (page,) = sim.sent
+    assert page["change"] == "firing" and page["alert_ids"] == ["a1"]

@@ -27,6 +27,7 @@ from app.notify.member import take_feedback
 from app.notify.merge import absorb, redirect
 from app.notify.step import HEADS, Step, child_key
 from app.notify.timers import without
+from app.records import epoch_ms
 
 MAX_HOPS = 16  # a contribution forwarded more often than this is a merge loop
 
@@ -67,8 +68,9 @@ def feedback(step: Step, incident_id: str, value: dict[str, Any], position: int)
 
 def _on_member(step: Step, member: Any, value: dict[str, Any], position: int) -> None:
     alert_id = value["alert_id"]
-    if position <= member["feedback_position"]:  # a replay: its labels are sent again
+    if position <= member["feedback_position"]:  # a replay: what it sent is sent again
         step.out.examples.extend(given(member))
+        _tell_statistics(step, member, value)
         return
     updated = take_feedback(member, value, position)
     if updated is None:
@@ -76,11 +78,16 @@ def _on_member(step: Step, member: Any, value: dict[str, Any], position: int) ->
     updated, examples = label_feedback(updated, value)  # type: ignore[arg-type]
     step.out.examples.extend(examples)
     step.put_member(alert_id, updated, member)
-    alert = updated["alert"]
+    _tell_statistics(step, updated, value)
+
+
+def _tell_statistics(step: Step, member: Any, value: dict[str, Any]) -> None:
+    """The fingerprint statistics hear of the feedback (they count each piece once)."""
+    alert = member["alert"]
     fact = {
         "tenant": alert["tenant"],
         "fingerprint": alert["fingerprint"],
-        "alert_id": alert_id,
+        "alert_id": alert["id"],
         "kind": value["kind"],
         "actionable": value["actionable"],
         "at": value["at"],
@@ -112,7 +119,7 @@ def _on_incident(step: Step, incident_id: str, value: dict[str, Any]) -> None:
     if head["merged_into"] is not None:
         step.out.events.append((head["merged_into"], value, None))
         return
-    after = act(head, value, step.timers.clock_ms)
+    after = act(head, value, max(step.timers.clock_ms, epoch_ms(value["at"])))
     if after is not head:
         step.put_head(after)
 

@@ -125,8 +125,13 @@ class Simulation:
         """Where ``key`` lives."""
         return partition_of(key, self.partitions)
 
-    def alerts(self, records: Iterable[tuple[str, Alert]]) -> None:
-        """One message of ``alerts.correlated`` per partition the records go to; then the bus."""
+    def alerts(self, records: Iterable[tuple[str, Alert]], *, crash: bool = False) -> None:
+        """One message of ``alerts.correlated`` per partition the records go to; then the bus.
+
+        ``crash``: the worker dies once the rows are in RocksDB, before its outputs are sent
+        and the messages acknowledged — they come again (same positions) to a worker whose rows
+        are ahead of what was sent.
+        """
         by_partition: dict[int, list[tuple[str, Alert]]] = defaultdict(list)
         for incident_id, alert in records:
             by_partition[self.partition(incident_id)].append((incident_id, alert))
@@ -134,8 +139,24 @@ class Simulation:
             first = self._offset(partition)
             step = self._step(partition)
             step.alerts([(key, alert, first + n) for n, (key, alert) in enumerate(batch)])
-            self._done(partition, step)
+            if crash:
+                step.settle()
+                for rows in vars(step.tables).values():
+                    rows.commit(self.sizes)
+                self.offsets[partition] -= 1
+                self.restart(partition)
+            else:
+                self._done(partition, step)
         self.drain()
+
+    def restart(self, partition: int) -> None:
+        """The partition's owner restarts: what it held in memory is built from its rows."""
+        self.running.clear()
+        self.timers[partition] = Timers.rebuilt(
+            self.tables["timers"].items(partition),
+            lambda key: self.tables["nflog"].read(partition, key),
+            self.config.options.resend_after_ms,
+        )
 
     def event(self, key: str, value: dict[str, Any], partition: int | None = None) -> None:
         """One record on ``notify.events``; then the bus."""

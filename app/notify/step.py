@@ -257,7 +257,7 @@ class Step:
             in_flight.append(key)
             head["logged"], evicted = retention.logged(head["logged"], key)
             for old in evicted:
-                self._prune_entry(old, clock_ms + retention.DAY_MS, clock_ms)
+                self._prune_entry(old, now_ms + retention.DAY_MS, now_ms)
             self.out.deliveries.append((incident_id, key, message))
         if head["status"] == "resolved" and head["prune_ms"] is None and head["resolved_ms"]:
             self._schedule_prune(head, clock_ms)

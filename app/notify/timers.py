@@ -13,7 +13,7 @@ assignment — the one scan — and kept up to date by every call after that.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -85,21 +85,30 @@ class Timers:
         self.clock_ms = max(self.clock_ms, at_ms)
         return self.clock_ms
 
-    def rebuild(self, rows: Iterable[tuple[str, Timer]], check_at: dict[str, int]) -> None:
-        """Index the partition's timer rows; ``check_at``: when to look at each send still in
-        flight (wall clock) — when a dead worker's send counts as an orphan.
+    @classmethod
+    def rebuilt(
+        cls,
+        rows: Iterable[tuple[str, Timer]],
+        entry: Callable[[str], Any],
+        resend_after_ms: int,
+    ) -> Timers:
+        """A partition's timers from its timer rows: due times, and the sends still in flight
+        (``entry(key)``: their log entries) to look at ``resend_after_ms`` after they started —
+        a dead worker's send is then an orphan.
 
-        >>> t = Timers()
-        >>> t.rebuild([("i1", {"due_ms": 50, "in_flight": ["i1|ops|firing"]})],
-        ...           {"i1|ops|firing": 1000})
+        >>> t = Timers.rebuilt([("i1", {"due_ms": 50, "in_flight": ["i1|ops|firing"]})],
+        ...     lambda key: {"status": "in_flight", "started_ms": 1000}, 500)
         >>> t.index.due(60), t.watch
-        (['i1'], [(1000, 'i1|ops|firing', 'i1')])
+        (['i1'], [(1500, 'i1|ops|firing', 'i1')])
         """
+        found = cls()
         for incident_id, timer in rows:
-            self.index.set(incident_id, timer["due_ms"])
+            found.index.set(incident_id, timer["due_ms"])
             for key in timer["in_flight"]:
-                if key in check_at:
-                    self.check_later(check_at[key], key, incident_id)
+                logged = entry(key)
+                if logged is not None and logged["status"] == "in_flight":
+                    found.check_later(logged["started_ms"] + resend_after_ms, key, incident_id)
+        return found
 
     def check_later(self, at_ms: int, key: str, incident_id: str) -> None:
         """Look at the send ``key`` again at wall-clock ``at_ms`` (is it an orphan?)."""

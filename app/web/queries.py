@@ -162,7 +162,7 @@ class IncidentView(View):
     @guarded()
     async def get(self, request: Request, incident_id: str) -> Response:
         """The incident or 404."""
-        head = incidents.find(incident_id)
+        head = incidents.find(incident_id) if is_head(incident_id) else None
         if head is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
         return answer(self, incident_view(head))

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
 from typing import Any, Protocol
 
+import aiohttp
 from faust.web import Request, Response, View
 from yarl import URL
 
@@ -100,9 +101,12 @@ async def ask_all(
 
     async def ask(url: URL) -> tuple[int, Any]:
         target = url.with_path(path).with_query(dict(query))
-        async with app.http_client.get(target, headers=headers) as found:
-            body = await found.json() if found.content_type == "application/json" else None
-            return found.status, body
+        try:
+            async with app.http_client.get(target, headers=headers) as found:
+                body = await found.json() if found.content_type == "application/json" else None
+                return found.status, body
+        except (aiohttp.ClientError, TimeoutError):  # a worker going away: as unavailable
+            return 503, None
 
     return list(await asyncio.gather(*(ask(url) for url in urls)))
 

@@ -16,6 +16,7 @@ from faust.web import Request
 from app.notify.incident import ms_time
 from app.notify.member import view
 from app.notify.notification import alert_count, alert_ids
+from app.web.http import ApiError
 from app.web.routing import ask_all, workers
 from tables.dedup import alias_key, dedup
 from tables.incidents import incidents
@@ -47,11 +48,16 @@ async def find(request: Request, alert_id: str) -> dict[str, Any] | None:
     if found is not None:
         return found
     others = workers(members)
+    unavailable = False
     for status, body in await ask_all(others, request, f"/api/v1/alerts/{alert_id}", LOCAL):
         if status == 200:
             return body  # type: ignore[no-any-return]
+        unavailable = unavailable or status != 404
         joined = joined or (body or {}).get("joined")
     if joined is None:
+        if unavailable:  # it may be on the worker that did not answer
+            detail = f"alert {alert_id} is not here and a worker did not answer; try again"
+            raise ApiError(503, "worker_unavailable", detail)
         return None
     found, _ = here(joined)
     if found is None:

@@ -10,45 +10,28 @@ later alerts are forwarded there; replays change nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from tests.harness import Receiver, TopicReader, Worker, accepted, await_view, eventually, unique
-from tests.standin import Chain
+from tests.harness import Receiver, TopicReader, Worker, await_view, eventually, unique
+from tests.standin import Chain, alert
 
 
 @pytest.fixture(scope="module")
-def chain(bootstrap: str, worker: Worker) -> Iterator[Chain]:
-    standin = Chain(bootstrap)
-    yield standin
-    standin.close()
-
-
-def _post(worker: Worker, tenant: str, *alerts: dict[str, Any]) -> list[str]:
-    return accepted(worker, f"/api/v1/alerts?tenant={tenant}", list(alerts))
+def chain(bootstrap: str, worker: Worker) -> Chain:
+    return Chain(bootstrap)
 
 
 def test_a_merged_incident_redirects_to_the_one_it_joined(
     worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver
 ) -> None:
     tenant, old, storm = unique("ns"), uuid.uuid4().hex, uuid.uuid4().hex
-    ids = _post(
-        worker,
-        tenant,
-        *(
-            {
-                "title": f"Upstream timeouts {n}",
-                "service": f"api-{n}",
-                "labels": {"alertname": "Timeouts", "n": str(n)},
-            }
-            for n in range(3)
-        ),
+    first, second, late = (
+        alert(tenant, f"Timeouts upstream {n}", service=f"api-{n}") for n in range(3)
     )
-    chain.correlate(old, chain.passed(ids[0])[0])
-    chain.correlate(storm, chain.passed(ids[1])[0])
+    chain.correlate(old, first)
+    chain.correlate(storm, second)
     receiver.wait(lambda n: n["incident_id"] == old)
     receiver.wait(lambda n: n["incident_id"] == storm)
 
@@ -57,26 +40,29 @@ def test_a_merged_incident_redirects_to_the_one_it_joined(
         "into": storm,
         "reason": "one storm",
         "at_ms": int(datetime.now(UTC).timestamp() * 1000),
+        "tenant": tenant,
     }
     chain.send("notify.events", old, [merge])
     (gone,) = receiver.wait(lambda n: n["incident_id"] == old and n["status"] == "resolved")
-    assert gone["merged_into"] == storm and gone["resolved_alert_ids"] == [ids[0]]
+    assert gone["merged_into"] == storm and gone["resolved_alert_ids"] == [first["id"]]
     assert gone["alert_ids"] == [] and gone["alert_count"] == 0
     joined = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 2)
-    assert ids[0] in joined["alert_ids"] and joined["firing_count"] == 2  # its receivers hear
-    assert joined["timeline"][-1]["what"] == "absorbed"  # of it at the next group interval
+    assert first["id"] in joined["alert_ids"] and joined["firing_count"] == 2  # its receivers
+    assert joined["timeline"][-1]["what"] == "absorbed"  # hear of it at the next group interval
+    again = eventually(lambda: enriched.matching(lambda k, v: k == first["id"])[1:])
+    assert again[0][1]["incident_id"] == storm and again[0][1]["merged_from"] == old
 
-    chain.correlate(old, chain.passed(ids[2])[0])  # correlate still puts the group's alerts there
-    (_, late, _), *_ = enriched.wait(lambda key, value: key == ids[2])
-    assert late["incident_id"] == storm and late["merged_from"] == old
+    chain.correlate(old, late)  # correlate still puts the group's alerts there
+    (_, published, _), *_ = enriched.wait(lambda key, value: key == late["id"])
+    assert published["incident_id"] == storm and published["merged_from"] == old
     incident = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 3)
     assert incident["merged_from"] == [old]
     redirect = await_view(worker, f"/api/v1/incidents/{old}")
     assert redirect["merged_into"] == storm and redirect["status"] == "resolved"
-    moved = await_view(worker, f"/api/v1/alerts/{ids[0]}", lambda b: b["incident_id"] == storm)
-    assert moved["merged_from"] == old
+    moved = await_view(worker, f"/api/v1/alerts/{first['id']}")
+    assert moved["incident_id"] == storm and moved["merged_from"] == old
 
     chain.send("notify.events", old, [merge])  # a replayed merge changes nothing
-    chain.correlate(old, chain.passed(ids[2])[0])  # nor does a replayed alert
-    eventually(lambda: len(enriched.matching(lambda key, value: key == ids[2])) == 2)
+    chain.correlate(old, late)  # nor does a replayed alert (it is published again)
+    eventually(lambda: len(enriched.matching(lambda key, value: key == late["id"])) == 2)
     assert await_view(worker, f"/api/v1/incidents/{storm}")["alert_count"] == 3

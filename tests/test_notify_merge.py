@@ -49,6 +49,8 @@ def test_later_alerts_of_a_merged_incident_are_forwarded_and_applied_once() -> N
     sim = Simulation(CONFIG, partitions=4)
     sim.alerts([("old", sim_alert("a1", "old", 0)), ("storm", sim_alert("b1", "storm", 0))])
     sim.event("old", _merge("storm", MIN))
+    (_, again, _) = sim.out.enriched[-1]  # its alerts are published again, in the storm
+    assert (again["id"], again["incident_id"], again["merged_from"]) == ("a1", "storm", "old")
     assert [(n["incident_id"], n["change"]) for n in sim.sent][-1] == ("old", "resolved")
     assert sim.sent[-1]["merged_into"] == "storm"
     assert sim.row("incidents", "storm")["alerts"] == 2
@@ -73,6 +75,11 @@ def test_later_alerts_of_a_merged_incident_are_forwarded_and_applied_once() -> N
     assert (head["alerts"], head["firing"]) == (3, 2)
     published = [alert for key, alert, _ in sim.out.enriched if key == "a2"]
     assert len(published) == 2 and published[0]["incident_id"] == "storm"
+    assert [a["incident_id"] for k, a, _ in sim.out.enriched if k == "a1"] == [
+        "old",
+        "storm",
+        "storm",
+    ]
     assert published[0]["merged_from"] == "old"
     assert sim.row("members", "a2", sim.partition("old"))["home"] == "old"
 

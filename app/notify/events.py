@@ -23,7 +23,7 @@ from app.notify import incident as heads
 from app.notify import nflog, retention
 from app.notify.feedback import act, given, label_feedback
 from app.notify.incident import Change
-from app.notify.member import take_feedback
+from app.notify.member import Member, take_feedback
 from app.notify.merge import absorb, redirect
 from app.notify.step import HEADS, Step, child_key
 from app.notify.timers import without
@@ -202,6 +202,24 @@ def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) ->
     head["forwarded"], head["merge_position"] = 1, position
     step.put_head(head)
     _hand_over(step, incident_id, head, value)
+    _republish(
+        step, incident_id, head, into, f"merged into incident {into}: {value.get('reason', '')}"
+    )
+
+
+def _republish(step: Step, incident_id: str, head: Any, into: str, why: str) -> None:
+    """Publish the incident's alerts again, now in ``into`` (``merged_from``, and why in their
+    reasons): those of its sample whose member rows it holds — all of them unless it held more
+    than ``SAMPLE``."""
+    for alert_id, home in head["sample"]:
+        member = step.tables.members.get(alert_id) if home == incident_id else None
+        if member is None or member["alert"].get("incident_id") == into:
+            continue
+        was = member["alert"]
+        public = {**was, "incident_id": into, "merged_from": incident_id}
+        public["reasons"] = [*was.get("reasons", []), why]
+        step.put_member(alert_id, cast(Member, {**member, "alert": public}), member)
+        step.out.enriched.append((alert_id, public, epoch_ms(public["starts_at"])))
 
 
 def _hand_over(step: Step, incident_id: str, head: Any, value: dict[str, Any]) -> None:

@@ -81,8 +81,9 @@ class IncidentList(View):
 
 
 def _listed(key: str, row: Any) -> bool:
-    """A head that held alerts (not bookkeeping, not a redirect of an incident never seen)."""
-    return is_head(key) and bool(row["first_seen"])
+    """An incident's head: not bookkeeping, not one merged into another (``GET`` by id shows
+    where it went)."""
+    return is_head(key) and row["merged_into"] is None and bool(row["first_seen"])
 
 
 def incident_filter(query: Any) -> Any:
@@ -147,7 +148,7 @@ async def _from_other_workers(request: Request, enough: int) -> list[dict[str, A
     """The first ``enough`` answers to the same query from every other worker holding incidents."""
     query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
     found: list[dict[str, Any]] = []
-    for status, body in await ask_all(workers(incidents), request, request.path, query):
+    for status, body in await ask_all(workers(incidents), request, request.url.path, query):
         if status != 200:
             raise ApiError(503, "worker_unavailable", f"another worker answered {status}")
         found += body["incidents"]
@@ -162,7 +163,8 @@ class IncidentView(View):
     @guarded()
     async def get(self, request: Request, incident_id: str) -> Response:
         """The incident or 404."""
-        head = incidents.find(incident_id) if is_head(incident_id) else None
+        partition = partition_of(incident_id, PARTITIONS)
+        head = incidents.read(partition, incident_id) if is_head(incident_id) else None
         if head is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
         return answer(self, incident_view(head))
@@ -186,7 +188,9 @@ class FingerprintView(View):
             return rebalancing(self)
         if owner is not None:
             return await forward(self, request, owner)
-        episode, stats = dedup.find(key), fingerprint_stats.find(key) or {}
+        partition = partition_of(key, PARTITIONS)  # ours: read with the counts not yet written
+        episode = dedup.read(partition, key)
+        stats = fingerprint_stats.read(partition, key) or {}
         if episode is None:
             raise ApiError(404, "not_found", f"no fingerprint {fingerprint}")
         view = {

@@ -128,8 +128,3 @@ class Deliveries:
                 if attempt == REPORT_ATTEMPTS:
                     raise
                 await asyncio.sleep(0.2 * 2**attempt)
-
-    async def stop(self) -> None:
-        """Wait a little for the sends under way (their results are reported)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)

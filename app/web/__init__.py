@@ -1,5 +1,5 @@
 """HTTP views, registered on the Faust app's web server."""
 
-from app.web import feedback, ingest, models, ops, queries, silences
+from app.web import feedback, ingest, models, ops, queries, silences, stream
 
-__all__ = ["feedback", "ingest", "models", "ops", "queries", "silences"]
+__all__ = ["feedback", "ingest", "models", "ops", "queries", "silences", "stream"]

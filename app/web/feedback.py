@@ -65,7 +65,8 @@ def feedback_of(
     return record
 
 
-async def _publish(records: list[Feedback]) -> None:
+async def publish_feedback(records: list[Feedback]) -> None:
+    """Write the feedback records to alerts.feedback and wait for Kafka to acknowledge them."""
     pending = [
         await topics.feedback.send(key=record["alert_id"], value=orjson.dumps(record))
         for record in records
@@ -87,7 +88,7 @@ class AlertFeedback(View):
         body = await read_json(request, optional=True)
         alert = entry["alert"]
         record = feedback_of(body, alert_id, alert["incident_id"], action, alert["tenant"])
-        await _publish([record])
+        await publish_feedback([record])
         return answer(self, {"ids": [alert_id]}, 202)
 
 
@@ -121,7 +122,7 @@ class IncidentFeedback(View):
             feedback_of(body, alert_id, incident_id, action, incident["tenant"])
             for alert_id in incident["alerts"]
         ]
-        await _publish(records)
+        await publish_feedback(records)
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
             return self.html(done, status=202, headers=dict(_PAGE_HEADERS))

@@ -43,7 +43,7 @@ def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
                 return answer(view, {"error": "rebalancing", "detail": detail}, 503)
             if owner is None:
                 return await handler(view, request, **kwargs)
-            return await _forward(view, request, owner)
+            return await forward(view, request, owner)
 
         return routed_handler
 
@@ -69,7 +69,8 @@ async def from_other_workers(
     return found
 
 
-async def _forward(view: View, request: Request, owner: URL) -> Response:
+async def forward(view: View, request: Request, owner: URL) -> Response:
+    """Send the request, body and headers as they came, to ``owner``; answer what it answers."""
     target = request.url.with_host(owner.host or "").with_port(owner.port)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
     async with app.http_client.request(

@@ -11,8 +11,10 @@ const state = {
   cursor: null,
   incidents: new Map(),  // id -> incident, for the incidents view
   alerts: new Map(),     // id -> alert, for the latest alerts table
+  streamed: new Map(),   // id -> alert, what the stream brought since it (re)connected
   view: null,            // what is shown: {name, id}
   refreshers: new Map(), // incident id -> timer of a pending refresh
+  results: new Map(),    // incident id -> what its last button did (kept across refreshes)
 };
 
 // ---- DOM helpers ------------------------------------------------------------------------
@@ -48,6 +50,18 @@ function when(text) {
   if (!text) return "–";
   const d = new Date(text);
   return isNaN(d) ? text : d.toLocaleString();
+}
+function keepFocus(update) {  // live updates must not take the keyboard focus away
+  const active = document.activeElement;
+  const key = active && active !== document.body && main().contains(active)
+    ? [active.tagName, active.getAttribute("href"), active.textContent.trim(), active.dataset.name]
+    : null;
+  update();
+  if (key && !document.contains(active)) {
+    const match = [...main().querySelectorAll(key[0])].find((e) => e.getAttribute("href") === key[1]
+      && e.textContent.trim() === key[2] && e.dataset.name === key[3]);
+    if (match) match.focus();
+  }
 }
 function timeEl(text) { return h("time", { datetime: text }, when(text)); }
 function score(value) { return value === null || value === undefined ? "–" : Number(value).toFixed(2); }
@@ -137,6 +151,8 @@ function restartStream() {
   if (streamAbort) streamAbort.abort();
   state.cursor = null;
   state.helloSeen = false;
+  state.streamed = new Map();
+  setLive(false, "Connecting…");
   openStream(++streamGeneration, 0);
 }
 async function openStream(generation, failures) {
@@ -156,7 +172,6 @@ async function openStream(generation, failures) {
       return;
     }
     if (!response.ok) throw new Error("HTTP " + response.status);
-    setLive(true, "Live");
     failures = 0;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -183,6 +198,7 @@ async function openStream(generation, failures) {
 }
 function onEvent(event) {
   if (event.cursor) state.cursor = event.cursor;
+  if (event.type === "hello") setLive(true, "Live");
   if (event.type === "hello" && !state.helloSeen) {
     state.helloSeen = true;  // the stream is live from here: load what came before it
     render(false);
@@ -195,6 +211,8 @@ function onEvent(event) {
   }
 }
 function onAlert(alert) {
+  state.streamed.set(alert.id, alert);  // a list loaded before it came must not lose it
+  if (state.streamed.size > 200) state.streamed.delete(state.streamed.keys().next().value);
   const view = state.view || {};
   if (view.name === "incidents") {
     state.alerts.set(alert.id, alert);
@@ -205,6 +223,9 @@ function onAlert(alert) {
     announce("Alert: " + alert.title);
   }
   if (alert.incident_id) refreshIncident(alert.incident_id);
+}
+function isAcked(incident) {
+  return Boolean(incident.acknowledged || Object.keys(incident.notified || {}).some((k) => k.endsWith(":acknowledged")));
 }
 function provisional(alert) {  // shown at once; the incident's own record follows
   return {
@@ -279,6 +300,13 @@ async function renderIncidents() {
   ]);
   state.incidents = new Map(incidents.incidents.map((i) => [i.id, i]));
   state.alerts = new Map(alerts.alerts.map((a) => [a.id, a]));
+  for (const alert of state.streamed.values()) {  // newer than the lists, or not in them yet
+    state.alerts.set(alert.id, alert);
+    if (alert.incident_id && !state.incidents.has(alert.incident_id)) {
+      state.incidents.set(alert.incident_id, provisional(alert));
+      refreshIncident(alert.incident_id);
+    }
+  }
   const filter = h("form", { class: "actions", onsubmit: (e) => {
     e.preventDefault();
     location.hash = "#/?status=" + e.target.elements.status.value;
@@ -303,6 +331,9 @@ async function renderIncidents() {
   return heading;
 }
 function drawIncidentsTables(fresh) {
+  keepFocus(() => drawTables(fresh));
+}
+function drawTables(fresh) {
   const incidentsBody = document.querySelector("#incidents tbody");
   const alertsBody = document.querySelector("#alerts tbody");
   if (!incidentsBody || !alertsBody) return;
@@ -311,7 +342,7 @@ function drawIncidentsTables(fresh) {
     .filter((i) => wanted === "all" || i.status === wanted)
     .sort((a, b) => (b.last_seen || "").localeCompare(a.last_seen || ""));
   incidentsBody.replaceChildren(...incidents.map((i) => h("tr", { class: fresh.includes(i.id) ? "new" : null, "data-id": i.id },
-    h("td", {}, statusEl(i.acknowledged ? i.status + " · acked" : i.status)),
+    h("td", {}, statusEl(i.status), isAcked(i) ? " · acknowledged" : ""),
     h("td", {}, sev(i.severity)),
     h("td", {}, h("a", { href: "#/incidents/" + encodeURIComponent(i.id) }, i.title)),
     h("td", {}, i.alert_count),
@@ -344,20 +375,26 @@ async function renderIncident(id, quiet) {
   const view = state.view || {};
   if (quiet && !(view.name === "incident" && view.id === id)) return null;
   const result = h("div", { id: "result", "aria-live": "polite" });
+  const said = state.results.get(id);
+  if (said) result.append(message(said.text, said.error));
   const act = (path, body, done) => async (event) => {
     const button = event.currentTarget;
     button.disabled = true;
     try {
       await api("POST", "/api/v1/incidents/" + encodeURIComponent(id) + path, { by: state.by, ...body });
-      result.replaceChildren(message(done + " — recorded for " + incident.alert_count + " alert(s); the model learns from it."));
+      const text = done + " — recorded for " + incident.alert_count + " alert(s); the model learns from it.";
+      state.results.set(id, { text, error: false });
+      result.replaceChildren(message(text));
     } catch (error) {
+      state.results.set(id, { text: error.message, error: true });
       result.replaceChildren(message(error.message, true));
     } finally {
       button.disabled = false;
     }
   };
-  const acked = incident.acknowledged || (incident.notified && Object.keys(incident.notified).some((k) => k.endsWith(":acknowledged")));
-  const heading = page(incident.title,
+  const acked = isAcked(incident);
+  let heading;
+  const draw = () => { heading = page(incident.title,
     h("dl", { class: "facts" },
       h("dt", {}, "Status"), h("dd", {}, statusEl(incident.status), acked ? " · acknowledged" : ""),
       h("dt", {}, "Severity"), h("dd", {}, sev(incident.severity)),
@@ -381,7 +418,9 @@ async function renderIncident(id, quiet) {
     h("h2", {}, "Timeline"),
     h("ol", { class: "timeline" }, timeline(incident, alerts.alerts).map(([at, text]) => h("li", {}, timeEl(at), " ", text))),
     h("h2", {}, "Similar past incidents"),
-    similarList(similar.incidents.filter((i) => i.id !== id)));
+    similarList(similar.incidents.filter((i) => i.id !== id))); };
+  if (quiet) keepFocus(draw);
+  else draw();
   return heading;
 }
 function alertTable(alerts) {

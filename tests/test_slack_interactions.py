@@ -79,7 +79,7 @@ def with_slack(
         "type": "slack",
         "token": "xoxb-test",
         "channel": "C0123ONCALL",
-        "api_url": f"{slack.url}/api",
+        "web_api_url": f"{slack.url}/api",
     }
     path.write_text(yaml.safe_dump({"receivers": [receiver]}))
     worker.stop()

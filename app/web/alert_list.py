@@ -17,8 +17,9 @@ from typing import Any
 
 from faust.web import Request
 
+from app.config.routes import group_labels
+from app.matchers import MatcherError, parse_matcher
 from app.records import format_time, parse_time
-from app.routes import RouteError, group_labels, parse_matcher
 from app.web.http import ApiError
 from app.web.routing import from_other_workers
 from tables.alerts import alerts as alerts_table
@@ -158,9 +159,9 @@ def _all(query: Mapping[str, Any], name: str) -> list[str]:
 
 def _matcher(text: str) -> Any:
     try:
-        return parse_matcher(text, "filter")
-    except RouteError as exc:
-        raise ApiError(400, "invalid_query", str(exc)) from None
+        return parse_matcher(text)
+    except MatcherError as exc:
+        raise ApiError(400, "invalid_query", f"filter: {exc}") from None
 
 
 def _time(text: str | None, name: str) -> str | None:

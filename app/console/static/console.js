@@ -489,7 +489,7 @@ async function renderSilences() {
 function matcherText(m) {
   return m.name + (m.isEqual === false ? "!" : "=") + (m.isRegex ? "~" : "") + JSON.stringify(m.value);
 }
-function silenceLabels(alert) {  // what silences see of an alert (app.routes.group_labels)
+function silenceLabels(alert) {  // what silences see of an alert (app.config.routes.group_labels)
   const fields = {
     tenant: alert.tenant || "", source: alert.source || "", service: alert.service || "",
     severity: alert.severity || "", alertname: alert.template_id || alert.title || "",

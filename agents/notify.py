@@ -73,6 +73,7 @@ class Incident(TypedDict):
     merged_into: NotRequired[dict[str, str]]  # alert id → the storm incident it moved into
     logged: NotRequired[list[str]]  # its nflog keys (app.retention)
     prune_ms: NotRequired[int | None]  # resolved: event time from which its nflog entries go
+    threads: NotRequired[dict[str, str]]  # receiver → its first message (Slack ts): the thread
 
 
 def update_incident(
@@ -268,7 +269,14 @@ def notification(incident: Incident, send: Send, notification_id: str) -> dict[s
         "escalation_level": send.level,
         "acknowledged": incident["acknowledged"] is not None,
         "merged_into": incident.get("merged_into", {}),
+        **_thread(incident, send.receiver),
     }
+
+
+def _thread(incident: Incident, receiver: str) -> dict[str, str]:
+    """``thread``: the receiver's first message about the incident (a Slack bot replies in it)."""
+    thread = incident.get("threads", {}).get(receiver)
+    return {"thread": thread} if thread else {}
 
 
 def _added(items: list[str], item: str | None) -> list[str]:
@@ -371,7 +379,10 @@ async def _on_delivered(
                 **incident["notified"],
                 f"{result['receiver']}:{result['state']}": utc_now(),
             }
-            incidents_table[incident_id] = {**incident, "notified": notified}
+            threads = incident.get("threads", {})
+            if result.get("reference") and result["receiver"] not in threads:
+                threads = {**threads, result["receiver"]: result["reference"]}
+            incidents_table[incident_id] = {**incident, "notified": notified, "threads": threads}
         metrics.count_notification(result["receiver"], result["outcome"])
     record = {
         "receiver": result["receiver"],
@@ -572,6 +583,7 @@ async def _deliver(
             "attempts": delivery.attempts,
             "outcome": delivery.outcome,
             "error": delivery.error,
+            "reference": delivery.reference,
             "at": utc_now(),
         }
         await topics.notify_events.send(key=incident_id, value=result)

@@ -110,6 +110,9 @@ class Settings(BaseModel):
     webhook_secret: str | None = setting(None, "HMAC key of X-Alertflow-Signature on webhook posts")
     sentry_client_secret: str | None = setting(None, "Sentry webhooks need a valid signature")
     api_token: str | None = setting(None, "bearer token every /api/ and /webhooks/ call needs")
+    slack_signing_secret: str | None = setting(
+        None, "Slack app signing secret: Slack buttons, /webhooks/slack/interactions"
+    )
     partitions: Annotated[int, Field(ge=1, le=256)] = setting(
         4, "partitions of every topic (create-only)", (*SERVES, BROKER)
     )

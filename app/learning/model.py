@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import pickle
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from river import base, linear_model, metrics, optim, preprocessing, tree
@@ -24,6 +25,7 @@ PRIOR_WEIGHT = 10.0  # until a tenant's labels weigh this much, its score leans 
 REMEMBERED_EXAMPLES = 2000  # ids of the last examples learned: a replay never trains twice
 MODELS = ("logistic", "hoeffding", "forest")
 LEARNING_RATE = 0.05  # of the logistic regression's SGD: chosen with ``alertflow eval``
+HISTORY_DAYS = 90  # days of progressive validation kept per tenant (the console's curve)
 
 
 class Example(TypedDict):
@@ -91,6 +93,7 @@ class Learner:
     confusion: dict[str, int] = field(default_factory=lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
     kinds: dict[str, KindStats] = field(default_factory=dict)
     learned: list[str] = field(default_factory=list)
+    daily: dict[str, dict[str, int]] = field(default_factory=dict)  # UTC day → confusion
 
     def predict(self, features: Features) -> tuple[float, float]:
         """(score, model probability): the model blended with the severity prior.
@@ -121,6 +124,7 @@ class Learner:
             said = score >= self.threshold
             cell = ("tp" if label else "fp") if said else ("fn" if label else "tn")
             self.confusion[cell] += 1
+            self._count_day(example["at_ms"], cell)
         self.model.learn_one(example["features"], label, w=weight)
         kind = dict(self.kinds.get(example["kind"], empty_kind()))
         kind["actionable" if label else "noise"] += weight
@@ -131,6 +135,33 @@ class Learner:
         self.weight += weight
         self.learned = [*self.learned, example["id"]][-REMEMBERED_EXAMPLES:]
         return True
+
+    def _count_day(self, at_ms: int, cell: str) -> None:
+        """One validated label in its UTC day; only the last :data:`HISTORY_DAYS` days stay."""
+        day = datetime.fromtimestamp(at_ms / 1000, UTC).date().isoformat()
+        counts = dict(self.daily.get(day) or {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
+        counts[cell] += 1
+        self.daily[day] = counts
+        for old in sorted(self.daily)[:-HISTORY_DAYS]:
+            del self.daily[old]
+
+    def curve(self) -> list[dict[str, Any]]:
+        """Per day: the validated labels, precision and recall at the threshold (the curve).
+
+        >>> learner = Learner(0.35)
+        >>> learner._count_day(0, "tp"); learner._count_day(1, "fp")
+        >>> learner.curve()
+        [{'day': '1970-01-01', 'tp': 1, 'fp': 1, 'fn': 0, 'tn': 0, 'precision': 0.5, 'recall': 1.0}]
+        """
+        return [
+            {
+                "day": day,
+                **c,
+                "precision": _ratio(c["tp"], c["tp"] + c["fp"]),
+                "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
+            }
+            for day, c in sorted(self.daily.items())
+        ]
 
     def report(self) -> dict[str, Any]:
         """Samples seen, ROC AUC, precision and recall at the threshold, per-kind statistics."""
@@ -148,6 +179,7 @@ class Learner:
             "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
             "confusion": c,
             "prior_share": round(1 - min(self.weight / PRIOR_WEIGHT, 1.0), 3),
+            "daily": self.curve(),
         }
 
     def dump(self) -> dict[str, Any]:
@@ -160,6 +192,7 @@ class Learner:
             "confusion": self.confusion,
             "kinds": self.kinds,
             "learned": self.learned,
+            "daily": self.daily,
         }
 
     @classmethod
@@ -184,6 +217,7 @@ class Learner:
             confusion=dict(state["confusion"]),
             kinds={kind: dict(stats) for kind, stats in state["kinds"].items()},  # type: ignore[misc]
             learned=list(state["learned"]),
+            daily={day: dict(counts) for day, counts in state.get("daily", {}).items()},
         )
 
 

@@ -1,5 +1,15 @@
 """HTTP views, registered on the Faust app's web server."""
 
-from app.web import feedback, ingest, models, ops, queries, silences
+from app.web import console, feedback, ingest, models, ops, queries, silences, slack, stream
 
-__all__ = ["feedback", "ingest", "models", "ops", "queries", "silences"]
+__all__ = [
+    "console",
+    "feedback",
+    "ingest",
+    "models",
+    "ops",
+    "queries",
+    "silences",
+    "slack",
+    "stream",
+]

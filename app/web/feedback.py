@@ -28,10 +28,12 @@ from tables.incidents import incidents as incidents_table
 ACTIONS = {"acknowledge": "ack", "resolve": "resolve"}
 
 
-def feedback_of(body: Any, alert_id: str, incident_id: str | None, action: str) -> Feedback:
-    """Validate the request body into a feedback record.
+def feedback_of(
+    body: Any, alert_id: str, incident_id: str | None, action: str, tenant: str | None = None
+) -> Feedback:
+    """Validate the request body into a feedback record (``tenant`` for the live stream).
 
-    >>> feedback_of({"by": "ann"}, "a1", None, "acknowledge")["actionable"]
+    >>> feedback_of({"by": "ann"}, "a1", None, "acknowledge", "t")["actionable"]
     True
     >>> feedback_of({"actionable": "no"}, "a1", None, "resolve")
     Traceback (most recent call last):
@@ -49,7 +51,7 @@ def feedback_of(body: Any, alert_id: str, incident_id: str | None, action: str) 
         raise ApiError(400, "invalid_field", "actionable: expected true or false")
     if note is not None and not isinstance(note, str):
         raise ApiError(400, "invalid_field", "note: expected a string")
-    return {
+    record: Feedback = {
         "alert_id": alert_id,
         "incident_id": incident_id,
         "kind": ACTIONS[action],
@@ -58,9 +60,13 @@ def feedback_of(body: Any, alert_id: str, incident_id: str | None, action: str) 
         "at": utc_now(),
         "note": note,
     }
+    if tenant is not None:
+        record["tenant"] = tenant
+    return record
 
 
-async def _publish(records: list[Feedback]) -> None:
+async def publish_feedback(records: list[Feedback]) -> None:
+    """Write the feedback records to alerts.feedback and wait for Kafka to acknowledge them."""
     pending = [
         await topics.feedback.send(key=record["alert_id"], value=orjson.dumps(record))
         for record in records
@@ -80,8 +86,9 @@ class AlertFeedback(View):
         if entry is None or entry["alert"] is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
         body = await read_json(request, optional=True)
-        record = feedback_of(body, alert_id, entry["alert"]["incident_id"], action)
-        await _publish([record])
+        alert = entry["alert"]
+        record = feedback_of(body, alert_id, alert["incident_id"], action, alert["tenant"])
+        await publish_feedback([record])
         return answer(self, {"ids": [alert_id]}, 202)
 
 
@@ -112,9 +119,10 @@ class IncidentFeedback(View):
         if isinstance(body, dict):
             body = {**_link_fields(request, signed), **body}
         records = [
-            feedback_of(body, alert_id, incident_id, action) for alert_id in incident["alerts"]
+            feedback_of(body, alert_id, incident_id, action, incident["tenant"])
+            for alert_id in incident["alerts"]
         ]
-        await _publish(records)
+        await publish_feedback(records)
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
             return self.html(done, status=202, headers=dict(_PAGE_HEADERS))

@@ -6,13 +6,12 @@ from typing import Any
 
 from faust.exceptions import SameNode
 from faust.web import Request, Response, View
-from yarl import URL
 
 from agents.dedup import table_key
 from app.faust_app import app
 from app.records import format_time, parse_time
 from app.web.http import ApiError, answer, guarded, tenant_of
-from app.web.routing import routed
+from app.web.routing import from_other_workers, routed
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
 from tables.dedup import dedup_rows
@@ -81,7 +80,9 @@ class IncidentList(View):
         offset = _whole(request.query.get("offset", "0"), "offset")
         chosen = [incident_view(i) for i in incidents_table.values() if keep(i)]
         if request.query.get("local") != "1":
-            chosen += await _from_other_workers(request, min(offset + limit, MAX_LIMIT))
+            chosen += await from_other_workers(
+                request, incidents_table.name, "incidents", min(offset + limit, MAX_LIMIT)
+            )
         chosen.sort(key=lambda incident: (incident["last_seen"], incident["id"]), reverse=True)
         page = chosen[offset : offset + limit]
         following = offset + limit if offset + limit < len(chosen) else None
@@ -142,22 +143,6 @@ class ClusterList(View):
         ]
         clusters.sort(key=lambda c: (-c["count"], c["template_id"]))
         return answer(self, {"tenant": tenant, "clusters": clusters[:limit]})
-
-
-async def _from_other_workers(request: Request, enough: int) -> list[dict[str, Any]]:
-    """The first ``enough`` answers to the same query from every other worker holding incidents."""
-    here = str(app.conf.canonical_url)
-    others = [url for url in app.router.table_metadata(incidents_table.name) if url != here]
-    headers = {"Authorization": request.headers.get("Authorization", "")}
-    found: list[dict[str, Any]] = []
-    for url in others:
-        query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
-        target = URL(url).with_path(request.path).with_query(query)
-        async with app.http_client.get(target, headers=headers) as response:
-            if response.status != 200:
-                raise ApiError(503, "worker_unavailable", f"{url} answered {response.status}")
-            found += (await response.json())["incidents"]
-    return found
 
 
 @app.page("/api/v1/incidents/{incident_id}")

@@ -16,7 +16,7 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from app.faust_app import app
-from app.web.http import answer
+from app.web.http import ApiError, answer
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -43,14 +43,34 @@ def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
                 return answer(view, {"error": "rebalancing", "detail": detail}, 503)
             if owner is None:
                 return await handler(view, request, **kwargs)
-            return await _forward(view, request, owner)
+            return await forward(view, request, owner)
 
         return routed_handler
 
     return decorate
 
 
-async def _forward(view: View, request: Request, owner: URL) -> Response:
+async def from_other_workers(
+    request: Request, table_name: str, field: str, enough: int
+) -> list[dict[str, Any]]:
+    """The first ``enough`` items of ``field`` in the answers of every other worker holding
+    partitions of ``table_name`` to the same query, asked with ``local=1``."""
+    here = str(app.conf.canonical_url)
+    others = [url for url in app.router.table_metadata(table_name) if url != here]
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+    found: list[dict[str, Any]] = []
+    for url in others:
+        query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
+        target = URL(url).with_path(request.path).with_query(query)
+        async with app.http_client.get(target, headers=headers) as response:
+            if response.status != 200:
+                raise ApiError(503, "worker_unavailable", f"{url} answered {response.status}")
+            found += (await response.json())[field]
+    return found
+
+
+async def forward(view: View, request: Request, owner: URL) -> Response:
+    """Send the request, body and headers as they came, to ``owner``; answer what it answers."""
     target = request.url.with_host(owner.host or "").with_port(owner.port)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
     async with app.http_client.request(

@@ -30,7 +30,8 @@ def silence_view(silence: Silence, now_ms: int) -> dict[str, Any]:
     return {**silence, "status": {"state": state(silence, now_ms)}}
 
 
-async def _write(silence: Silence) -> None:
+async def write_silence(silence: Silence) -> None:
+    """Put the silence on its compacted topic; every worker's table follows."""
     await silences_table.changelog_topic.send(key=silence["id"], value=silence)
 
 
@@ -45,7 +46,7 @@ class Silences(View):
             silence = parse_silence(await read_json(request), now=utc_now())
         except SilenceError as exc:
             raise ApiError(400, "invalid_silence", str(exc)) from None
-        await _write(silence)
+        await write_silence(silence)
         return answer(self, {"id": silence["id"], "silenceID": silence["id"]}, 202)
 
     @guarded()
@@ -74,7 +75,7 @@ class SilenceView(View):
     async def delete(self, request: Request, silence_id: str) -> Response:
         """202 once the expired silence is in Kafka."""
         silence = expire(_find(silence_id), utc_now())
-        await _write(silence)
+        await write_silence(silence)
         return answer(self, silence_view(silence, _now_ms()), 202)
 
 

@@ -52,6 +52,7 @@ TOPOLOGY = (
     "agents.alert_view",
     "agents.fingerprint_stats",
     "agents.labels",
+    "agents.metric_rules",
     "app.web",
 )
 

@@ -53,6 +53,7 @@ TOPOLOGY = (
     "agents.fingerprint_stats",
     "agents.labels",
     "agents.metric_rules",
+    "agents.actions",
     "app.web",
 )
 

@@ -1,6 +1,7 @@
 """HTTP views, registered on the Faust app's web server."""
 
 from app.web import (
+    actions,
     console,
     feedback,
     ingest,
@@ -14,6 +15,7 @@ from app.web import (
 )
 
 __all__ = [
+    "actions",
     "console",
     "feedback",
     "ingest",

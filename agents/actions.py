@@ -70,6 +70,7 @@ NOTIFICATION_FIELDS = (
 MAX_ALERT_IDS = 50
 
 _running: dict[str, asyncio.Task[None]] = {}  # run id → the task executing it here
+_asking: dict[str, asyncio.Task[None]] = {}  # run id → the task sending its approval request
 
 
 def action_specs(config: NotifyConfig) -> dict[str, ActionSpec]:
@@ -177,7 +178,7 @@ async def _on_request(event: dict[str, Any], now: int) -> None:
         }
         detail = f"would {would}; asking {', '.join(spec.approvers)}"
         run = await _save(runs.moved(run, "awaiting_approval", now, detail))
-        _start(run_id, _ask(run))
+        _start(_asking, run_id, _ask(run))
     else:
         await _execute(run, "action", now)
 
@@ -243,7 +244,7 @@ async def _on_check(run_id: str, now: int) -> None:
         elif approval["asked"] is None and approval.get("asking") != BOOT:
             run = {**run, "approval": {**approval, "asking": BOOT}}  # asked by a process gone
             actions_table[_key(run_id)] = run
-            _start(run_id, _ask(run))
+            _start(_asking, run_id, _ask(run))
     elif run["finished_ms"] is not None and now - run["finished_ms"] >= runs.RETENTION_MS:
         del actions_table[_key(run_id)]
 
@@ -276,7 +277,7 @@ async def _execute(run: runs.Run, phase: str, now: int) -> None:
         return
     steps = run["plan"][phase]
     run = await _save(runs.started(run, phase, now, BOOT, len(steps)))
-    _start(run["id"], _execute_task(run))
+    _start(_running, run["id"], _execute_task(run))
 
 
 async def _execute_task(run: runs.Run) -> None:
@@ -320,15 +321,17 @@ async def _ask(run: runs.Run) -> None:
     await send_event(run["id"], {"kind": "asked", "run_id": run["id"], "outcomes": outcomes})
 
 
-def _start(run_id: str, work: Any) -> None:
+def _start(tasks: dict[str, asyncio.Task[None]], run_id: str, work: Any) -> None:
     task: asyncio.Task[None] = app.loop.create_task(work)
-    _running[run_id] = task
-    task.add_done_callback(lambda done: _finished_task(run_id, done))
+    tasks[run_id] = task
+    task.add_done_callback(lambda done: _finished_task(tasks, run_id, done))
 
 
-def _finished_task(run_id: str, task: asyncio.Task[None]) -> None:
-    if _running.get(run_id) is task:
-        del _running[run_id]
+def _finished_task(
+    tasks: dict[str, asyncio.Task[None]], run_id: str, task: asyncio.Task[None]
+) -> None:
+    if tasks.get(run_id) is task:
+        del tasks[run_id]
     if not task.cancelled() and (error := task.exception()) is not None:
         log.error("run %s: its task ended without reporting: %r", run_id, error)
 

@@ -9,6 +9,7 @@ actions call a local stand-in of an automation system that can hold its first re
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 import threading
@@ -25,11 +26,14 @@ from confluent_kafka import Producer
 from tests.harness import TopicReader, Worker, accepted, eventually, http, unique
 
 SCRIPT = """#!{python}
-import os, sys
+import os, sys, time
 log, what = sys.argv[1], sys.argv[2]
+run, phase = os.environ["ALERTFLOW_RUN_ID"], os.environ["ALERTFLOW_ACTION_PHASE"]
+token = os.environ.get("ALERTFLOW_API_TOKEN")
 with open(log, "a") as out:
-    out.write(f"{{what}} {{os.environ['ALERTFLOW_RUN_ID']}} {{os.environ['ALERTFLOW_ACTION_PHASE']}}"
-              f" token={{os.environ.get('ALERTFLOW_API_TOKEN')}}\\n")
+    out.write(f"{{what}} {{run}} {{phase}} token={{token}} pid={{os.getpid()}}\\n")
+if "sleep" in sys.argv[3:]:
+    time.sleep(120)
 if "fail" in sys.argv[3:]:
     print("it broke", file=sys.stderr)
     sys.exit(3)
@@ -117,6 +121,12 @@ def _config(script: Path, services: dict[str, Service]) -> dict[str, Any]:
             "limit": {"runs": 1, "per": "1h"},
         },
         {
+            "name": "fix-slow",
+            **run,
+            "command": _command(script, "slow", "sleep"),
+            "step_timeout": 300,
+        },
+        {
             "name": "fix-held",
             **run,
             "step_timeout": 3,
@@ -135,7 +145,7 @@ def _config(script: Path, services: dict[str, Service]) -> dict[str, Any]:
     ]
     routes = [
         {"matchers": [f'tenant=~"act-{kind}-.*"'], "receivers": [f"fix-{kind}"]}
-        for kind in ("dry", "approved", "failing", "manual", "held")
+        for kind in ("dry", "approved", "failing", "manual", "held", "slow")
     ]
     routes.insert(0, {"matchers": ['tenant=~"act-idem-.*"'], "receivers": ["fix-held-idempotent"]})
     return {
@@ -287,7 +297,7 @@ def test_an_approval_runs_it_once_only_after_the_signed_link(
     assert [h["status"] for h in run["history"]][-3:] == ["approved", "running", "succeeded"]
     (line,) = _lines(log)
     assert line.startswith(f"approved-web-1 {run['id']} action")
-    assert line.endswith("token=None"), "the worker's environment leaked into the command"
+    assert " token=None " in line, "the worker's environment leaked into the command"
     again = http("POST", f"{worker.url}{_link_path(approval['approve'])}", token=None)
     assert again.status == 409
 
@@ -410,18 +420,24 @@ def test_a_person_asks_for_the_rollback_once_and_the_route_limit_holds(
     assert not (tmp_path / "manual2.log").exists()
 
 
-def test_the_kill_switch_blocks_new_runs_until_released(
+def test_the_kill_switch_stops_what_runs_and_blocks_new_runs_until_released(
     configured: Path, worker: Worker, enriched: TopicReader, tmp_path: Path
 ) -> None:
+    slow_log = tmp_path / "slow.log"
+    running = _fire(worker, enriched, "slow", slow_log)
+    _run_when(worker, running, "running")
+    eventually(lambda: _lines(slow_log), what="the command to start")
+    pid = int(_lines(slow_log)[0].rsplit("pid=", 1)[1])
     engaged = http(
         "PUT", f"{worker.url}/api/v1/actions/kill-switch", {"engaged": True, "reason": "drill"}
     )
     assert engaged.status == 202
     try:
-        eventually(
-            lambda: http("GET", f"{worker.url}/api/v1/actions/kill-switch").body["engaged"],
-            what="the kill switch to be engaged",
-        )
+        killed = _run_when(worker, running, "killed")
+        assert killed["result"]["outcome"] == "killed"
+        eventually(lambda: not _alive(pid), 10, "the command to be killed")
+        switch = http("GET", f"{worker.url}/api/v1/actions/kill-switch").body
+        assert switch["engaged"] is True and switch["reason"] == "drill"
         log = tmp_path / "blocked.log"
         incident_id = _fire(worker, enriched, "failing", log)
         run = _run_when(worker, incident_id, "blocked")
@@ -436,3 +452,11 @@ def test_the_kill_switch_blocks_new_runs_until_released(
     )
     bad = http("PUT", f"{worker.url}/api/v1/actions/kill-switch", {"engaged": "yes"})
     assert bad.status == 400 and bad.body["error"] == "invalid_body"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0

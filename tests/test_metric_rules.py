@@ -94,7 +94,7 @@ def test_an_invalid_rule_is_refused_naming_the_field(body: Any, error: str) -> N
         ({"name": "cpu", "value": 1, "labels": {"a": 1}}, "point.labels.a"),
         ({"name": "cpu", "value": 1, "labels": {"1a": "x"}}, "point.labels.1a"),
         ({"name": "cpu", "value": 1, "timestamp": "yesterday"}, "point.timestamp"),
-        ({"name": "cpu", "value": 1, "timestamp": (NOW + 600_000) / 1000}, "point.timestamp"),
+        ({"name": "cpu", "value": 1, "timestamp": (NOW + 61_000) / 1000}, "point.timestamp"),
         ({"name": "cpu", "value": 1, "unit": "%"}, "point.unit"),
         ([], "body"),
     ],

@@ -50,12 +50,10 @@ from app.actions.render import RenderError
 from app.actions.sink import ActionSink
 from app.actions.spec import ActionSpec, allowed
 from app.actions.submit import send_event
+from app.config import Config, Reloader, match
 from app.faust_app import app, settings
-from app.notify_config import NotifyConfig, Reloader, config_path
-from app.routes import RouteError, match
 from app.settings import SettingsError
 from app.sinks.base import deliver
-from app.sinks.config import load_receivers
 from tables.actions import actions as actions_table
 
 log = logging.getLogger(__name__)
@@ -73,7 +71,7 @@ _running: dict[str, asyncio.Task[None]] = {}  # run id → the task executing it
 _asking: dict[str, asyncio.Task[None]] = {}  # run id → the task sending its approval request
 
 
-def action_specs(config: NotifyConfig) -> dict[str, ActionSpec]:
+def action_specs(config: Config) -> dict[str, ActionSpec]:
     """The configured action receivers by name."""
     found = {}
     for name, receiver in config.receivers.items():
@@ -83,7 +81,7 @@ def action_specs(config: NotifyConfig) -> dict[str, ActionSpec]:
     return found
 
 
-def check_actions(config: NotifyConfig, allow: tuple[str, ...]) -> None:
+def check_actions(config: Config, allow: tuple[str, ...]) -> None:
     """Refuse actions whose programs may not run or whose approvers do not exist."""
     specs = action_specs(config)
     for name, spec in specs.items():
@@ -97,14 +95,7 @@ def check_actions(config: NotifyConfig, allow: tuple[str, ...]) -> None:
                 )
 
 
-def _receivers() -> Any:
-    return load_receivers(settings)
-
-
-try:
-    CONFIG = Reloader(config_path(), _receivers)
-except RouteError as exc:
-    raise SettingsError(str(exc)) from exc
+CONFIG = Reloader()  # the same files as the notify agent's (raises ConfigError)
 check_actions(CONFIG.current, settings.actions_allow)
 
 

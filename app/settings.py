@@ -148,9 +148,13 @@ class Settings(BaseModel):
     )
     self_resolve_weight: Share = setting(0.3, "sample weight of that weak label", (*SERVES, EVAL))
     actions_allow: Executables = setting(
-        (), "executables action receivers may run: absolute paths, comma-separated", shown="none"
+        (),
+        "executables action receivers may run (absolute paths, with commas between)",
+        shown="none",
     )
-    actions_kill_switch: bool = setting(False, "true: no action runs, whatever the API says")
+    actions_kill_switch: bool = setting(
+        False, "true: no action runs, whatever the API says", shown="false"
+    )
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:

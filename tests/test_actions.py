@@ -24,7 +24,7 @@ from app.actions.plan import plan_of
 from app.actions.render import RenderError, render
 from app.actions.sink import ActionSink
 from app.actions.spec import ActionConfigError, allowed, parse_action
-from app.sinks.config import parse_receivers
+from app.config import ConfigError, from_document
 
 RUN = {"id": "r1", "phase": "action", "incident_id": "i1"}
 
@@ -65,23 +65,39 @@ def test_a_misconfigured_action_is_refused_naming_the_path(
 
 
 def test_an_action_receiver_is_configured_like_the_others() -> None:
-    receivers = parse_receivers(
-        [
-            {
-                "name": "fix",
-                "type": "action",
-                "command": ["/usr/bin/true", "${REGION}"],
-                "attempts": 2,
-                "timeout": 3,
-            }
-        ],
+    config = from_document(
+        {
+            "receivers": [
+                {
+                    "name": "fix",
+                    "type": "action",
+                    "command": ["/usr/bin/true", "${REGION}"],
+                    "attempts": 2,
+                    "timeout": 3,
+                }
+            ]
+        },
         {"REGION": "eu"},
     )
-    sink = receivers["fix"].sink
+    sink = config.receivers["fix"].sink
     assert isinstance(sink, ActionSink) and sink.name == "fix"
     assert sink.spec.action.argv == ("/usr/bin/true", "eu")  # type: ignore[union-attr]
     assert sink.spec.mode == "dry_run" and sink.spec.on == ("firing",)
-    assert receivers["fix"].retry.attempts == 2 and receivers["fix"].retry.timeout == 3
+    assert config.receivers["fix"].retry.attempts == 2
+    assert config.receivers["fix"].retry.timeout == 3
+    with pytest.raises(ConfigError) as caught:
+        from_document(
+            {
+                "receivers": [
+                    {"name": "a", "type": "action", "command": ["rm", "x"]},
+                    {"name": "b", "type": "action", "http": {"url": "https://x"}, "shell": "x"},
+                ]
+            }
+        )
+    assert caught.value.errors == (
+        "receivers[0]: command[0]: expected an absolute path, got 'rm'",
+        "receivers[1].shell: unknown key",
+    )
 
 
 async def test_the_sink_requests_runs_only_for_the_changes_it_is_on(
@@ -95,7 +111,7 @@ async def test_the_sink_requests_runs_only_for_the_changes_it_is_on(
     fake = types.ModuleType("app.actions.submit")
     fake.submit = submit  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "app.actions.submit", fake)
-    sink = ActionSink(parse_action("a", {"command": ["/bin/true"], "on": ["resolved"]}), "fix")
+    sink = ActionSink(name="fix", command=["/bin/true"], on=["resolved"])
     await sink.send(None, {"change": "firing", "notification_id": "n1"})  # type: ignore[arg-type]
     await sink.send(None, {"change": "resolved", "notification_id": "n2"})  # type: ignore[arg-type]
     assert [(r, n["notification_id"]) for r, n in requested] == [("fix", "n2")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -23,7 +24,16 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 
-from tests.harness import TopicReader, Worker, accepted, eventually, http, unique
+from tests.harness import (
+    REPO,
+    TopicReader,
+    Worker,
+    accepted,
+    eventually,
+    free_port,
+    http,
+    unique,
+)
 
 SCRIPT = """#!{python}
 import os, sys, time
@@ -460,3 +470,28 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+
+
+def test_a_worker_refuses_an_action_whose_program_is_not_allowed(
+    bootstrap: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "alertflow.yaml"
+    action = {"name": "fix", "type": "action", "command": ["/usr/bin/touch", "/tmp/x"]}
+    config.write_text(yaml.safe_dump({"receivers": [action], "routes": {"receiver": "fix"}}))
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "ALERTFLOW_CONFIG": str(config),
+        "ALERTFLOW_DATA_DIR": str(tmp_path),
+        "ALERTFLOW_HTTP_PORT": str(free_port()),
+    }
+    env.pop("ALERTFLOW_ACTIONS_ALLOW", None)
+    done = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "alertflow"), "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "receivers.fix.command: /usr/bin/touch is not on the allow-list" in done.stderr

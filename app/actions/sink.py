@@ -9,8 +9,6 @@ sent twice (a re-send after a crash) names the same run and starts nothing new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -18,17 +16,24 @@ import aiohttp
 from app.actions.spec import ActionSpec, parse_action
 
 
-@dataclass(frozen=True)
 class ActionSink:
-    """Requests a run of ``spec`` for each notification whose change is in ``spec.on``."""
+    """Requests a run of its action for each notification whose change is in ``spec.on``.
 
-    spec: ActionSpec
-    name: str = "action"
+    Built from the receiver's settings as the configuration file gives them (unset ones
+    ``None``); :mod:`app.actions.config` has validated them already.
 
-    @classmethod
-    def from_config(cls, path: str, name: str, settings: Mapping[str, Any]) -> ActionSink:
-        """The receiver of one ``receivers:`` item (:mod:`app.sinks.config` calls this)."""
-        return cls(parse_action(path, settings), name)
+    >>> sink = ActionSink(name="fix", command=["/usr/bin/true"], mode=None)
+    >>> sink.name, sink.spec.mode
+    ('fix', 'dry_run')
+    """
+
+    def __init__(self, name: str, **settings: Any) -> None:
+        self.name = name
+        given = {key: value for key, value in settings.items() if value is not None}
+        self.spec: ActionSpec = parse_action(f"receivers.{name}", given)
+
+    def __repr__(self) -> str:
+        return f"ActionSink(name={self.name!r})"
 
     async def send(self, session: aiohttp.ClientSession, notification: dict[str, Any]) -> None:
         """Hand the run request to Kafka (nothing runs here)."""

@@ -33,17 +33,20 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 from app.actions.render import RenderError, check, has_template
-from app.routes import RouteError, parse_duration
 from app.settings import SettingsError
 
 CHANGES = ("firing", "update", "repeat", "escalation", "acknowledged", "resolved")
 METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE")
-_KEYS = {"command", "http", "env", "on", "mode", "approval", "approvers", "approval_timeout"}
-_KEYS |= {"step_timeout", "idempotent", "limit", "rollback"}
+SETTINGS = {"command", "http", "env", "on", "mode", "approval", "approvers", "approval_timeout"}
+SETTINGS |= {"step_timeout", "idempotent", "limit", "rollback"}
 
 
 class ActionConfigError(SettingsError):
-    """An action receiver is misconfigured; the message starts with the path at fault."""
+    """An action receiver is misconfigured; the message starts with the path at fault, relative
+    to the receiver when :func:`parse_action` is given no path of its own."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.removeprefix(".").removeprefix(": "))
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,10 @@ def parse_action(path: str, item: Mapping[str, Any]) -> ActionSpec:
     ...
     app.actions.spec.ActionConfigError: r.command: expected an argv list, never a shell line
     """
-    unknown = sorted(set(item) - _KEYS)
+    unknown = sorted(set(item) - SETTINGS)
     if unknown:
         raise ActionConfigError(
-            f"{path}.{unknown[0]}: unknown setting (known: {', '.join(sorted(_KEYS))})"
+            f"{path}.{unknown[0]}: unknown setting (known: {', '.join(sorted(SETTINGS))})"
         )
     action = _step(path, item)
     rollback = item.get("rollback") or []
@@ -266,10 +269,12 @@ def _names(value: Any, path: str, known: tuple[str, ...] | None) -> tuple[str, .
 
 
 def _duration(value: Any, path: str) -> int:
+    from app.config.durations import duration_ms  # here: app.config imports this module
+
     try:
-        return parse_duration(value, path)
-    except RouteError as exc:
-        raise ActionConfigError(str(exc)) from None
+        return duration_ms(value)
+    except ValueError as exc:
+        raise ActionConfigError(f"{path}: {exc}") from None
 
 
 def _seconds(value: Any, path: str) -> float:

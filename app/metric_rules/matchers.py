@@ -1,23 +1,30 @@
-"""The label matcher parser the rules use: the project's own, behind this one import.
+"""The label matcher parser the rules use, behind this one module: Alertmanager's grammar.
 
 Rules take matchers exactly as routes and silences do (``name=value``, ``name!=value``,
-``name=~re``, ``name!~re``). When the matcher parser moves (``app.matchers``, Alertmanager's
-exact grammar), this module is the one place to re-point.
+``name=~re``, ``name!~re``, RE2 regular expressions anchored); one string may hold several
+(``{host=~"web-.*", env="prod"}``).
 """
 
 from __future__ import annotations
 
-from app.routes import Matcher
-from app.routes import RouteError as MatcherError
-from app.routes import parse_matcher as _parse
+from app.matchers import Matcher, MatcherError, parse_matchers
 
 __all__ = ["Matcher", "MatcherError", "parse"]
 
 
-def parse(text: object, path: str) -> Matcher:
-    """One matcher from its text; :class:`MatcherError` names ``path`` when it is invalid.
+def parse(text: object, path: str) -> list[Matcher]:
+    """The matchers of one string; :class:`MatcherError` names ``path`` when it is invalid.
 
-    >>> parse('host=~"web-.*"', "m").matches({"host": "web-1"})
-    True
+    >>> [m.matches({"host": "web-1"}) for m in parse('host=~"web-.*"', "m")]
+    [True]
+    >>> parse(3, "matchers[0]")
+    Traceback (most recent call last):
+    ...
+    app.matchers.MatcherError: matchers[0]: expected a matcher string such as host=~"web-.*"
     """
-    return _parse(text, path)
+    if not isinstance(text, str):
+        raise MatcherError(f'{path}: expected a matcher string such as host=~"web-.*"')
+    try:
+        return parse_matchers(text)
+    except MatcherError as exc:
+        raise MatcherError(f"{path}: {exc}") from None

@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.config.durations import duration_ms
 from app.metric_rules.matchers import Matcher, MatcherError, parse
 from app.metric_rules.points import METRIC_NAME, PointError, labels_of
 from app.records import SEVERITIES
-from app.routes import RouteError, parse_duration
 
 CONDITIONS = (">", "<", ">=", "<=", "==", "!=")
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
@@ -101,7 +101,7 @@ class Rule:
             name=stored["name"],
             tenant=stored["tenant"],
             metric=stored["metric"],
-            matchers=tuple(parse(m, "matchers") for m in stored["matchers"]),
+            matchers=tuple(m for text in stored["matchers"] for m in parse(text, "matchers")),
             condition=stored["condition"],
             threshold=float(stored["threshold"]),
             for_ms=_duration_ms(stored["for"], "for"),
@@ -216,19 +216,17 @@ def _duration(value: Any, path: str, *, zero: bool = True) -> str:
 
 
 def _duration_ms(value: Any, path: str, *, zero: bool = True) -> int:
-    if zero and value in (0, "0", "0s"):
-        return 0
     try:
-        return parse_duration(value, path)
-    except RouteError as exc:
-        raise RuleError(str(exc)) from None
+        return duration_ms(value, zero=zero)
+    except ValueError as exc:
+        raise RuleError(f"{path}: {exc}") from None
 
 
 def _matchers(value: Any) -> list[str]:
     if not isinstance(value, list):
         raise RuleError('matchers: expected a list such as ["host=~\\"web-.*\\""]')
     try:
-        return [str(parse(m, f"matchers[{i}]")) for i, m in enumerate(value)]
+        return [str(m) for i, text in enumerate(value) for m in parse(text, f"matchers[{i}]")]
     except MatcherError as exc:
         raise RuleError(str(exc)) from None
 

@@ -75,10 +75,14 @@ def action_specs(config: Config) -> dict[str, ActionSpec]:
     """The configured action receivers by name."""
     found = {}
     for name, receiver in config.receivers.items():
-        sink = getattr(receiver, "sink", receiver)
-        if isinstance(sink, ActionSink):
-            found[name] = sink.spec
+        if isinstance(receiver.sink, ActionSink):
+            found[name] = receiver.sink.spec
     return found
+
+
+def approver_sinks(config: Config, approver: str) -> tuple[str, ...]:
+    """The sinks a receiver of the file stands for (an Alertmanager receiver may have several)."""
+    return tuple(config.receiver_sinks.get(approver, ()))
 
 
 def check_actions(config: Config, allow: tuple[str, ...]) -> None:
@@ -89,7 +93,7 @@ def check_actions(config: Config, allow: tuple[str, ...]) -> None:
             if (why := allowed(program, allow)) is not None:
                 raise SettingsError(f"receivers.{name}.command: {why}")
         for approver in spec.approvers:
-            if approver not in config.receivers or approver in specs:
+            if not approver_sinks(config, approver) or approver in specs:
                 raise SettingsError(
                     f"receivers.{name}.approvers: {approver!r} is not a notification receiver"
                 )
@@ -302,13 +306,15 @@ async def _ask(run: runs.Run) -> None:
     links = decision_links(
         settings.api_token, settings.base_url, run["id"], approval["expires_ms"] // 1000
     )
-    for name in approval["approvers"]:
-        receiver = CONFIG.current.receivers.get(name)
-        if receiver is None:
-            outcomes[name] = "no such receiver"
-            continue
-        message = request_message(run, run["notification"], name, links, expires)
-        outcomes[name] = (await deliver(receiver, app.http_client, message)).outcome
+    config = CONFIG.current
+    for approver in approval["approvers"]:
+        for name in approver_sinks(config, approver) or (approver,):
+            receiver = config.receivers.get(name)
+            if receiver is None:
+                outcomes[name] = "no such receiver"
+                continue
+            message = request_message(run, run["notification"], name, links, expires)
+            outcomes[name] = (await deliver(receiver, app.http_client, message)).outcome
     await send_event(run["id"], {"kind": "asked", "run_id": run["id"], "outcomes": outcomes})
 
 

@@ -408,6 +408,7 @@ def test_a_failing_action_runs_its_rollback(
     assert step["exit_code"] == 3 and step["stderr"].strip() == "it broke"
     assert run["rollback_result"]["ok"] is True
     assert [line.split()[0] for line in _lines(log)] == ["action", "rollback"]
+    actions_log.wait(lambda key, value: key == incident_id and value["status"] == "rolled_back")
     statuses = [
         v["status"] for _, v, _ in actions_log.matching(lambda key, value: key == incident_id)
     ]

@@ -32,7 +32,7 @@ from app.actions.submit import send_event
 from app.faust_app import app, settings
 from app.links import LinkError
 from app.web.http import ApiError, answer, guarded, read_json
-from app.web.routing import _forward, owner_of, routed
+from app.web.routing import forward, owner_of, routed
 from tables.actions import actions as actions_table
 
 RUNS_KEY = "runs"  # any key: the table has one partition, so one owner
@@ -84,7 +84,7 @@ def on_owner(handler: Handler) -> Handler:
             return answer(view, {"error": exc.code, "detail": exc.detail}, exc.status)
         if owner is None:
             return await handler(view, request, **kwargs)
-        return await _forward(view, request, owner)
+        return await forward(view, request, owner)
 
     return owned
 

@@ -270,6 +270,7 @@ def notification(incident: Incident, send: Send, notification_id: str) -> dict[s
         "acknowledged": incident["acknowledged"] is not None,
         "merged_into": incident.get("merged_into", {}),
         **_thread(incident, send.receiver),
+        "labels": incident["labels"],  # what routing saw; action receivers template from it
     }
 
 

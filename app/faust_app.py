@@ -52,6 +52,8 @@ TOPOLOGY = (
     "agents.alert_view",
     "agents.fingerprint_stats",
     "agents.labels",
+    "agents.metric_rules",
+    "agents.actions",
     "app.web",
 )
 

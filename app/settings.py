@@ -64,6 +64,25 @@ LogLevel = Annotated[
 ]
 
 
+def _split(value: Any) -> Any:
+    """A comma-separated string (the environment) as a list; a YAML list as it is."""
+    return (
+        [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, str)
+        else value
+    )
+
+
+def _absolute(paths: tuple[str, ...]) -> tuple[str, ...]:
+    for path in paths:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r} is not an absolute path")
+    return paths
+
+
+Executables = Annotated[tuple[str, ...], BeforeValidator(_split), AfterValidator(_absolute)]
+
+
 def setting(
     default: Any,
     meaning: str,
@@ -128,6 +147,14 @@ class Settings(BaseModel):
         15.0, "a page resolved by itself within this is weak noise", (*SERVES, EVAL)
     )
     self_resolve_weight: Share = setting(0.3, "sample weight of that weak label", (*SERVES, EVAL))
+    actions_allow: Executables = setting(
+        (),
+        "executables action receivers may run (absolute paths, with commas between)",
+        shown="none",
+    )
+    actions_kill_switch: bool = setting(
+        False, "true: no action runs, whatever the API says", shown="false"
+    )
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:

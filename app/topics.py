@@ -37,6 +37,15 @@ notify_events = _topic("notify.events")  # key: incident id (acks, delivery resu
 observations = _topic("learning.observations")  # key: alert id (features the model saw)
 examples = _topic("learning.examples")  # key: tenant (labelled features the model learns)
 
+# Metric rules (agents.metric_rules) and remediation actions (agents.actions).
+metric_points = _topic("metrics.points")  # key: series (tenant|name{labels}); public
+metric_ticks = _topic("metrics.ticks")  # no key: event-time ticks, one per partition
+actions_log = _topic("actions.log")  # key: incident id; every run's steps and results; public
+# key: run id. One partition: one worker at a time owns every run (exact rate limits, kill switch).
+actions_events = app.topic("actions.events", key_type=str, value_serializer="orjson", partitions=1)
+SINGLE_PARTITION = {"silences": 1, "rules": 1, "actions.events": 1}
+COMPACTED = ("silences", "rules")  # changelogs of global tables (tables.silences, tables.rules)
+
 ALL = (
     raw,
     enriched,
@@ -51,14 +60,17 @@ ALL = (
     notify_events,
     observations,
     examples,
+    metric_points,
+    metric_ticks,
+    actions_log,
 )
 
 
 def partition_counts() -> dict[str, int]:
     """Name → partition count of every topic, for creating them before the worker starts."""
-    return {topic.get_topic_name(): PARTITIONS for topic in ALL} | {"silences": 1}
+    return {topic.get_topic_name(): PARTITIONS for topic in ALL} | SINGLE_PARTITION
 
 
 def topic_configs() -> dict[str, dict[str, str]]:
     """Per-topic configs for the topics created before the worker starts."""
-    return {"silences": {"cleanup.policy": "compact"}}  # tables.silences: a table's changelog
+    return {name: {"cleanup.policy": "compact"} for name in COMPACTED}

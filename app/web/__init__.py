@@ -1,11 +1,25 @@
 """HTTP views, registered on the Faust app's web server."""
 
-from app.web import console, feedback, ingest, models, ops, queries, silences, slack, stream
+from app.web import (
+    actions,
+    console,
+    feedback,
+    ingest,
+    metric_rules,
+    models,
+    ops,
+    queries,
+    silences,
+    slack,
+    stream,
+)
 
 __all__ = [
+    "actions",
     "console",
     "feedback",
     "ingest",
+    "metric_rules",
     "models",
     "ops",
     "queries",

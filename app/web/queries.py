@@ -10,6 +10,7 @@ from faust.web import Request, Response, View
 from agents.dedup import table_key
 from app.faust_app import app
 from app.records import format_time, parse_time
+from app.web.actions import actions_of
 from app.web.http import ApiError, answer, guarded, tenant_of
 from app.web.routing import from_other_workers, routed
 from tables.alerts import alerts as alerts_table
@@ -156,7 +157,7 @@ class IncidentView(View):
         incident = incidents_table.get(incident_id)
         if incident is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
-        return answer(self, incident_view(incident))
+        return answer(self, {**incident_view(incident), "actions": await actions_of(incident_id)})
 
 
 @app.page("/api/v1/fingerprints/{fingerprint}")

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from agents.template_accuracy import grouping_accuracy
-from agents.template_miner import WILDCARD, Template, TemplateMiner, tokenize
+from app.templates.accuracy import grouping_accuracy
+from app.templates.miner import WILDCARD, Template, TemplateMiner, tokenize
 
 LOGHUB = Path(__file__).resolve().parents[2] / "shared/data/loghub-2k"
 W = WILDCARD
@@ -113,14 +113,14 @@ def test_deterministic_across_miners_and_processes() -> None:
     ours = [(t.id, t.text) for t in map(TemplateMiner().match, messages)]
     assert ours == [(t.id, t.text) for t in map(TemplateMiner().match, messages)]
     script = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); from template_miner import "
+        "import json, sys; sys.path.insert(0, sys.argv[1]); from miner import "
         "TemplateMiner; m = TemplateMiner(); "
         "print(json.dumps([[t.id, t.text] for t in map(m.match, json.load(sys.stdin))]))"
     )
-    agents_dir = str(Path(__file__).resolve().parents[1] / "agents")
+    miner_dir = str(Path(__file__).resolve().parents[1] / "app" / "templates")
     for seed in ("0", "12345"):
         done = subprocess.run(
-            [sys.executable, "-c", script, agents_dir],
+            [sys.executable, "-c", script, miner_dir],
             input=json.dumps(messages),
             capture_output=True,
             text=True,

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+__all__ = ["STATE_VERSION", "WILDCARD", "Template", "TemplateMiner", "tokenize"]
+
 WILDCARD = "<*>"
 STATE_VERSION = 1
 _MEMO_SIZE = 10_000  # token tuples remembered between template changes

@@ -1,110 +1,71 @@
 """Online template miner for log lines and alert texts (Drain-style, stdlib only).
 
-Tokens: a message is masked (dates, URLs, e-mails, UUIDs, IPs, host:port, hex, paths, quoted
-words, booleans, numbers with units) and split on whitespace; a token still holding a digit
-becomes the wildcard ``<*>`` (keeping a ``key=`` prefix) and runs of wildcards collapse into one.
+Tokens: :mod:`app.templates.masks` masks a message's variables (dates, URLs, IPs, hex, paths,
+numbers …) and splits it on whitespace.
 
 Matching: templates are bucketed by token count. A message joins the most similar template of its
 bucket if its first ``prefix`` plain words are equal and, counting only the template's constant
 tokens, all match, all but one match with at least ``min_agree`` matching, or a ``similarity``
-share matches; the template's differing positions then become wildcards. Failing that, it may
-join a template one token longer or shorter when the extra token is a word next to a wildcard (a
-variable split up by the collapsing), and that template gains a variant of the new length.
-Otherwise the message starts a template whose id hashes its first text: ids never change as
-templates generalise, and the same first shape gets the same id in every miner.
+share matches; the template's differing positions then become wildcards. Failing that (with
+``absorb``), it may join a template one token longer or shorter when the extra token is a word
+next to a wildcard (a variable split up by the collapsing of wildcard runs), and that template
+gains a variant of the new length. Otherwise the message starts a template whose id hashes its
+first text: ids never change as templates generalise, and the same first shape gets the same id
+in every miner.
 
-State: ties go to the older template and nothing depends on hash seeds, time or randomness, so a
-miner rebuilt by :meth:`TemplateMiner.from_state` continues exactly as the original would; beyond
-``max_clusters`` templates the least recently used one is evicted.
+State is bounded: at most ``max_clusters`` templates (the least recently used is evicted), each
+with at most :data:`MAX_VARIANTS` lengths of at most ``max_tokens`` tokens from the first 8,192
+characters of a message, so one exported record (:meth:`TemplateMiner.clusters`) stays under
+:data:`MAX_RECORD_BYTES` as JSON. Ties go to the older template and nothing depends on hash
+seeds, time or randomness, so a miner rebuilt from its export continues exactly as the original.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["STATE_VERSION", "WILDCARD", "Template", "TemplateMiner", "tokenize"]
+from app.templates.masks import MASKS, WILDCARD, Tokenizer, tokenizer
 
-WILDCARD = "<*>"
+__all__ = [
+    "DEFAULT_MASKS",
+    "MAX_RECORD_BYTES",
+    "MAX_VARIANTS",
+    "STATE_VERSION",
+    "WILDCARD",
+    "ClusterRecord",
+    "Template",
+    "TemplateMiner",
+    "tokenize",
+]
+
 STATE_VERSION = 1
+MAX_VARIANTS = 4  # token counts one template may take (see _absorb)
+MAX_RECORD_BYTES = 64 * 1024  # one exported cluster as JSON; far below Kafka's 1 MB
+DEFAULT_MASKS = MASKS
 _MEMO_SIZE = 10_000  # token tuples remembered between template changes
-_MAX_CHARS = 8192  # of a message looked at: bounds work and cache size for huge messages
-
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
-_DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
-# Variables that may contain spaces, masked on the whole message first.
-_SPAN_PATTERNS = (
-    (
-        rf"\b(?:{_DAY},? )?{_MONTH} +\d{{1,2}}(?:,? \d{{4}})?[ T]\d\d:\d\d(?::\d\d)?"
-        rf"(?:\.\d+)?(?: ?[A-Z]{{3,4}})?(?: \d{{4}})?\b"
-    ),  # ctime / syslog date
-    r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d)?(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\b",  # ISO
-    r"(?<![\w-])\d+(?:\.\d+)? (?:[KMGTP]i?B|bytes|ms|secs?|seconds)\b",  # quantity
-)
-# Variables inside one whitespace-separated token.
-_VARIABLE_PATTERNS = (
-    r"[A-Za-z][\w+.-]*://[^\s\"'<>()\[\]{}]+",  # URL
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # e-mail
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",  # UUID
-    r"\d{4}-\d\d-\d\d(?:T[\d:.,]+(?:Z|[+-]\d\d:?\d\d)?)?",  # ISO date
-    (
-        r"(?<![\w:])(?=[0-9a-fA-F:]*[0-9a-fA-F]:)(?=(?:[0-9a-fA-F]*:){2})"
-        r"[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,}(?![\w:])"
-    ),  # IPv6, MAC
-    r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b",  # IPv4[:port]
-    r"\b[A-Za-z][\w-]*(?:\.[\w-]+)+:\d+\b",  # host:port
-    r"(?<![\w-])(?:0[xX][0-9a-fA-F]+|[0-9a-f]{8,}|[0-9A-F]{8,})(?![\w-])",  # hex
-    r"(?<![\w.:/~-])/[\w.~+%@:$-]+(?:/[\w.~+%@:$*-]*)*",  # absolute path
-    r"\b[A-Za-z]:\\[^\s\"'<>]+",  # Windows path
-    r"(?<![\w'\"])'[^'\s]+'(?![\w'])|(?<![\w'\"])\"[^\"\s]+\"(?![\w\"])",  # quoted word
-    r"\b(?i:true|false|null)\b|\bNone\b",
-    r"(?<![\w-])[-+]?\d+(?:\.\d+)*(?:[KMGTP]i?B|B|bytes|ms|us|µs|ns|[smhd]|min|sec)?(?!\w)",
-)
-_SPANS = re.compile("|".join(_SPAN_PATTERNS))
-_VARIABLES = re.compile("|".join(_VARIABLE_PATTERNS))
 _WORD = re.compile(r"[(\[]?[A-Za-z][A-Za-z'_-]*[)\]]?[:,;.!?]*")
-_DIGIT = re.compile(r"\d")
-_ALNUM = re.compile(r"[A-Za-z0-9]")
-_KEY = re.compile(r"[A-Za-z_.-]+[=:]")
+
+ClusterRecord = dict[str, Any]  # {"count": int, "used": int, "variants": [[seq, text], ...]}
 
 
-@lru_cache(maxsize=1 << 14)
-def _mask_token(token: str) -> str:
-    """Mask one token; one still holding a digit becomes ``<*>``, keeping a ``key=`` prefix."""
-    token = _VARIABLES.sub(WILDCARD, token)
-    if _DIGIT.search(token):
-        key = _KEY.match(token)
-        return key.group() + WILDCARD if key else WILDCARD
-    if WILDCARD in token and not _ALNUM.search(token.replace(WILDCARD, "")):
-        return WILDCARD
-    return token
+def tokenize(message: str, max_tokens: int = 100) -> list[str]:
+    """Mask ``message`` with the default rules and return its first ``max_tokens`` tokens.
+
+    >>> tokenize("Accepted password for bob from 10.0.0.7 port 51234 ssh2")
+    ['Accepted', 'password', 'for', 'bob', 'from', '<*>', 'port', '<*>']
+    """
+    return tokenizer(frozenset(DEFAULT_MASKS))(message, max_tokens)
 
 
 @lru_cache(maxsize=1 << 14)
 def _is_word(token: str) -> bool:
     """Whether ``token`` is a plain word, maybe bracketed or followed by punctuation."""
     return _WORD.fullmatch(token) is not None
-
-
-def tokenize(message: str, max_tokens: int = 100) -> list[str]:
-    """Mask the variables of ``message`` and return its first ``max_tokens`` tokens.
-
-    >>> tokenize("Accepted password for bob from 10.0.0.7 port 51234 ssh2")
-    ['Accepted', 'password', 'for', 'bob', 'from', '<*>', 'port', '<*>']
-    >>> tokenize("GET /api/v1/users took 1.5 ms, uid=42 retry=true")
-    ['GET', '<*>', 'took', '<*>', 'uid=<*>', 'retry=<*>']
-    """
-    tokens: list[str] = []
-    for token in _SPANS.sub(WILDCARD, message[:_MAX_CHARS]).split():
-        token = _mask_token(token)
-        if not (tokens and token == tokens[-1] and WILDCARD in token):
-            tokens.append(token)
-            if len(tokens) == max_tokens:
-                break
-    return tokens
 
 
 def _generalise(template: list[str], tokens: list[str]) -> list[str]:
@@ -122,12 +83,17 @@ class Template:
 class _Cluster:
     """One template; ``variants`` maps a token count to ``(seq, tokens)`` of that length."""
 
-    __slots__ = ("count", "id", "variants")
+    __slots__ = ("count", "id", "used", "variants")
 
-    def __init__(self, cluster_id: str, count: int = 0) -> None:
+    def __init__(self, cluster_id: str, count: int = 0, used: int = 0) -> None:
         self.id = cluster_id
         self.count = count
+        self.used = used
         self.variants: dict[int, tuple[int, list[str]]] = {}
+
+    def record(self) -> ClusterRecord:
+        variants = [[seq, " ".join(tokens)] for seq, tokens in self.variants.values()]
+        return {"count": self.count, "used": self.used, "variants": variants}
 
 
 class TemplateMiner:
@@ -149,29 +115,54 @@ class TemplateMiner:
         similarity: float = 0.8,
         min_agree: int = 3,
         prefix: int = 2,
+        masks: Iterable[str] = DEFAULT_MASKS,
+        absorb: bool = True,
         max_clusters: int = 1000,
         max_tokens: int = 100,
+        track_changes: bool = False,
     ) -> None:
         """``similarity``: share of a template's constants a message must match when it differs
         in more than one; ``min_agree``: constants that must match when it differs in just one;
-        ``prefix``: leading plain words that must be equal; ``max_clusters``: templates kept
-        (least recently used evicted); ``max_tokens``: tokens of a message considered."""
+        ``prefix``: leading plain words that must be equal; ``masks``: the masking rules of
+        :mod:`app.templates.masks` to apply; ``absorb``: let a template take a length one token
+        longer or shorter; ``max_clusters``: templates kept (least recently used evicted);
+        ``max_tokens``: tokens of a message considered; ``track_changes``: remember what
+        :meth:`take_changes` returns (off, those sets would grow with every eviction)."""
         self.similarity = similarity
         self.min_agree = min_agree
         self.prefix = prefix
+        self.masks = tuple(name for name in MASKS if name in set(masks))
+        self.absorb = absorb
         self.max_clusters = max_clusters
         self.max_tokens = max_tokens
+        self._tokenize: Tokenizer = tokenizer(frozenset(self.masks))
         self._clusters: dict[str, _Cluster] = {}  # least recently used first
         self._buckets: dict[int, list[_Cluster]] = {}  # by token count, in variant order
         self._seq = 0  # variants created so far: orders each bucket
+        self._tick = 0  # matches so far: orders the clusters by last use
         self._memo: dict[tuple[str, ...], _Cluster] = {}  # tokens -> cluster, until any change
+        self._tracking = track_changes
+        self._changed: set[str] = set()  # clusters created or generalised since take_changes
+        self._evicted: set[str] = set()  # clusters evicted since take_changes
 
     def __len__(self) -> int:
         return len(self._clusters)
 
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments, as JSON-serialisable data."""
+        return {
+            "similarity": self.similarity,
+            "min_agree": self.min_agree,
+            "prefix": self.prefix,
+            "masks": list(self.masks),
+            "absorb": self.absorb,
+            "max_clusters": self.max_clusters,
+            "max_tokens": self.max_tokens,
+        }
+
     def match(self, message: str) -> Template:
         """Assign ``message`` to a template, learning from it, and return that template."""
-        tokens = tokenize(message, self.max_tokens)
+        tokens = self._tokenize(message, self.max_tokens)
         key = tuple(tokens)
         cluster = self._memo.get(key)
         if cluster is None:
@@ -180,20 +171,78 @@ class TemplateMiner:
                 self._memo.clear()
             self._memo[key] = cluster
         cluster.count += 1
+        cluster.used = self._tick = self._tick + 1
         self._clusters[cluster.id] = self._clusters.pop(cluster.id)
         return Template(cluster.id, " ".join(cluster.variants[len(tokens)][1]))
 
+    def clusters(self) -> Iterator[tuple[str, ClusterRecord]]:
+        """Every template as ``(cluster_id, record)``, least recently used first; each record
+        is plain JSON data under :data:`MAX_RECORD_BYTES` (see :meth:`from_clusters`).
+
+        >>> miner = TemplateMiner()
+        >>> template = miner.match("disk sda1 full")
+        >>> [(cluster_id == template.id, record) for cluster_id, record in miner.clusters()]
+        [(True, {'count': 1, 'used': 1, 'variants': [[0, 'disk <*> full']]})]
+        """
+        for cluster in self._clusters.values():
+            yield cluster.id, cluster.record()
+
+    def take_changes(self) -> tuple[dict[str, ClusterRecord], set[str]]:
+        """The records of templates created or generalised since the last call, and the ids of
+        templates evicted since then (and not created again): what a store must upsert and
+        delete. A record's ``count`` and ``used`` change on every match without counting as a
+        change; a store written only on changes restores them as of its last write.
+
+        >>> miner = TemplateMiner(max_clusters=1, track_changes=True)
+        >>> _ = miner.match("disk full"), miner.take_changes()
+        >>> changed, evicted = (miner.match("link down"), miner.take_changes())[1]
+        >>> [record["variants"] for record in changed.values()], len(evicted)
+        ([[[1, 'link down']]], 1)
+        """
+        changed = {
+            cluster_id: self._clusters[cluster_id].record()
+            for cluster_id in sorted(self._changed)
+            if cluster_id in self._clusters
+        }
+        evicted = self._evicted - changed.keys()
+        self._changed, self._evicted = set(), set()
+        return changed, evicted
+
+    @classmethod
+    def from_clusters(
+        cls, records: Iterable[tuple[str, ClusterRecord]], **config: Any
+    ) -> TemplateMiner:
+        """A miner of ``config`` holding the exported ``records``, in any order; given all of
+        one miner's records it continues exactly as that miner would.
+
+        >>> miner = TemplateMiner()
+        >>> _ = miner.match("user alice logged in"), miner.match("user bob logged in")
+        >>> copy = TemplateMiner.from_clusters(reversed(list(miner.clusters())))
+        >>> copy.match("user carol logged in") == miner.match("user carol logged in")
+        True
+        """
+        miner = cls(**config)
+        ordered = sorted(records, key=lambda item: (item[1]["used"], item[0]))
+        variants = []
+        for cluster_id, record in ordered[-miner.max_clusters :]:
+            cluster = _Cluster(cluster_id, record["count"], record["used"])
+            miner._clusters[cluster_id] = cluster
+            miner._tick = max(miner._tick, cluster.used)
+            for seq, text in record["variants"]:
+                tokens = text.split()
+                cluster.variants[len(tokens)] = (seq, tokens)
+                variants.append((seq, len(tokens), cluster))
+                miner._seq = max(miner._seq, seq + 1)
+        for _, size, cluster in sorted(variants, key=lambda variant: variant[0]):
+            miner._buckets.setdefault(size, []).append(cluster)
+        return miner
+
     def to_state(self) -> dict[str, Any]:
-        """Return the full state as JSON-serialisable data (see :meth:`from_state`)."""
+        """The whole miner as one JSON-serialisable value (see :meth:`from_state`); for large
+        miners prefer the bounded per-template records of :meth:`clusters`."""
         return {
             "version": STATE_VERSION,
-            "config": {
-                "similarity": self.similarity,
-                "min_agree": self.min_agree,
-                "prefix": self.prefix,
-                "max_clusters": self.max_clusters,
-                "max_tokens": self.max_tokens,
-            },
+            "config": self.config(),
             "seq": self._seq,
             "clusters": [
                 [c.id, c.count, [[seq, " ".join(tokens)] for seq, tokens in c.variants.values()]]
@@ -206,17 +255,12 @@ class TemplateMiner:
         """Rebuild a miner from :meth:`to_state` output; it continues exactly as the original."""
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"unsupported template miner state version {state.get('version')}")
-        miner = cls(**state["config"])
+        records = [
+            (cluster_id, {"count": count, "used": used, "variants": variants})
+            for used, (cluster_id, count, variants) in enumerate(state["clusters"])
+        ]
+        miner = cls.from_clusters(records, **state["config"])
         miner._seq = state["seq"]
-        variants = []
-        for cluster_id, count, cluster_variants in state["clusters"]:
-            cluster = miner._clusters[cluster_id] = _Cluster(cluster_id, count)
-            for seq, text in cluster_variants:
-                tokens = text.split()
-                cluster.variants[len(tokens)] = (seq, tokens)
-                variants.append((seq, len(tokens), cluster))
-        for _, size, cluster in sorted(variants, key=lambda v: v[0]):
-            miner._buckets.setdefault(size, []).append(cluster)
         return miner
 
     def _assign(self, tokens: list[str]) -> _Cluster:
@@ -232,13 +276,15 @@ class TemplateMiner:
             if score > best_score:
                 best, best_score = cluster, score
         if best is None:
-            best = self._absorb(tokens) or self._create(tokens)
-            self._memo.clear()
-        else:
+            best = (self.absorb and self._absorb(tokens)) or self._create(tokens)
+        elif best_score[0] < 1.0:
             seq, template = best.variants[size]
-            if best_score[0] < 1.0:
-                best.variants[size] = (seq, _generalise(template, tokens))
-                self._memo.clear()
+            best.variants[size] = (seq, _generalise(template, tokens))
+        else:
+            return best
+        if self._tracking:
+            self._changed.add(best.id)
+        self._memo.clear()
         return best
 
     def _accepts(self, same: int, diff: int) -> bool:
@@ -277,7 +323,7 @@ class TemplateMiner:
         best, best_score, best_variant = None, (-1.0, 0), tokens
         for length in (size - 1, size + 1):
             for cluster in self._buckets.get(length, ()):
-                if size in cluster.variants:
+                if size in cluster.variants or len(cluster.variants) >= MAX_VARIANTS:
                     continue
                 template = cluster.variants[length][1]
                 constants = [t for t in template if t != WILDCARD]
@@ -301,6 +347,9 @@ class TemplateMiner:
     def _create(self, tokens: list[str]) -> _Cluster:
         if len(self._clusters) >= self.max_clusters:
             old = self._clusters.pop(next(iter(self._clusters)))
+            if self._tracking:
+                self._evicted.add(old.id)
+                self._changed.discard(old.id)
             for size in old.variants:
                 self._buckets[size].remove(old)
         digest = hashlib.blake2b(" ".join(tokens).encode(), digest_size=6).hexdigest()

@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["MASKS", "WILDCARD", "Tokenizer", "tokenizer"]
+__all__ = ["MASKS", "SYNTAX_MASKS", "WILDCARD", "Tokenizer", "tokenizer"]
 
 WILDCARD = "<*>"
-_MAX_CHARS = 8192  # of a message looked at: bounds work, cache size and template size
+_MAX_CHARS = 4096  # of a message looked at: bounds work, cache and template size
 _CACHE_SIZE = 1 << 14  # masked tokens remembered per tokenizer
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
@@ -56,6 +56,11 @@ TOKEN_MASKS = {
 }
 TOKEN_RULES = ("digits", "key_prefix", "punctuation", "collapse")
 MASKS = (*SPAN_MASKS, *TOKEN_MASKS, *TOKEN_RULES)  # every rule, in the order applied
+# Formats some standard defines (RFC 3164/3339, 3986, 5322, 4122, 791/4291, IEEE 802): a
+# token in one of them is a value in any log; every other rule is a heuristic.
+SYNTAX_MASKS = frozenset(
+    {"syslog_date", "iso_datetime", "url", "email", "uuid", "iso_date", "ipv6_mac", "ipv4"}
+)
 
 _DIGIT = re.compile(r"\d")
 _ALNUM = re.compile(r"[A-Za-z0-9]")

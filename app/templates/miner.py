@@ -14,9 +14,9 @@ first text: ids never change as templates generalise, and the same first shape g
 in every miner.
 
 State is bounded: at most ``max_clusters`` templates (the least recently used is evicted), each
-with at most :data:`MAX_VARIANTS` lengths of at most ``max_tokens`` tokens from the first 8,192
+with at most :data:`MAX_VARIANTS` lengths of at most ``max_tokens`` tokens from the first 4,096
 characters of a message, so one exported record (:meth:`TemplateMiner.clusters`) stays under
-:data:`MAX_RECORD_BYTES` as JSON. Ties go to the older template and nothing depends on hash
+:data:`MAX_RECORD_BYTES` as UTF-8 JSON. Ties go to the older template and nothing depends on hash
 seeds, time or randomness, so a miner rebuilt from its export continues exactly as the original.
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from app.templates.masks import MASKS, WILDCARD, Tokenizer, tokenizer
+from app.templates.masks import MASKS, SYNTAX_MASKS, WILDCARD, Tokenizer, tokenizer
 
 __all__ = [
     "DEFAULT_MASKS",
@@ -45,8 +45,12 @@ __all__ = [
 
 STATE_VERSION = 1
 MAX_VARIANTS = 4  # token counts one template may take (see _absorb)
-MAX_RECORD_BYTES = 64 * 1024  # one exported cluster as JSON; far below Kafka's 1 MB
-DEFAULT_MASKS = MASKS
+# A variant's text: at most 4,096 characters of message, each token growing by at most 2 ("1" to
+# "<*>"), so at most 8,192 characters, each at most 6 bytes in JSON ("\u0001"); plus the numbers.
+MAX_RECORD_BYTES = MAX_VARIANTS * (8192 * 6 + 64) + 128  # about 192 KiB; Kafka allows 1 MB
+# The configuration :mod:`app.templates.evaluation` selects on the nine loghub-2k systems
+# (``scripts/eval-templates --loo``; docs/templates.md): the syntax masks, digits, collapse.
+DEFAULT_MASKS = (*(m for m in MASKS if m in SYNTAX_MASKS), "digits", "collapse")
 _MEMO_SIZE = 10_000  # token tuples remembered between template changes
 _WORD = re.compile(r"[(\[]?[A-Za-z][A-Za-z'_-]*[)\]]?[:,;.!?]*")
 
@@ -112,11 +116,11 @@ class TemplateMiner:
 
     def __init__(
         self,
-        similarity: float = 0.8,
+        similarity: float = 0.9,
         min_agree: int = 3,
         prefix: int = 2,
         masks: Iterable[str] = DEFAULT_MASKS,
-        absorb: bool = True,
+        absorb: bool = False,
         max_clusters: int = 1000,
         max_tokens: int = 100,
         track_changes: bool = False,
@@ -131,11 +135,11 @@ class TemplateMiner:
         self.similarity = similarity
         self.min_agree = min_agree
         self.prefix = prefix
-        self.masks = tuple(name for name in MASKS if name in set(masks))
+        self._tokenize: Tokenizer = tokenizer(frozenset(masks))
+        self.masks = tuple(name for name in MASKS if name in self._tokenize.masks)
         self.absorb = absorb
         self.max_clusters = max_clusters
         self.max_tokens = max_tokens
-        self._tokenize: Tokenizer = tokenizer(frozenset(self.masks))
         self._clusters: dict[str, _Cluster] = {}  # least recently used first
         self._buckets: dict[int, list[_Cluster]] = {}  # by token count, in variant order
         self._seq = 0  # variants created so far: orders each bucket
@@ -162,7 +166,10 @@ class TemplateMiner:
 
     def match(self, message: str) -> Template:
         """Assign ``message`` to a template, learning from it, and return that template."""
-        tokens = self._tokenize(message, self.max_tokens)
+        return self.match_tokens(self._tokenize(message, self.max_tokens))
+
+    def match_tokens(self, tokens: list[str]) -> Template:
+        """:meth:`match` for a message this miner's masks have tokenized already."""
         key = tuple(tokens)
         cluster = self._memo.get(key)
         if cluster is None:

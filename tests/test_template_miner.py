@@ -180,6 +180,15 @@ def test_state_round_trip_mid_stream_equals_uninterrupted_run(max_clusters: int)
         assert restored.to_state() == reference.to_state()
 
 
+def test_state_written_before_masks_were_configurable_still_restores() -> None:
+    config = {"similarity": 0.8, "min_agree": 3, "prefix": 2, "max_clusters": 9, "max_tokens": 9}
+    cluster = ["0123456789ab", 4, [[0, "Invalid user <*> from <*>"]]]
+    state = {"version": 1, "config": config, "seq": 1, "clusters": [cluster]}
+    restored = TemplateMiner.from_state(state)
+    assert restored.match("Invalid user eve from 10.0.0.1").id == "0123456789ab"
+    assert restored.max_clusters == 9
+
+
 def test_from_state_rejects_unknown_version() -> None:
     state = TemplateMiner().to_state() | {"version": 999}
     with pytest.raises(ValueError, match="version"):

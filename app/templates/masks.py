@@ -102,7 +102,8 @@ class Tokenizer:
         message = message[:_MAX_CHARS]
         if self._spans:
             message = self._spans.sub(WILDCARD, message)
-        cache, tokens = self._cache, []
+        cache = self._cache
+        tokens: list[str] = []
         for token in message.split():
             masked = cache.get(token)
             if masked is None:

@@ -1,7 +1,8 @@
 """Online template miner for log lines and alert texts (Drain-style, stdlib only).
 
-Tokens: :mod:`app.templates.masks` masks a message's variables (dates, URLs, IPs, hex, paths,
-numbers …) and splits it on whitespace.
+Tokens: :mod:`app.templates.masks` masks a message's variables and splits it on whitespace; by
+default (:data:`DEFAULT_MASKS`) dates, URLs, e-mails, UUIDs and IP/MAC addresses are masked, then
+any token still holding a digit, and a run of wildcards becomes one.
 
 Matching: templates are bucketed by token count. A message joins the most similar template of its
 bucket if its first ``prefix`` plain words are equal and, counting only the template's constant
@@ -13,10 +14,11 @@ gains a variant of the new length. Otherwise the message starts a template whose
 first text: ids never change as templates generalise, and the same first shape gets the same id
 in every miner.
 
-State is bounded: at most ``max_clusters`` templates (the least recently used is evicted), each
-with at most :data:`MAX_VARIANTS` lengths of at most ``max_tokens`` tokens from the first 4,096
-characters of a message, so one exported record (:meth:`TemplateMiner.clusters`) stays under
-:data:`MAX_RECORD_BYTES` as UTF-8 JSON. Ties go to the older template and nothing depends on hash
+State is bounded whatever the input: at most ``max_clusters`` templates (default 1,000; the
+least recently used is evicted), each with at most :data:`MAX_VARIANTS` lengths of at most
+``max_tokens`` tokens from the first 4,096 characters of a message, so one exported record
+(:meth:`TemplateMiner.clusters`) stays under :data:`MAX_RECORD_BYTES` as UTF-8 JSON; beside them
+a memo of at most 10,000 token tuples and the tokenizer's cache of 16,384 tokens. Ties go to the older template and nothing depends on hash
 seeds, time or randomness, so a miner rebuilt from its export continues exactly as the original.
 """
 

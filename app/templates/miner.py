@@ -18,8 +18,9 @@ State is bounded whatever the input: at most ``max_clusters`` templates (default
 least recently used is evicted), each with at most :data:`MAX_VARIANTS` lengths of at most
 ``max_tokens`` tokens from the first 4,096 characters of a message, so one exported record
 (:meth:`TemplateMiner.clusters`) stays under :data:`MAX_RECORD_BYTES` as UTF-8 JSON; beside them
-a memo of at most 10,000 token tuples and the tokenizer's cache of 16,384 tokens. Ties go to the older template and nothing depends on hash
-seeds, time or randomness, so a miner rebuilt from its export continues exactly as the original.
+a memo of at most 10,000 token tuples and the tokenizer's cache of 16,384 tokens. Ties go to the
+older template and nothing depends on hash seeds, time or randomness, so a miner rebuilt from
+its export continues exactly as the original.
 """
 
 from __future__ import annotations

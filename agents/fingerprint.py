@@ -1,7 +1,7 @@
 """Stage 3: content identity — each alert's text gets a template from its tenant's miner.
 
 The label identity (``fingerprint``) comes from the source; this stage adds the content
-identity (``template_id``, ``template``) with the online miner of :mod:`agents.template_miner`.
+identity (``template_id``, ``template``) with the online miner of :mod:`app.templates.miner`.
 The miner's state lives in the ``templates`` table, one per tenant; a warm copy is kept in
 memory and written back whenever a template is born or generalises.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from agents.stage import emit
-from agents.template_miner import Template, TemplateMiner
 from app import topics
 from app.faust_app import app
 from app.records import Alert, epoch_ms
+from app.templates.miner import Template, TemplateMiner
 from tables.templates import templates as _templates_table
 from tables.write_behind import WriteBehind
 

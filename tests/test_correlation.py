@@ -10,10 +10,10 @@ from typing import Any
 from agents import correlate
 from agents.correlate import decide, empty_state
 from agents.fingerprint import message_text
-from agents.template_miner import TemplateMiner
 from app.config import DEFAULT_ROUTE, Route, from_document
 from app.records import Alert, format_time
 from app.sources import normalize, split_alertmanager
+from app.templates.miner import TemplateMiner
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -79,9 +79,9 @@ def simulated_stream(seed: int, days: float, tenants: tuple[str, ...]) -> Iterat
     stages' pure functions, in the order the score stage would see them."""
     from agents import correlate, dedup
     from agents.fingerprint import message_text
-    from agents.template_miner import TemplateMiner
     from app.simulation import generate, raw_alert
     from app.sources import normalize
+    from app.templates.miner import TemplateMiner
 
     rows: dict[str, Any] = {}
     miners: dict[str, TemplateMiner] = {}

@@ -15,8 +15,8 @@ from typing import Any
 import faust
 
 from app import metrics, topics
-from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
 from app.config import POLICIES, DedupPolicy, load_config
+from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
 from app.faust_app import app
 from app.records import Alert, epoch_ms
 from app.runtime import Context, Record, run_stage

@@ -120,7 +120,7 @@ def broker() -> None:
 def templates() -> None:
     """Stdin lines → "<template_id> TAB <template>" lines (the fingerprint miner)."""
     _settings()
-    from agents.template_miner import TemplateMiner
+    from app.templates.miner import TemplateMiner
 
     miner = TemplateMiner()
     for line in sys.stdin:

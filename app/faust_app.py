@@ -47,6 +47,8 @@ TOPOLOGY = (
     "agents.notify",
     "agents.incident_feedback",
     "agents.fingerprint_stats",
+    "agents.metric_rules",
+    "agents.actions",
     "app.web",
 )
 

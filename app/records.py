@@ -76,6 +76,7 @@ class Feedback(TypedDict):
     by: str
     at: str
     note: NotRequired[str | None]
+    tenant: NotRequired[str]  # the alert's tenant (for the live stream's filter)
 
 
 class DeadLetter(TypedDict):

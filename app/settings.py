@@ -64,6 +64,25 @@ LogLevel = Annotated[
 ]
 
 
+def _split(value: Any) -> Any:
+    """A comma-separated string (the environment) as a list; a YAML list as it is."""
+    return (
+        [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, str)
+        else value
+    )
+
+
+def _absolute(paths: tuple[str, ...]) -> tuple[str, ...]:
+    for path in paths:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r} is not an absolute path")
+    return paths
+
+
+Executables = Annotated[tuple[str, ...], BeforeValidator(_split), AfterValidator(_absolute)]
+
+
 def setting(
     default: Any,
     meaning: str,
@@ -110,6 +129,9 @@ class Settings(BaseModel):
     webhook_secret: str | None = setting(None, "HMAC key of X-Alertflow-Signature on webhook posts")
     sentry_client_secret: str | None = setting(None, "Sentry webhooks need a valid signature")
     api_token: str | None = setting(None, "bearer token every /api/ and /webhooks/ call needs")
+    slack_signing_secret: str | None = setting(
+        None, "Slack app signing secret: Slack buttons, /webhooks/slack/interactions"
+    )
     partitions: Annotated[int, Field(ge=1, le=256)] = setting(
         4, "partitions of every topic (create-only)", (*SERVES, BROKER)
     )
@@ -125,6 +147,14 @@ class Settings(BaseModel):
         15.0, "a page resolved by itself within this is weak noise", (*SERVES, EVAL)
     )
     self_resolve_weight: Share = setting(0.3, "sample weight of that weak label", (*SERVES, EVAL))
+    actions_allow: Executables = setting(
+        (),
+        "executables action receivers may run (absolute paths, with commas between)",
+        shown="none",
+    )
+    actions_kill_switch: bool = setting(
+        False, "true: no action runs, whatever the API says", shown="false"
+    )
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Self:

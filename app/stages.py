@@ -5,17 +5,38 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from app import health, metrics, topics
 from app.config import load_config
 from app.faust_app import app, settings
 from app.learning.scoring import Thresholds
 from app.runtime.outbox import Producer
-from app.runtime.stage import Stage
+from app.runtime.partitions import partition_of
+from app.runtime.stage import Stage, Topic
 from app.runtime.state import forget_all
 from app.triage.routing import Snapshot
 
 producer = Producer(settings.bootstrap)
 snapshot = Snapshot(load_config(), Thresholds(settings.notify_threshold, settings.digest_threshold))
+
+
+async def send(
+    topic: Topic,
+    key: str | None,
+    value: Any,
+    timestamp_ms: int | None = None,
+    *,
+    json_key: bool = False,
+) -> None:
+    """Write one record outside a stage (a web view, a timer) through the one producer;
+    return once the broker acknowledged it. ``value`` ``None`` is a tombstone; a record without
+    a key goes to partition 0. ``json_key``: the key as JSON, as Faust's global tables
+    (silences, rules) read theirs."""
+    partition = 0 if key is None else partition_of(key, topic.partitions)
+    raw = None if value is None else orjson.dumps(value)
+    encoded = None if key is None else (orjson.dumps(key) if json_key else key.encode())
+    await producer.send({(topic.name, partition): [(encoded, raw, timestamp_ms)]})
 
 
 def stage(name: str) -> Stage:

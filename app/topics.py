@@ -55,6 +55,18 @@ notify_events = _internal("notify.events")  # key: incident id (acks, results, t
 examples = _internal("learning.examples")  # key: tenant (labelled features the model learns)
 fingerprint_feedback = _internal("fingerprints.feedback")  # key: tenant|fingerprint (notify →)
 
+# Metric rules (agents.metric_rules) and remediation actions (agents.actions).
+metric_points = _public("metrics.points")  # key: series (tenant|name{labels})
+metric_ticks = _internal("metrics.ticks")  # event-time ticks, one per partition of the points
+actions_log = _public("actions.log")  # key: incident id; every run's steps and results
+# key: run id. One partition: one worker at a time owns every run (exact rate limits, kill switch).
+actions_events = Topic("actions.events", 1, batched=False)
+_CONFIGS[actions_events.name] = _INTERNAL
+# Compacted, one partition: the changelogs of global tables every worker reads whole.
+silences = Topic("silences", 1, batched=False)  # key: silence id (tables.silences)
+rules = Topic("rules", 1, batched=False)  # key: rule id (tables.rules)
+COMPACTED = (silences.name, rules.name)
+
 ALL = (
     raw,
     enriched,
@@ -70,6 +82,10 @@ ALL = (
     notify_events,
     examples,
     fingerprint_feedback,
+    metric_points,
+    metric_ticks,
+    actions_log,
+    actions_events,
 )
 
 
@@ -87,9 +103,9 @@ def source(*topics: Topic) -> faust.TopicT:
 
 def partition_counts() -> dict[str, int]:
     """Name → partition count of every topic, for creating them before the worker starts."""
-    return {topic.name: topic.partitions for topic in ALL} | {"silences": 1}
+    return {topic.name: topic.partitions for topic in ALL} | dict.fromkeys(COMPACTED, 1)
 
 
 def topic_configs() -> dict[str, dict[str, str]]:
     """Per-topic configs for the topics created before the worker starts."""
-    return dict(_CONFIGS) | {"silences": {"cleanup.policy": "compact"}}
+    return dict(_CONFIGS) | {name: {"cleanup.policy": "compact"} for name in COMPACTED}

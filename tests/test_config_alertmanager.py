@@ -110,7 +110,9 @@ def test_receivers_become_sinks(config: Config) -> None:
         "fedcba9876543210fedcba9876543210", name="team-Y-pager"
     )
     assert sinks["frontend-chat/slack_configs[0]"] == SlackSink(
-        "https://hooks.slack.com/services/T000/B000/XXXX", name="frontend-chat/slack_configs[0]"
+        "https://hooks.slack.com/services/T000/B000/XXXX",
+        name="frontend-chat/slack_configs[0]",
+        buttons=False,  # no ALERTFLOW_SLACK_SIGNING_SECRET: links, not buttons
     )
     assert isinstance(sinks["frontend-chat/msteams_configs[0]"], TeamsSink)
     assert isinstance(sinks["payments/msteamsv2_configs[0]"], TeamsSink)

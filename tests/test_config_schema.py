@@ -40,7 +40,7 @@ def test_the_examples_validate(path: Path) -> None:
     [
         {"rout": {}},
         {"route": {"receiver": "x", "continue": "yes"}},
-        {"receivers": [{"name": "a", "type": "slack"}]},
+        {"receivers": [{"name": "a", "type": "pagerduty"}]},  # no routing_key
         {"route": {"receiver": "x", "routes": [{"group_wait": []}]}},
         {"inhibit_rules": [{"source_matchers": "a=b"}]},
     ],

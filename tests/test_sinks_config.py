@@ -76,7 +76,9 @@ def test_every_type_from_the_settings_file(tmp_path: Path) -> None:
     ]
     sinks = {name: r.sink for name, r in receivers.items() if isinstance(r, Receiver)}
     assert sinks["webhook"] == WebhookSink("http://127.0.0.1:1/h")
-    assert sinks["ops-slack"] == SlackSink(ENV["SLACK_WEBHOOK_URL"], name="ops-slack")
+    # buttons follow ALERTFLOW_SLACK_SIGNING_SECRET, unset here
+    slack = SlackSink(ENV["SLACK_WEBHOOK_URL"], name="ops-slack", buttons=False)
+    assert sinks["ops-slack"] == slack
     assert isinstance(sinks["ops-teams"], TeamsSink)
     assert isinstance(sinks["ops-discord"], DiscordSink)
     assert sinks["oncall"] == PagerDutySink(ENV["PAGERDUTY_ROUTING_KEY"], name="oncall")
@@ -115,8 +117,12 @@ def test_without_a_file_only_the_webhook_variable_counts() -> None:
         ([{"name": "a", "type": "slack"}], "receivers[0].url: required"),
         ([{"name": "a", "type": "slack", "url": "hooks.slack.com"}], "receivers[0].url: expected"),
         (
-            [{"name": "a", "type": "slack", "url": "https://h", "channel": "#x"}],
-            "receivers[0].channel: unknown key",
+            [{"name": "a", "type": "slack", "url": "https://h", "colour": "#x"}],
+            "receivers[0].colour: unknown key",
+        ),
+        (
+            [{"name": "a", "type": "slack", "token": "xoxb-1"}],
+            "receivers[0].channel: required with token",
         ),
         (
             [{"name": "a", "type": "slack", "url": "https://h"}] * 2,

@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.actions.config import action_model
+from app.actions.sink import ActionSink
 from app.config.fields import Flag, HttpUrl, PositiveInt, Seconds
 from app.sinks.discord import DiscordSink
 from app.sinks.mail import EmailSink
@@ -145,6 +147,8 @@ def _sink_model(kind: str, cls: type) -> type[Delivery]:
 
 
 SINK_MODELS = {kind: _sink_model(kind, cls) for kind, cls in SINK_TYPES.items()}
+SINK_MODELS["action"] = action_model(Delivery, NAME_PATTERN)  # remediation: nested settings
+SINK_TYPES["action"] = ActionSink
 _ALERTFLOW_RECEIVER: Any = Annotated[
     typing.Union[  # noqa: UP007 (a union of types made at run time)
         tuple(Annotated[m, Tag(f"type={k}")] for k, m in SINK_MODELS.items())

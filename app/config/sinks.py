@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +120,12 @@ def build_receivers(
         if isinstance(spec, AlertmanagerReceiver):
             built = _alertmanager(path, spec, global_, problems)
         else:
-            built = [_alertflow(spec)]
+            built = _alertflow(path, spec, problems)
         found.add(name, [_deliver(r, spec, settings) for r in built], path, problems)
     return found
 
 
-def _alertflow(spec: Delivery) -> Receiver:
+def _alertflow(path: str, spec: Delivery, problems: Problems) -> list[Receiver]:
     kind = next(k for k, model in SINK_MODELS.items() if isinstance(spec, model))
     values = {
         key: value for key, value in spec if key not in Delivery.model_fields and key != "type"
@@ -134,8 +134,14 @@ def _alertflow(spec: Delivery) -> Receiver:
         values["to"] = (values["to"],)
     elif isinstance(values.get("to"), list):
         values["to"] = tuple(values["to"])
-    sink: Sink = SINK_TYPES[kind](**values)
-    return Receiver(sink, send_resolved=True if spec.send_resolved is None else spec.send_resolved)
+    try:
+        sink: Sink = SINK_TYPES[kind](**values)
+    except ValueError as exc:  # the sink's own check of its settings together: "<key>: <why>"
+        key, _, why = str(exc).partition(": ")
+        problems.error(f"{path}.{key}", why)
+        return []
+    resolved = True if spec.send_resolved is None else spec.send_resolved
+    return [Receiver(sink, send_resolved=resolved)]
 
 
 def _deliver(receiver: Receiver, spec: Delivery, settings: Settings) -> Receiver:
@@ -145,6 +151,9 @@ def _deliver(receiver: Receiver, spec: Delivery, settings: Settings) -> Receiver
     receiver.breaker = Breaker(spec.circuit_breaker.failures, spec.circuit_breaker.reset_after)
     receiver.links = LinkSigner(settings.api_token, spec.link_lifetime or DEFAULT_LIFETIME_S)
     receiver.templates = MessageTemplates(spec.title, spec.body)
+    if isinstance(receiver.sink, SlackSink) and receiver.sink.buttons is None:
+        interactive = settings.slack_signing_secret is not None  # the app's buttons answer
+        receiver.sink = replace(receiver.sink, buttons=interactive)
     return receiver
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import pickle
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from river import linear_model, metrics, optim, preprocessing, tree
@@ -27,6 +28,7 @@ REMEMBERED_EXAMPLES = 2000  # ids of the last examples learned: a replay never t
 MAX_KINDS = 500  # kinds whose label statistics are kept (the least recently labelled go)
 MODELS = ("logistic", "hoeffding", "forest")
 LEARNING_RATE = 0.05  # of the logistic regression's SGD: chosen with ``alertflow eval``
+HISTORY_DAYS = 90  # days of progressive validation kept per tenant (the console's curve)
 
 
 class Example(TypedDict):
@@ -97,6 +99,7 @@ class Learner:
     confusion: dict[str, int] = field(default_factory=lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
     kinds: dict[str, KindStats] = field(default_factory=dict)
     learned: list[str] = field(default_factory=list)  # digests of example ids, oldest first
+    daily: dict[str, dict[str, int]] = field(default_factory=dict)  # UTC day → confusion
 
     def __post_init__(self) -> None:
         self._learned = set(self.learned)
@@ -134,6 +137,7 @@ class Learner:
             said = score >= self.threshold
             cell = ("tp" if label else "fp") if said else ("fn" if label else "tn")
             self.confusion[cell] += 1
+            self._count_day(example["at_ms"], cell)
         self.model.learn_one(example["features"], label, w=weight)
         kind = self.kinds.pop(example["kind"], None) or empty_kind()
         kind["actionable" if label else "noise"] += weight
@@ -149,6 +153,33 @@ class Learner:
         if len(self.learned) > REMEMBERED_EXAMPLES:
             self._learned.discard(self.learned.pop(0))
         return True
+
+    def _count_day(self, at_ms: int, cell: str) -> None:
+        """One validated label in its UTC day; only the last :data:`HISTORY_DAYS` days stay."""
+        day = datetime.fromtimestamp(at_ms / 1000, UTC).date().isoformat()
+        counts = dict(self.daily.get(day) or {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
+        counts[cell] += 1
+        self.daily[day] = counts
+        for old in sorted(self.daily)[:-HISTORY_DAYS]:
+            del self.daily[old]
+
+    def curve(self) -> list[dict[str, Any]]:
+        """Per day: the validated labels, precision and recall at the threshold (the curve).
+
+        >>> learner = Learner(0.35)
+        >>> learner._count_day(0, "tp"); learner._count_day(1, "fp")
+        >>> learner.curve()
+        [{'day': '1970-01-01', 'tp': 1, 'fp': 1, 'fn': 0, 'tn': 0, 'precision': 0.5, 'recall': 1.0}]
+        """
+        return [
+            {
+                "day": day,
+                **c,
+                "precision": _ratio(c["tp"], c["tp"] + c["fp"]),
+                "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
+            }
+            for day, c in sorted(self.daily.items())
+        ]
 
     def report(self) -> dict[str, Any]:
         """Samples seen, ROC AUC, precision and recall at the threshold, per-kind statistics."""
@@ -170,6 +201,7 @@ class Learner:
             "recall": _ratio(c["tp"], c["tp"] + c["fn"]),
             "confusion": c,
             "prior_share": round(1 - min(self.weight / PRIOR_WEIGHT, 1.0), 3),
+            "daily": self.curve(),
         }
 
     def meta(self) -> dict[str, Any]:
@@ -180,6 +212,7 @@ class Learner:
             "confusion": self.confusion,
             "kinds": self.kinds,
             "learned": self.learned,
+            "daily": self.daily,
         }
 
     def blob(self) -> bytes:
@@ -209,6 +242,7 @@ class Learner:
             confusion=dict(meta["confusion"]),
             kinds={kind: dict(stats) for kind, stats in meta["kinds"].items()},  # type: ignore[misc]
             learned=list(meta["learned"]),
+            daily={day: dict(counts) for day, counts in meta.get("daily", {}).items()},
         )
 
 

@@ -48,6 +48,7 @@ def result_event(key: str, message: dict[str, Any], delivery: Delivery) -> dict[
         "attempts": delivery.attempts,
         "outcome": delivery.outcome,
         "error": delivery.error,
+        "reference": delivery.reference,  # the service's id of the message (a Slack thread)
         "at": utc_now(),
     }
 

@@ -146,7 +146,14 @@ def delivered(step: Step, incident_id: str, result: dict[str, Any], position: in
         head = step.tables.incidents.get(incident_id)
         if head is not None and result["ok"]:
             change = entry["notification"].get("change", result["state"])
-            head = heads.note_sent(head, result["receiver"], result["state"], change, result["at"])
+            head = heads.note_sent(
+                head,
+                result["receiver"],
+                result["state"],
+                change,
+                result["at"],
+                result.get("reference"),
+            )
             step.put_head(head, plan_it=False)
         step.out.delivered[(result["receiver"], result["outcome"])] += 1
         due = retention.entry_due(done, head)

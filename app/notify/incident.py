@@ -89,6 +89,7 @@ class Incident(TypedDict):
     told: dict[str, dict[str, Any]]  # receiver → what it was told last (app.notify.plan)
     escalated: int
     notified: dict[str, str]  # "<receiver>:<state>" → when it was delivered (the last ones)
+    threads: NotRequired[dict[str, str]]  # receiver → its first message (Slack ts): the thread
     logged: list[str]  # its notification log keys (the last ones; app.notify.retention)
     prune_ms: int | None  # resolved: event time from which its log entries go
     merged_into: str | None  # the incident it joined (then this head is a redirect)
@@ -276,16 +277,27 @@ def close(incident: Incident, by: str, at: str, at_ms: int) -> Incident:
     return settle(head, at_ms, pages=False, opened=False)
 
 
-def note_sent(incident: Incident, receiver: str, state: str, change_kind: str, at: str) -> Incident:
-    """The incident once a notification was delivered: ``notified`` and the timeline.
+def note_sent(
+    incident: Incident,
+    receiver: str,
+    state: str,
+    change_kind: str,
+    at: str,
+    reference: str | None = None,
+) -> Incident:
+    """The incident once a notification was delivered: ``notified``, the timeline, and the
+    receiver's first message (``reference``, e.g. Slack's ``ts``) as its thread.
 
-    >>> h = note_sent(new_incident("i1", "t", "x", {}), "ops", "firing", "firing", "T")
-    >>> h["notified"], h["timeline"][-1]["what"]
-    ({'ops:firing': 'T'}, 'notified')
+    >>> h = note_sent(new_incident("i1", "t", "x", {}), "ops", "firing", "firing", "T", "17.1")
+    >>> h["notified"], h["timeline"][-1]["what"], h["threads"]
+    ({'ops:firing': 'T'}, 'notified', {'ops': '17.1'})
     """
     head = copied(incident)
     notified = {**head["notified"], f"{receiver}:{state}": at}
     head["notified"] = dict(list(notified.items())[-TIMELINE:])
+    threads = head.get("threads") or {}
+    if reference and receiver not in threads:
+        head["threads"] = {**threads, receiver: reference}
     entry = {"at": at, "what": "notified", "receiver": receiver, "change": change_kind}
     head["timeline"] = kept([*head["timeline"], entry])
     return head

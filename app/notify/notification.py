@@ -49,7 +49,19 @@ def notification(
         "escalation_level": send.level,
         "acknowledged": incident["acknowledged"] is not None,
         "merged_into": incident["merged_into"],
+        **_thread(incident, send.receiver),
+        "labels": incident["labels"],  # what routing saw; action receivers template from it
     }
+
+
+def _thread(incident: Incident, receiver: str) -> dict[str, str]:
+    """``thread``: the receiver's first message about the incident (a Slack bot replies in it).
+
+    >>> _thread({"threads": {"ops": "17.1"}}, "ops"), _thread({}, "ops")
+    ({'thread': '17.1'}, {})
+    """
+    thread = (incident.get("threads") or {}).get(receiver)
+    return {"thread": thread} if thread else {}
 
 
 def alert_ids(incident: Incident) -> list[str]:

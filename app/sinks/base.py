@@ -29,8 +29,14 @@ class Sink(Protocol):
     def name(self) -> str:
         """The receiver's name: unique, in metrics and the notification log."""
 
-    async def send(self, session: aiohttp.ClientSession, notification: dict[str, Any]) -> None:
-        """Deliver one notification or raise (:class:`SendError` says whether to retry)."""
+    async def send(
+        self, session: aiohttp.ClientSession, notification: dict[str, Any]
+    ) -> str | None:
+        """Deliver one notification or raise (:class:`SendError` says whether to retry).
+
+        It may answer the service's reference of the message it created (Slack's ``ts``),
+        which later notifications of the incident get as ``thread``.
+        """
 
 
 class SendError(Exception):
@@ -211,16 +217,18 @@ class Receiver:
         """The receiver's name (the sink's)."""
         return self.sink.name
 
-    async def send(self, session: aiohttp.ClientSession, notification: dict[str, Any]) -> None:
+    async def send(
+        self, session: aiohttp.ClientSession, notification: dict[str, Any]
+    ) -> str | None:
         """One attempt, without the policies (:func:`deliver` applies them).
 
         A resolved notification to a receiver with ``send_resolved: false`` is done without
         being sent; the receiver's ``title``/``body`` templates are rendered here.
         """
         if not self.send_resolved and notification.get("status") == "resolved":
-            return
+            return None
         rendered = self.templates.apply(notification)
-        await self.sink.send(session, with_actions(rendered, self.links, time.time()))
+        return await self.sink.send(session, with_actions(rendered, self.links, time.time()))
 
 
 def with_actions(notification: dict[str, Any], links: LinkSigner, now: float) -> dict[str, Any]:
@@ -251,6 +259,7 @@ class Delivery:
     attempts: int
     error: str | None = None
     outcome: Outcome = "success"
+    reference: str | None = None  # the service's id of the message it created (Slack's ts)
 
 
 async def deliver(
@@ -285,7 +294,7 @@ async def deliver(
             )
         try:
             async with asyncio.timeout(policy.timeout):
-                await receiver.send(session, notification)
+                reference = await receiver.send(session, notification)
         except SendError as exc:
             failure = exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -294,7 +303,7 @@ async def deliver(
             )
         else:
             receiver.breaker = receiver.breaker.record(True, clock())
-            return Delivery(True, attempt)
+            return Delivery(True, attempt, reference=reference)
         error = str(failure)
         if not failure.retry:  # the service is up and refuses this message: no retry
             receiver.breaker = receiver.breaker.record(True, clock())

@@ -1,27 +1,22 @@
 """A tenant's content templates: its online miner, kept as one small row per template.
 
-The miner (:class:`agents.template_miner.TemplateMiner`, at most ``max_clusters`` templates)
+The miner (:class:`app.templates.miner.TemplateMiner`, at most ``max_clusters`` templates)
 lives warm in memory; its rows are what a worker that takes the tenant over rebuilds it from:
 ``<tenant>|tc|<template id>`` → ``{"count", "used", "variants": [[seq, text], ...]}`` and the
-list of the tenant's template ids, ``<tenant>|tm`` → ``{"ids": [...]}``. After each call only
-the templates that were born or generalised are written, and evicted ones deleted; counts
-and recency (``used``) are as of a template's last write.
-
-The miner module's per-template export (``clusters()``, ``from_clusters()``,
-``take_changes()``) is on its way; until then :func:`_records` and :func:`_restored` build the
-same records from ``to_state()`` / ``from_state()``.
+list of the tenant's template ids, ``<tenant>|tm`` → ``{"ids": [...]}`` (at most the miner's
+``max_clusters``). After each call only the templates that were born or generalised are
+written, and evicted ones deleted (the miner's ``take_changes()``); counts and recency
+(``used``) are as of a template's last write.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from agents.template_miner import STATE_VERSION, Template, TemplateMiner
 from app.records import Alert
 from app.runtime.state import RowAccess
-
-ClusterRecord = dict[str, Any]  # {"count": int, "used": int, "variants": [[seq, text], ...]}
+from app.templates.miner import ClusterRecord, Template, TemplateMiner
 
 
 def message_text(alert: Alert) -> str:
@@ -62,11 +57,8 @@ class Templates:
     """
 
     def __init__(self, found: list[tuple[str, ClusterRecord]]) -> None:
-        self.miner = _restored(found)
-        self._used = {tid: record["used"] for tid, record in found}  # id → last match number
-        self._tick = max(self._used.values(), default=0)
-        self._known = _texts(found)  # (id, text) of every template variant as last written
-        self._changed: set[str] = set()
+        self.miner = TemplateMiner.from_clusters(found, track_changes=True)
+        self._ids = {template_id for template_id, _ in found}
 
     @classmethod
     def load(cls, rows: RowAccess, tenant: str) -> Templates:
@@ -75,26 +67,19 @@ class Templates:
 
     def match(self, text: str) -> Template:
         """The template of ``text`` (the miner learns from it)."""
-        template = self.miner.match(text)
-        self._tick += 1
-        self._used[template.id] = self._tick
-        if (template.id, template.text) not in self._known:
-            self._changed.add(template.id)
-        return template
+        return self.miner.match(text)
 
     def save(self, rows: RowAccess, tenant: str) -> None:
         """Write the templates born or generalised since the last save; delete evicted ones."""
-        if not self._changed:
+        changed, evicted = self.miner.take_changes()
+        if not changed and not evicted:
             return
-        state = dict(_records(self.miner, self._used))
-        for template_id in self._changed & state.keys():
-            rows.put(cluster_key(tenant, template_id), state[template_id])
-        for template_id in {tid for tid, _ in self._known} - state.keys():
+        for template_id, record in changed.items():
+            rows.put(cluster_key(tenant, template_id), record)
+        for template_id in evicted:
             rows.delete(cluster_key(tenant, template_id))
-        rows.put(list_key(tenant), {"ids": sorted(state)})
-        self._used = {tid: used for tid, used in self._used.items() if tid in state}
-        self._known = _texts(list(state.items()))
-        self._changed.clear()
+        self._ids = (self._ids | changed.keys()) - evicted
+        rows.put(list_key(tenant), {"ids": sorted(self._ids)})
 
 
 def records(get: Callable[[str], Any], tenant: str) -> list[tuple[str, ClusterRecord]]:
@@ -106,25 +91,3 @@ def records(get: Callable[[str], Any], tenant: str) -> list[tuple[str, ClusterRe
         if record is not None:
             found.append((template_id, record))
     return found
-
-
-def _texts(found: list[tuple[str, ClusterRecord]]) -> set[tuple[str, str]]:
-    return {(tid, text) for tid, record in found for _, text in record["variants"]}
-
-
-def _records(miner: TemplateMiner, used: dict[str, int]) -> Iterable[tuple[str, ClusterRecord]]:
-    for template_id, count, variants in miner.to_state()["clusters"]:
-        yield template_id, {"count": count, "used": used.get(template_id, 0), "variants": variants}
-
-
-def _restored(found: list[tuple[str, ClusterRecord]]) -> TemplateMiner:
-    ordered = sorted(found, key=lambda item: (item[1]["used"], item[0]))
-    seqs = [seq for _, record in found for seq, _ in record["variants"]]
-    return TemplateMiner.from_state(
-        {
-            "version": STATE_VERSION,
-            "config": TemplateMiner().to_state()["config"],
-            "seq": max(seqs, default=-1) + 1,
-            "clusters": [[tid, r["count"], r["variants"]] for tid, r in ordered],
-        }
-    )

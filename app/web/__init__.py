@@ -1,5 +1,29 @@
 """HTTP views, registered on the Faust app's web server."""
 
-from app.web import feedback, ingest, models, ops, queries, silences
+from app.web import (
+    actions,
+    console,
+    feedback,
+    ingest,
+    metric_rules,
+    models,
+    ops,
+    queries,
+    silences,
+    slack,
+    stream,
+)
 
-__all__ = ["feedback", "ingest", "models", "ops", "queries", "silences"]
+__all__ = [
+    "actions",
+    "console",
+    "feedback",
+    "ingest",
+    "metric_rules",
+    "models",
+    "ops",
+    "queries",
+    "silences",
+    "slack",
+    "stream",
+]

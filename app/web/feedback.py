@@ -37,13 +37,18 @@ ACTIONS = {"acknowledge": "ack", "resolve": "resolve"}
 
 
 def feedback_of(
-    body: Any, alert_id: str, incident_id: str | None, action: str, scope: str = "alert"
+    body: Any,
+    alert_id: str,
+    incident_id: str | None,
+    action: str,
+    tenant: str | None = None,
+    scope: str = "alert",
 ) -> Feedback:
-    """Validate the request body into a feedback record.
+    """Validate the request body into a feedback record (``tenant`` for the live stream).
 
-    >>> feedback_of({"by": "ann"}, "a1", None, "acknowledge")["actionable"]
+    >>> feedback_of({"by": "ann"}, "a1", None, "acknowledge", "t")["actionable"]
     True
-    >>> feedback_of({}, "a1", "i1", "resolve", "incident")["scope"]
+    >>> feedback_of({}, "a1", "i1", "resolve", "t", "incident")["scope"]
     'incident'
     >>> feedback_of({"actionable": "no"}, "a1", None, "resolve")
     Traceback (most recent call last):
@@ -61,7 +66,7 @@ def feedback_of(
         raise ApiError(400, "invalid_field", "actionable: expected true or false")
     if note is not None and not isinstance(note, str):
         raise ApiError(400, "invalid_field", "note: expected a string")
-    return {
+    record: Feedback = {
         "alert_id": alert_id,
         "incident_id": incident_id,
         "kind": ACTIONS[action],
@@ -71,9 +76,12 @@ def feedback_of(
         "note": note,
         "scope": scope,
     }
+    if tenant is not None:
+        record["tenant"] = tenant
+    return record
 
 
-async def _publish(records: list[Feedback]) -> None:
+async def publish_feedback(records: list[Feedback]) -> None:
     """Write the records to ``alerts.feedback`` (key: alert id); return once acknowledged."""
     messages: dict[tuple[str, int], list[Message]] = defaultdict(list)
     topic = topics.feedback
@@ -98,10 +106,10 @@ class AlertFeedback(View):
         if found is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
         body = await read_json(request, optional=True)
-        target = found["alert"]["id"]
-        record = feedback_of(body, target, found["home"], action)
-        await _publish([record])
-        return answer(self, {"ids": [target]}, 202)
+        alert = found["alert"]
+        record = feedback_of(body, alert["id"], found["home"], action, alert["tenant"])
+        await publish_feedback([record])
+        return answer(self, {"ids": [alert["id"]]}, 202)
 
 
 @app.page("/api/v1/incidents/{incident_id}/{action}")
@@ -137,8 +145,9 @@ class IncidentFeedback(View):
             if incident["merged_into"]:
                 detail += f": it was merged into {incident['merged_into']}, act on that one"
             raise ApiError(409, "no_alerts", detail)
-        records = [feedback_of(body, a, incident_id, action, "incident") for a in ids]
-        await _publish(records)
+        tenant = incident["tenant"]
+        records = [feedback_of(body, a, incident_id, action, tenant, "incident") for a in ids]
+        await publish_feedback(records)
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
             return self.html(done, status=202, headers=dict(_PAGE_HEADERS))

@@ -15,6 +15,7 @@ from app.sources import (
     split_sentry_webhook,
     verify_signature,
 )
+from app.web.alert_list import list_alerts
 from app.web.http import answer, guarded, require_json_media_type, tenant_of
 
 
@@ -73,7 +74,12 @@ class SentryEnvelope(View):
 
 @app.page("/api/v1/alerts")
 class AlertsApi(View):
-    """``POST /api/v1/alerts``: one plain JSON alert or a list of them."""
+    """``POST /api/v1/alerts``: one plain JSON alert or a list of them; ``GET`` lists alerts."""
+
+    @guarded()
+    async def get(self, request: Request) -> Response:
+        """Alerts of every worker, filtered and paged (:mod:`app.web.alert_list`)."""
+        return answer(self, await list_alerts(request))
 
     @guarded()
     async def post(self, request: Request) -> Response:

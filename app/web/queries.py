@@ -11,16 +11,16 @@ from app.records import format_time, parse_time
 from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
 from app.triage.templates import records
+from app.web.actions import actions_of
 from app.web.http import ApiError, answer, guarded, tenant_of
 from app.web.lookup import find, here, incident_view
 from app.web.routing import (
     Rebalancing,
-    ask_all,
     forward,
+    from_other_workers,
     owner_of,
     rebalancing,
     routed,
-    workers,
 )
 from tables.dedup import dedup, episode_key
 from tables.fingerprint_stats import fingerprint_stats
@@ -73,7 +73,9 @@ class IncidentList(View):
         heads = (incident_view(row) for key, row in incidents.items() if _listed(key, row))
         chosen = [incident for incident in heads if keep(incident)]
         if request.query.get("local") != "1":
-            chosen += await _from_other_workers(request, min(offset + limit, MAX_LIMIT))
+            chosen += await from_other_workers(
+                request, incidents, "incidents", min(offset + limit, MAX_LIMIT)
+            )
         chosen.sort(key=lambda incident: (incident["last_seen"], incident["id"]), reverse=True)
         page = chosen[offset : offset + limit]
         following = offset + limit if offset + limit < len(chosen) else None
@@ -144,17 +146,6 @@ class ClusterList(View):
         return answer(self, {"tenant": tenant, "clusters": clusters[:limit]})
 
 
-async def _from_other_workers(request: Request, enough: int) -> list[dict[str, Any]]:
-    """The first ``enough`` answers to the same query from every other worker holding incidents."""
-    query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
-    found: list[dict[str, Any]] = []
-    for status, body in await ask_all(workers(incidents), request, request.url.path, query):
-        if status != 200:
-            raise ApiError(503, "worker_unavailable", f"another worker answered {status}")
-        found += body["incidents"]
-    return found
-
-
 @app.page("/api/v1/incidents/{incident_id}")
 class IncidentView(View):
     """``GET /api/v1/incidents/{id}``."""
@@ -167,7 +158,7 @@ class IncidentView(View):
         head = incidents.read(partition, incident_id) if is_head(incident_id) else None
         if head is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
-        return answer(self, incident_view(head))
+        return answer(self, {**incident_view(head), "actions": await actions_of(incident_id)})
 
 
 @app.page("/api/v1/fingerprints/{fingerprint}")

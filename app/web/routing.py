@@ -23,8 +23,7 @@ from yarl import URL
 
 from app.faust_app import app
 from app.runtime.partitions import partition_of
-from app.topics import PARTITIONS
-from app.web.http import answer
+from app.web.http import ApiError, answer
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -32,10 +31,13 @@ _NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "conn
 
 
 class Named(Protocol):
-    """A table: anything with the name Faust knows it by."""
+    """A table: anything with the name Faust knows it by and its partition count."""
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def partitions(self) -> int: ...
 
 
 class Rebalancing(Exception):
@@ -44,7 +46,7 @@ class Rebalancing(Exception):
 
 def owner_of(table: Named, key: str) -> URL | None:
     """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us."""
-    partition = partition_of(key, PARTITIONS)
+    partition = partition_of(key, table.partitions)
     for url, assigned in app.router.table_metadata(table.name).items():
         if any(partition in partitions for partitions in assigned.values()):
             return None if _is_here(URL(url)) else URL(url)
@@ -74,6 +76,20 @@ def routed(table: Named, match_info: str) -> Callable[[Handler], Handler]:
         return routed_handler
 
     return decorate
+
+
+async def from_other_workers(
+    request: Request, table: Named, field: str, enough: int
+) -> list[dict[str, Any]]:
+    """The first ``enough`` items of ``field`` in the answers of every other worker holding
+    partitions of ``table`` to the same query, asked with ``local=1`` (a listing's merge)."""
+    query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
+    found: list[dict[str, Any]] = []
+    for status, body in await ask_all(workers(table), request, request.url.path, query):
+        if status != 200:
+            raise ApiError(503, "worker_unavailable", f"another worker answered {status}")
+        found += body[field]
+    return found
 
 
 def rebalancing(view: View) -> Response:

@@ -11,9 +11,11 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from app import topics
 from app.faust_app import app
 from app.records import utc_now
 from app.silences import Silence, SilenceError, expire, parse_silence, state
+from app.stages import send
 from app.web.http import ApiError, answer, guarded, read_json
 from tables.silences import silences as silences_table
 
@@ -30,8 +32,9 @@ def silence_view(silence: Silence, now_ms: int) -> dict[str, Any]:
     return {**silence, "status": {"state": state(silence, now_ms)}}
 
 
-async def _write(silence: Silence) -> None:
-    await silences_table.changelog_topic.send(key=silence["id"], value=silence)
+async def write_silence(silence: Silence) -> None:
+    """Put the silence on its compacted topic; every worker's table follows."""
+    await send(topics.silences, silence["id"], silence, json_key=True)
 
 
 @app.page("/api/v1/silences")
@@ -45,7 +48,7 @@ class Silences(View):
             silence = parse_silence(await read_json(request), now=utc_now())
         except SilenceError as exc:
             raise ApiError(400, "invalid_silence", str(exc)) from None
-        await _write(silence)
+        await write_silence(silence)
         return answer(self, {"id": silence["id"], "silenceID": silence["id"]}, 202)
 
     @guarded()
@@ -74,7 +77,7 @@ class SilenceView(View):
     async def delete(self, request: Request, silence_id: str) -> Response:
         """202 once the expired silence is in Kafka."""
         silence = expire(_find(silence_id), utc_now())
-        await _write(silence)
+        await write_silence(silence)
         return answer(self, silence_view(silence, _now_ms()), 202)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 
+__all__ = ["grouping_accuracy"]
+
 
 def grouping_accuracy(
     true_labels: Sequence[Hashable], predicted_labels: Sequence[Hashable]

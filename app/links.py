@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 ACTIONS = ("acknowledge", "resolve")
+_EXP = re.compile(r"[0-9]{1,12}")  # epoch seconds in ASCII digits: "²" and 5,000 digits are not
 DEFAULT_LIFETIME_S = 24 * 3600
 
 
@@ -55,7 +57,7 @@ def verify(
     """
     if token is None:
         return
-    if not sig or not exp or not exp.isdigit():
+    if not sig or not exp or _EXP.fullmatch(exp) is None:
         raise LinkError("invalid_signature", "the link needs sig and exp (or use the API token)")
     expected = signature(token, incident_id, action, int(exp))
     if not hmac.compare_digest(sig.lower().encode(), expected.encode()):

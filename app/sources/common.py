@@ -15,13 +15,45 @@ from app.severity import original as severity_original
 from app.severity import severity as severity_scale
 from app.sources.errors import SourceError
 
+MAX_DEPTH = 64  # nesting of arrays and objects in a body; orjson writes at most 255 levels
+
 
 def decode_json(body: bytes, what: str) -> Any:
-    """Parse JSON, or raise SourceError 400 ``invalid_json`` naming ``what`` was being read."""
+    """Parse JSON, or raise SourceError 400 ``invalid_json`` (``too_deep``) naming ``what``.
+
+    >>> decode_json(b'[[[]]]', "body")
+    [[[]]]
+    >>> decode_json(b'[' * 65 + b']' * 65, "body")
+    Traceback (most recent call last):
+    ...
+    app.sources.errors.SourceError: too_deep: body: nested more than 64 levels deep
+    """
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise SourceError("invalid_json", f"{what}: {exc}") from None
+    if deeper_than(value, MAX_DEPTH):
+        raise SourceError("too_deep", f"{what}: nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (no recursion).
+
+    >>> deeper_than({"a": [1, {"b": 2}]}, 3), deeper_than({"a": [1, {"b": 2}]}, 2)
+    (False, True)
+    >>> deeper_than([[]], 2), deeper_than([[]], 1), deeper_than(7, 0)
+    (False, True, False)
+    """
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return bool(level)
 
 
 def invalid(path: str, problem: str) -> SourceError:

@@ -20,7 +20,7 @@ from faust.web import Request, Response, View
 from app import links, topics
 from app.faust_app import app, settings
 from app.records import Feedback, utc_now
-from app.web.http import ApiError, answer, guarded, read_json
+from app.web.http import ApiError, answer, bearer_token, guarded, read_json
 from app.web.routing import routed
 from tables.alerts import alerts as alerts_table
 from tables.incidents import incidents as incidents_table
@@ -151,7 +151,7 @@ def _grant(request: Request, incident_id: str, action: str) -> bool:
         except links.LinkError as exc:
             raise ApiError(401, exc.code, exc.detail) from None
         return token is not None
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    offered = bearer_token(request)
     if token is not None and not hmac.compare_digest(offered.encode(), token.encode()):
         raise ApiError(
             401,

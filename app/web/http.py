@@ -15,9 +15,13 @@ from faust.web import Request, Response, View
 from app import metrics
 from app.faust_app import settings
 from app.sources import SourceError
+from app.sources.common import decode_json
 
 Auth = Literal["bearer", "sentry", "none"]
 Handler = Callable[..., Awaitable[Response]]
+# What aiohttp decodes (with the body size limit applying to the decoded bytes); anything else
+# would reach the handlers still encoded.
+CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate", "br", "zstd"})
 
 
 class ApiError(Exception):
@@ -40,6 +44,7 @@ def guarded(auth: Auth = "bearer") -> Callable[[Handler], Handler]:
         @wraps(handler)
         async def guarded_handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
+                _require_known_encoding(request)
                 _authenticate(request, auth)
                 response = await handler(view, request, **kwargs)
             except (ApiError, SourceError) as exc:
@@ -69,10 +74,7 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
     if optional and not body:
         return {}
     require_json_media_type(request)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    return decode_json(body, "the body")
 
 
 def require_json_media_type(request: Request) -> None:
@@ -86,14 +88,40 @@ def require_json_media_type(request: Request) -> None:
 
 def tenant_of(request: Request) -> str:
     """The tenant a request speaks for: ``?tenant=``, then ``X-Alertflow-Tenant``, then default."""
-    return request.query.get("tenant") or request.headers.get("X-Alertflow-Tenant") or "default"
+    return request.query.get("tenant") or header(request, "X-Alertflow-Tenant") or "default"
+
+
+def header(request: Request, name: str) -> str:
+    """The value of header ``name`` (``""`` when absent); 400 when it is not UTF-8 text.
+
+    aiohttp keeps undecodable header bytes as lone surrogates, which no encoder, comparison
+    of secrets or JSON writer accepts: refuse them here, where the header is read.
+    """
+    value = request.headers.get(name, "")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_header", f"{name}: not UTF-8 text") from None
+    return value
+
+
+def bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer <token>`` (``""`` without one)."""
+    return header(request, "Authorization").removeprefix("Bearer ").strip()
+
+
+def _require_known_encoding(request: Request) -> None:
+    encoding = header(request, "Content-Encoding").strip().lower()
+    if encoding not in CONTENT_ENCODINGS:
+        detail = f"Content-Encoding {encoding!r}: use gzip, deflate, br or zstd, or none"
+        raise ApiError(415, "unsupported_encoding", detail)
 
 
 def _authenticate(request: Request, auth: Auth) -> None:
     token = settings.api_token
     if token is None or auth == "none":
         return
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    offered = bearer_token(request)
     if auth == "sentry" and not offered:
         offered = _sentry_key(request)
     if not hmac.compare_digest(offered.encode(), token.encode()):
@@ -102,8 +130,7 @@ def _authenticate(request: Request, auth: Auth) -> None:
 
 def _sentry_key(request: Request) -> str:
     """The DSN public key an SDK sends (header ``X-Sentry-Auth`` or query ``sentry_key``)."""
-    header = request.headers.get("X-Sentry-Auth", "")
-    for part in header.removeprefix("Sentry ").split(","):
+    for part in header(request, "X-Sentry-Auth").removeprefix("Sentry ").split(","):
         name, _, value = part.strip().partition("=")
         if name == "sentry_key":
             return value

@@ -16,7 +16,7 @@ from app.sources import (
     verify_signature,
 )
 from app.web.alert_list import list_alerts
-from app.web.http import answer, guarded, require_json_media_type, tenant_of
+from app.web.http import answer, guarded, header, require_json_media_type, tenant_of
 
 
 @app.page("/webhooks/alertmanager")
@@ -44,9 +44,9 @@ class SentryWebhook(View):
         body = await request.read()
         if settings.sentry_client_secret:
             verify_signature(
-                body, request.headers.get("Sentry-Hook-Signature"), settings.sentry_client_secret
+                body, header(request, "Sentry-Hook-Signature"), settings.sentry_client_secret
             )
-        resource = request.headers.get("Sentry-Hook-Resource", "")
+        resource = header(request, "Sentry-Hook-Resource")
         if resource not in ALERT_RESOURCES:
             return self.bytes(b"", status=204)
         raws = split_sentry_webhook(

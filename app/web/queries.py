@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from faust.exceptions import SameNode
@@ -22,6 +23,7 @@ from tables.templates import templates as templates_table
 
 INCIDENT_STATUSES = ("firing", "resolved")
 MAX_LIMIT = 1000
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def incident_view(incident: dict[str, Any]) -> dict[str, Any]:
@@ -188,8 +190,17 @@ class FingerprintView(View):
 
 
 def _whole(text: str, name: str) -> int:
-    if not text.isdigit():
-        raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text!r}")
+    """A whole number of ASCII digits, up to a billion (``²`` and 5,000 digits are refused).
+
+    >>> _whole("12", "offset")
+    12
+    >>> _whole("²", "offset")
+    Traceback (most recent call last):
+    ...
+    app.web.http.ApiError: offset: expected a whole number, got '²'
+    """
+    if _DIGITS.fullmatch(text) is None:
+        raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text[:20]!r}")
     return int(text)
 
 
@@ -198,11 +209,12 @@ def _time(text: str | None, name: str) -> str | None:
         return None
     try:
         return format_time(parse_time(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None
 
 
 def _limit(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise ApiError(400, "invalid_query", f"limit: expected 1 to {MAX_LIMIT}, got {text!r}")
+    if _DIGITS.fullmatch(text) is None or not 1 <= int(text) <= MAX_LIMIT:
+        detail = f"limit: expected 1 to {MAX_LIMIT}, got {text[:20]!r}"
+        raise ApiError(400, "invalid_query", detail)
     return int(text)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
 from importlib.metadata import version
@@ -62,6 +63,28 @@ def _settings() -> Settings:
     return settings
 
 
+def _settings_with_data_dir() -> Settings:
+    """:func:`_settings`, and ``ALERTFLOW_DATA_DIR`` writable (else exit 2 naming it)."""
+    settings = _settings()
+    if problem := unwritable(settings.data_dir):
+        _fail(f"configuration error: ALERTFLOW_DATA_DIR: {problem}", 2)
+    return settings
+
+
+def unwritable(data_dir: Path) -> str | None:
+    """Why ``data_dir`` cannot be created or written to, or ``None`` (it is created).
+
+    >>> unwritable(Path("/proc/no-such-dir"))  # doctest: +ELLIPSIS
+    'cannot write to /proc/no-such-dir: ...'
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            return None
+    except OSError as exc:
+        return f"cannot write to {data_dir}: {exc.strerror or exc}"
+
+
 _HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 
 
@@ -74,7 +97,7 @@ def cli() -> None:
 @cli.command()
 def run() -> None:
     """The embedded broker (unless KAFKA_BOOTSTRAP is set), one worker and its HTTP API."""
-    settings = _settings()
+    settings = _settings_with_data_dir()
     if settings.kafka_bootstrap:
         raise SystemExit(_worker(settings))
     from app.broker import BrokerError, PortInUse, embedded_broker
@@ -92,13 +115,13 @@ def run() -> None:
 @cli.command()
 def worker() -> None:
     """One Faust worker with the HTTP API; creates missing topics first."""
-    raise SystemExit(_worker(_settings()))
+    raise SystemExit(_worker(_settings_with_data_dir()))
 
 
 @cli.command()
 def broker() -> None:
     """The embedded Kafka broker, with every topic created; Ctrl-C stops it."""
-    settings = _settings()
+    settings = _settings_with_data_dir()
     from app.broker import BrokerError, PortInUse, embedded_broker
 
     try:

@@ -116,6 +116,9 @@ class Settings(BaseModel):
     )
     http_port: Port = setting(6066, "port of the worker's HTTP API (webhooks, /api, /metrics)")
     http_host: str = setting("127.0.0.1", "host name other workers reach this one at")
+    http_bind: str = setting(
+        "127.0.0.1", "interface the HTTP API listens on; 0.0.0.0 needs a token (docs/security.md)"
+    )
     public_url: HttpUrl | None = setting(
         None, "base of the links in notifications", shown="http://<host>:<port>"
     )

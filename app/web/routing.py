@@ -23,8 +23,14 @@ Handler = Callable[..., Awaitable[Response]]
 _NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
-def owner_of(table: faust.Table, key: str) -> URL | None:
-    """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us."""
+async def owner_of(table: faust.Table, key: str) -> URL | None:
+    """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us.
+
+    The key's partition comes from the producer's metadata of the table's changelog, which the
+    producer fetches only once it writes there: a fresh worker asked first waits for it here.
+    """
+    changelog = table.changelog_topic.get_topic_name()
+    await app.producer._ensure_producer().partitions_for(changelog)
     owner = URL(str(app.router.key_store(table.name, key)))
     here = URL(str(app.conf.canonical_url))
     return None if (owner.host, owner.port) == (here.host, here.port) else owner
@@ -37,7 +43,7 @@ def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
         @wraps(handler)
         async def routed_handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
-                owner = owner_of(table, request.match_info[match_info])
+                owner = await owner_of(table, request.match_info[match_info])
             except KeyError:  # no partition assignment yet: a rebalance is under way
                 detail = "partitions are being reassigned between workers; try again shortly"
                 return answer(view, {"error": "rebalancing", "detail": detail}, 503)

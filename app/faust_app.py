@@ -7,6 +7,7 @@ import importlib
 import faust
 
 from app import codecs as _codecs  # noqa: F401  (registers the orjson codec)
+from app import kafka_backoff as _kafka_backoff  # noqa: F401  (aiokafka: no spin, broker gone)
 from app.middleware import json_errors
 from app.settings import load_settings
 

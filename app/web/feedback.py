@@ -20,7 +20,7 @@ from faust.web import Request, Response, View
 from app import links, topics
 from app.faust_app import app, settings
 from app.records import Feedback, utc_now
-from app.web.http import ApiError, answer, bearer_token, guarded, read_json
+from app.web.http import ApiError, acknowledged, answer, bearer_token, guarded, read_json
 from app.web.routing import routed
 from tables.alerts import alerts as alerts_table
 from tables.incidents import incidents as incidents_table
@@ -88,7 +88,7 @@ class AlertFeedback(View):
         body = await read_json(request, optional=True)
         alert = entry["alert"]
         record = feedback_of(body, alert_id, alert["incident_id"], action, alert["tenant"])
-        await publish_feedback([record])
+        await acknowledged(publish_feedback([record]))
         return answer(self, {"ids": [alert_id]}, 202)
 
 
@@ -122,7 +122,7 @@ class IncidentFeedback(View):
             feedback_of(body, alert_id, incident_id, action, incident["tenant"])
             for alert_id in incident["alerts"]
         ]
-        await publish_feedback(records)
+        await acknowledged(publish_feedback(records))
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
             return self.html(done, status=202, headers=dict(_PAGE_HEADERS))

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
-from app import metrics
+from app import health, metrics
 from app.faust_app import settings
 from app.sources import SourceError
 from app.sources.common import decode_json
 
+T = TypeVar("T")
 Auth = Literal["bearer", "sentry", "none"]
 Handler = Callable[..., Awaitable[Response]]
 # What aiohttp decodes (with the body size limit applying to the decoded bytes); anything else
@@ -66,6 +68,25 @@ def guarded(auth: Auth = "bearer") -> Callable[[Handler], Handler]:
         return guarded_handler
 
     return decorate
+
+
+async def acknowledged(write: Awaitable[T]) -> T:
+    """Await a write to Kafka; 503 ``broker_unavailable`` as soon as the broker is known gone.
+
+    Refused at once while :mod:`app.health` reports the broker unreachable, and abandoned
+    within a probe round (about a second) when it becomes so during the write. No deadline
+    while the broker answers: a large batch on a loaded machine may take long, and a broker that
+    answers but cannot write fails the send itself (aiokafka's request timeout → 503).
+    An abandoned write may still reach Kafka when the broker returns: a client retrying after
+    the 503 gets the same alert ids, and deduplication merges the copies (never lost).
+    """
+    task = asyncio.ensure_future(write)
+    while not (gone := health.fault(health.BROKER)):
+        done, _ = await asyncio.wait({task}, timeout=0.1)
+        if done:
+            return task.result()
+    task.cancel()
+    raise ApiError(503, "broker_unavailable", f"nothing was accepted: {gone}")
 
 
 async def read_json(request: Request, *, optional: bool = False) -> Any:

@@ -16,7 +16,7 @@ from app.sources import (
     verify_signature,
 )
 from app.web.alert_list import list_alerts
-from app.web.http import answer, guarded, header, require_json_media_type, tenant_of
+from app.web.http import acknowledged, answer, guarded, header, require_json_media_type, tenant_of
 
 
 @app.page("/webhooks/alertmanager")
@@ -30,7 +30,7 @@ class AlertmanagerWebhook(View):
         raws = split_alertmanager(
             await request.read(), tenant=tenant_of(request), received_at=utc_now()
         )
-        return answer(self, {"ids": await publish(raws)}, 202)
+        return answer(self, {"ids": await acknowledged(publish(raws))}, 202)
 
 
 @app.page("/webhooks/sentry")
@@ -52,7 +52,7 @@ class SentryWebhook(View):
         raws = split_sentry_webhook(
             body, resource=resource, tenant=tenant_of(request), received_at=utc_now()
         )
-        return answer(self, {"ids": await publish(raws)}, 202)
+        return answer(self, {"ids": await acknowledged(publish(raws))}, 202)
 
 
 @app.page("/api/{project_id}/envelope/")
@@ -68,7 +68,7 @@ class SentryEnvelope(View):
             tenant=tenant_of(request),
             received_at=utc_now(),
         )
-        await publish(raws)
+        await acknowledged(publish(raws))
         return answer(self, {"id": event_id}, 200)
 
 
@@ -86,4 +86,4 @@ class AlertsApi(View):
         """Accept the alerts; 202 with their ids, in order."""
         require_json_media_type(request)
         raws = split_api(await request.read(), tenant=tenant_of(request), received_at=utc_now())
-        return answer(self, {"ids": await publish(raws)}, 202)
+        return answer(self, {"ids": await acknowledged(publish(raws))}, 202)

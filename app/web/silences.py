@@ -14,7 +14,7 @@ from faust.web import Request, Response, View
 from app.faust_app import app
 from app.records import utc_now
 from app.silences import Silence, SilenceError, expire, parse_silence, state
-from app.web.http import ApiError, answer, guarded, read_json
+from app.web.http import ApiError, acknowledged, answer, guarded, read_json
 from tables.silences import silences as silences_table
 
 STATES = ("pending", "active", "expired")
@@ -46,7 +46,7 @@ class Silences(View):
             silence = parse_silence(await read_json(request), now=utc_now())
         except SilenceError as exc:
             raise ApiError(400, "invalid_silence", str(exc)) from None
-        await write_silence(silence)
+        await acknowledged(write_silence(silence))
         return answer(self, {"id": silence["id"], "silenceID": silence["id"]}, 202)
 
     @guarded()
@@ -75,7 +75,7 @@ class SilenceView(View):
     async def delete(self, request: Request, silence_id: str) -> Response:
         """202 once the expired silence is in Kafka."""
         silence = expire(_find(silence_id), utc_now())
-        await write_silence(silence)
+        await acknowledged(write_silence(silence))
         return answer(self, silence_view(silence, _now_ms()), 202)
 
 

@@ -24,6 +24,7 @@ from pydantic.config import JsonDict
 
 SECTIONS = {"routes", "dedup", "receivers", "inhibit_rules", "escalation_policies", "notify"}
 SECTIONS |= {"route", "time_intervals", "mute_time_intervals", "templates", "global"}  # app.config
+SECTIONS |= {"tokens"}  # app.access
 
 RUN, WORKER, BROKER, TAIL, EVAL = "run", "worker", "broker", "tail", "eval"
 SERVES = (RUN, WORKER)  # the commands that run a worker
@@ -135,6 +136,7 @@ class Settings(BaseModel):
     slack_signing_secret: str | None = setting(
         None, "Slack app signing secret: Slack buttons, /webhooks/slack/interactions"
     )
+    insecure: bool = setting(False, "allow a non-loopback http_bind without any token")
     partitions: Annotated[int, Field(ge=1, le=256)] = setting(
         4, "partitions of every topic (create-only)", (*SERVES, BROKER)
     )

@@ -44,7 +44,7 @@ class Health(View):
     consumer is not consuming (rebalancing, starting, recovering tables).
     """
 
-    @guarded()
+    @guarded("any")
     async def get(self, request: Request) -> Response:
         """The worker's readiness."""
         faults = health.faults()

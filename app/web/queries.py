@@ -12,7 +12,7 @@ from agents.dedup import table_key
 from app.faust_app import app
 from app.records import format_time, parse_time
 from app.web.actions import actions_of
-from app.web.http import ApiError, answer, guarded, tenant_of
+from app.web.http import ApiError, answer, guarded, require_tenant, tenant_of, tenant_scope
 from app.web.routing import from_other_workers, routed
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
@@ -52,12 +52,13 @@ class AlertView(View):
     """``GET /api/v1/alerts/{id}``: the latest enriched alert, with its feedback."""
 
     @routed(alerts_table, "alert_id")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, alert_id: str) -> Response:
         """The alert or 404."""
         entry = alerts_table.get(alert_id)
         if entry is None or entry["alert"] is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
+        require_tenant(entry["alert"]["tenant"])
         view = {
             **entry["alert"],
             "feedback": entry["feedback"],
@@ -75,10 +76,15 @@ class IncidentList(View):
     default 50) and ``offset``; the answer says ``total`` and ``next_offset`` (null at the end).
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
         """This worker's incidents, merged with the other workers' unless ``local=1``."""
-        keep = incident_filter(request.query)
+        scope = tenant_scope(request)
+        wanted = incident_filter(request.query)
+
+        def keep(incident: dict[str, Any]) -> bool:
+            return (scope is None or incident["tenant"] in scope) and wanted(incident)
+
         limit = _limit(request.query.get("limit", "50"))
         offset = _whole(request.query.get("offset", "0"), "offset")
         chosen = [incident_view(i) for i in incidents_table.values() if keep(i)]
@@ -128,7 +134,7 @@ class ClusterList(View):
     most frequent first: ``{template_id, template, count}``.
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
         """Answered by the worker that owns the tenant's templates."""
         tenant = tenant_of(request)
@@ -153,12 +159,13 @@ class IncidentView(View):
     """``GET /api/v1/incidents/{id}``."""
 
     @routed(incidents_table, "incident_id")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, incident_id: str) -> Response:
         """The incident or 404."""
         incident = incidents_table.get(incident_id)
         if incident is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
+        require_tenant(incident["tenant"])
         return answer(self, {**incident_view(incident), "actions": await actions_of(incident_id)})
 
 
@@ -167,7 +174,7 @@ class FingerprintView(View):
     """``GET /api/v1/fingerprints/{fp}?tenant=``: count, first/last seen, template, acks."""
 
     @routed(dedup_table, "fingerprint")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, fingerprint: str) -> Response:
         """The statistics or 404 (the dedup and statistics tables share partitions)."""
         key = table_key(tenant_of(request), fingerprint)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from app.access import digest
+from tests.endpoints import endpoints
 from tests.harness import API_TOKEN, REPO, TopicReader, Worker, eventually, http, unique
 
 A, B = unique("tenant-a"), unique("tenant-b")
@@ -54,21 +55,6 @@ def scoped(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     process.stop()
 
 
-def _endpoints() -> list[tuple[str, str, str]]:
-    """(method, path, need) of every view the app registers (so a new one is tested too)."""
-    from app.faust_app import app, load_modules
-    from app.web.http import needs
-
-    load_modules()
-    found = []
-    for path, view in app.web.views.items():
-        for method in ("get", "post", "put", "patch", "delete"):
-            need = needs(view, method)
-            if need is not None:
-                found.append((method.upper(), path, need))
-    return sorted(found)
-
-
 FILL = {
     "alert_id": "nope",
     "incident_id": "nope",
@@ -84,16 +70,16 @@ def _concrete(path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: FILL.get(m.group(1), "x"), path)
 
 
-ENDPOINTS = _endpoints()
+ENDPOINTS = endpoints()
 
 
 def test_every_endpoint_declares_what_it_needs() -> None:
+    undeclared = {path for _, path, need in ENDPOINTS if need is None}
+    assert undeclared == {"/metrics"}  # open by the contract (Prometheus scrapes it)
     paths = {path for _, path, _ in ENDPOINTS}
     assert {"/api/v1/alerts", "/api/v1/incidents", "/api/v1/audit", "/api/v1/health"} <= paths
-    assert {need for _, _, need in ENDPOINTS} <= {"ingest", "read", "operate", "admin"} | {
-        "any",
-        "none",
-    }
+    declared = {need for _, _, need in ENDPOINTS}
+    assert declared <= {"ingest", "read", "operate", "admin", "any", "none", None}
 
 
 @pytest.mark.parametrize("role", sorted(ROLE_TOKENS))
@@ -102,11 +88,11 @@ def test_each_role_gets_exactly_what_it_is_granted(scoped: Worker, role: str) ->
         url = scoped.url + _concrete(path)
         answer = http(method, url, token=ROLE_TOKENS[role])
         refused = answer.status == 403 and answer.body.get("error") == "forbidden"
-        if need == "none" or need in GRANTED[role]:
+        if need in ("none", None) or need in GRANTED[role]:
             assert not refused and answer.status != 401, (role, method, path, answer.body)
         else:
             assert refused, (role, method, path, answer.status, answer.body)
-        if need != "none":
+        if need not in ("none", None):
             assert http(method, url, token=None).status == 401, (method, path)
             assert http(method, url, token="wrong").status == 401, (method, path)
 
@@ -122,19 +108,29 @@ def test_a_token_acts_only_for_its_tenants(scoped: Worker, bootstrap: str) -> No
     incident = {value["tenant"]: value["incident_id"] for _, value, _ in found}
     assert incident.keys() == {A, B}
 
-    smuggled = http("POST", f"{scoped.url}/api/v1/alerts", {"title": "x", "tenant": B},
-                    token="ingest-a-secret")  # fmt: skip
+    smuggled = http(
+        "POST", f"{scoped.url}/api/v1/alerts", {"title": "x", "tenant": B}, token="ingest-a-secret"
+    )
     assert smuggled.status == 403 and smuggled.body["error"] == "forbidden_tenant"
     header = {"X-Alertflow-Tenant": B}
-    assert http("POST", f"{scoped.url}/api/v1/alerts", {"title": "x"}, headers=header,
-                token="ingest-a-secret").status == 403  # fmt: skip
+    assert (
+        http(
+            "POST",
+            f"{scoped.url}/api/v1/alerts",
+            {"title": "x"},
+            headers=header,
+            token="ingest-a-secret",
+        ).status
+        == 403
+    )
 
     listed = _incidents(scoped, "read-a-secret")
     assert incident[A] in listed and incident[B] not in listed
     assert {incident[A], incident[B]} <= _incidents(scoped, "admin-secret")
     for query in (f"?tenant={B}", ""):
-        refused = http("GET", f"{scoped.url}/api/v1/incidents{query}", headers=header,
-                       token="read-a-secret")  # fmt: skip
+        refused = http(
+            "GET", f"{scoped.url}/api/v1/incidents{query}", headers=header, token="read-a-secret"
+        )
         assert refused.status == 403 and refused.body["error"] == "forbidden_tenant"
     eventually(
         lambda: (
@@ -147,15 +143,23 @@ def test_a_token_acts_only_for_its_tenants(scoped: Worker, bootstrap: str) -> No
     other = http("GET", f"{scoped.url}/api/v1/incidents/{incident[B]}", token="read-a-secret")
     assert other.status == 403 and other.body["error"] == "forbidden_tenant"
     assert http("GET", f"{scoped.url}/api/v1/alerts/{b_id}", token="read-a-secret").status == 403
-    ack = http("POST", f"{scoped.url}/api/v1/incidents/{incident[B]}/acknowledge", {},
-               token="operate-a-secret")  # fmt: skip
+    ack = http(
+        "POST",
+        f"{scoped.url}/api/v1/incidents/{incident[B]}/acknowledge",
+        {},
+        token="operate-a-secret",
+    )
     assert ack.status == 403 and ack.body["error"] == "forbidden_tenant"
     silence = {"matchers": [f'tenant="{B}"'], "ends_at": "2099-01-01T00:00:00Z"}
-    assert http("POST", f"{scoped.url}/api/v1/silences", silence,
-                token="operate-a-secret").status == 403  # fmt: skip
+    assert (
+        http("POST", f"{scoped.url}/api/v1/silences", silence, token="operate-a-secret").status
+        == 403
+    )
     silence["matchers"] = [f'tenant="{A}"']
-    assert http("POST", f"{scoped.url}/api/v1/silences", silence,
-                token="operate-a-secret").status == 202  # fmt: skip
+    assert (
+        http("POST", f"{scoped.url}/api/v1/silences", silence, token="operate-a-secret").status
+        == 202
+    )
 
 
 def _ingest(worker: Worker, token: str, body: dict) -> list[str]:
@@ -206,8 +210,9 @@ def test_state_changes_are_audited_and_only_admins_read_the_log(scoped: Worker) 
     assert stranger["who"] == "anonymous"
     assert not entries("method=GET")  # reads are not state changes
     first, *_ = entries("limit=1")
-    older = http("GET", f"{scoped.url}/api/v1/audit?limit=1&before={first['offset']}",
-                 token="admin-secret").body  # fmt: skip
+    older = http(
+        "GET", f"{scoped.url}/api/v1/audit?limit=1&before={first['offset']}", token="admin-secret"
+    ).body
     assert older["entries"][0]["offset"] < first["offset"]
 
 
@@ -220,7 +225,10 @@ def test_a_worker_refuses_to_listen_beyond_loopback_without_a_token(tmp_path: Pa
     }
     done = subprocess.run(
         [str(REPO / ".venv" / "bin" / "alertflow"), "worker"],
-        capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 2 and "ALERTFLOW_HTTP_BIND" in done.stderr, done.stderr[-2000:]
     assert "ALERTFLOW_INSECURE" in done.stderr

@@ -122,3 +122,15 @@ def test_unknown_content_encoding_is_415(worker: Worker, encoding: str) -> None:
     headers = {**JSON, "Content-Encoding": encoding}
     answer = http("POST", worker.url + "/api/v1/alerts", raw=b"\x00\x01", headers=headers)
     _error(answer, 415, "unsupported_encoding")
+
+
+def test_a_request_the_http_parser_refuses_is_answered_in_json(worker: Worker) -> None:
+    port = urlsplit(worker.url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0].endswith(b" 400 Bad Request"), reply
+    assert b"application/json" in head and set(json.loads(body)) == {"error", "detail"}

@@ -13,7 +13,7 @@ from app.faust_app import app
 from app.records import format_time, parse_time
 from app.web.actions import actions_of
 from app.web.http import ApiError, answer, guarded, require_tenant, tenant_of, tenant_scope
-from app.web.routing import from_other_workers, routed
+from app.web.routing import from_other_workers, partitions_known, routed
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
 from tables.dedup import dedup_rows
@@ -138,6 +138,7 @@ class ClusterList(View):
     async def get(self, request: Request) -> Response:
         """Answered by the worker that owns the tenant's templates."""
         tenant = tenant_of(request)
+        await partitions_known(templates_table)
         try:
             return await app.router.route_req(templates_table.name, tenant, self.web, request)
         except SameNode:

@@ -23,14 +23,18 @@ Handler = Callable[..., Awaitable[Response]]
 _NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
-async def owner_of(table: faust.Table, key: str) -> URL | None:
-    """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us.
+async def partitions_known(table: faust.Table) -> None:
+    """Wait until the producer knows the partitions of ``table``'s changelog.
 
-    The key's partition comes from the producer's metadata of the table's changelog, which the
-    producer fetches only once it writes there: a fresh worker asked first waits for it here.
+    Faust finds a key's owner from the producer's metadata of that topic, which the producer
+    fetches only once it writes there: a fresh worker asked first would fail (500) without it.
     """
-    changelog = table.changelog_topic.get_topic_name()
-    await app.producer._ensure_producer().partitions_for(changelog)
+    await app.producer._ensure_producer().partitions_for(table.changelog_topic.get_topic_name())
+
+
+async def owner_of(table: faust.Table, key: str) -> URL | None:
+    """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us."""
+    await partitions_known(table)
     owner = URL(str(app.router.key_store(table.name, key)))
     here = URL(str(app.conf.canonical_url))
     return None if (owner.host, owner.port) == (here.host, here.port) else owner

@@ -8,8 +8,7 @@ import pytest
 
 from tests.harness import Worker, http
 
-FAUST_VIEWS = [
-    "/",
+FAUST_VIEWS = [  # "/" is the console (a static page: tests of the console)
     "/router/",
     "/router/alerts/",
     "/router/alerts/some-key/",

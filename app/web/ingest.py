@@ -24,6 +24,7 @@ from app.web.http import (
     require_json_media_type,
     require_tenant,
     tenant_of,
+    tenant_scope,
 )
 
 
@@ -84,10 +85,11 @@ class SentryEnvelope(View):
 class AlertsApi(View):
     """``POST /api/v1/alerts``: one plain JSON alert or a list of them; ``GET`` lists alerts."""
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
-        """Alerts of every worker, filtered and paged (:mod:`app.web.alert_list`)."""
-        return answer(self, await list_alerts(request))
+        """Alerts of every worker, filtered and paged (:mod:`app.web.alert_list`), of the
+        tenants the caller may read."""
+        return answer(self, await list_alerts(request, tenant_scope(request)))
 
     @guarded("ingest")
     async def post(self, request: Request) -> Response:

@@ -9,7 +9,7 @@ from prometheus_client import generate_latest
 from app import health, metrics
 from app.faust_app import app, settings
 from app.metrics import REGISTRY
-from app.web.http import ApiError, answer, guarded
+from app.web.http import answer, guarded
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 LAG_INTERVAL = 5.0  # seconds between two readings of the consumer lag
@@ -100,13 +100,3 @@ async def export_consumer_lag() -> None:
         if value is not None:
             lags[(tp.topic, tp.partition)] = value
     metrics.set_consumer_lag(lags)
-
-
-@app.page("/")
-class Index(View):
-    """``GET /``: nothing yet (the console will live here); says nothing about the worker."""
-
-    @guarded("none")
-    async def get(self, request: Request) -> Response:
-        """404 in the contract's error shape."""
-        raise ApiError(404, "not_found", "nothing here: the API is under /api/v1/")

@@ -82,7 +82,7 @@ def test_bad_configuration_exits_2_with_the_key_named() -> None:
 
 # --- first-run friction: version, help, busy ports, tail's errors -------------------------
 
-COMMANDS = ("run", "worker", "broker", "templates", "tail", "eval", "check-config")
+COMMANDS = ("run", "worker", "broker", "templates", "tail", "eval", "check-config", "token")
 
 
 def alertflow(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:

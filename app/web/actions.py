@@ -44,7 +44,7 @@ Handler = Callable[..., Awaitable[Response]]
 
 async def actions_of(incident_id: str) -> list[dict[str, Any]]:
     """The runs of the incident's actions, oldest first (``GET /api/v1/incidents/{id}``)."""
-    owner = _owner()
+    owner = await _owner()
     if owner is None:
         return local_runs(incident_id=incident_id)
     target = owner.with_path("/api/v1/actions").with_query({"incident_id": incident_id})
@@ -78,7 +78,7 @@ def on_owner(handler: Handler) -> Handler:
     @wraps(handler)
     async def owned(view: View, request: Request, **kwargs: Any) -> Response:
         try:
-            owner = _owner()
+            owner = await _owner()
         except ApiError as exc:
             return answer(view, {"error": exc.code, "detail": exc.detail}, exc.status)
         if owner is None:
@@ -262,9 +262,9 @@ def _find(run_id: str) -> dict[str, Any]:
     return dict(run)
 
 
-def _owner() -> URL | None:
+async def _owner() -> URL | None:
     try:
-        return owner_of(actions_table, RUNS_KEY)
+        return await owner_of(actions_table, RUNS_KEY)
     except KeyError:
         raise ApiError(
             503, "rebalancing", "partitions are being reassigned; try again shortly"

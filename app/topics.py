@@ -44,7 +44,9 @@ actions_log = _topic("actions.log")  # key: incident id; every run's steps and r
 # key: run id. One partition: one worker at a time owns every run (exact rate limits, kill switch).
 actions_events = app.topic("actions.events", key_type=str, value_serializer="orjson", partitions=1)
 SINGLE_PARTITION = {"silences": 1, "rules": 1, "actions.events": 1}
+SINGLE_PARTITION |= {"links.used": 1, "audit.log": 1}  # app.web.audit: one order, by offset
 COMPACTED = ("silences", "rules")  # changelogs of global tables (tables.silences, tables.rules)
+COMPACTED += ("links.used",)  # tables.links_used: used signed links
 
 ALL = (
     raw,
@@ -73,4 +75,6 @@ def partition_counts() -> dict[str, int]:
 
 def topic_configs() -> dict[str, dict[str, str]]:
     """Per-topic configs for the topics created before the worker starts."""
-    return {name: {"cleanup.policy": "compact"} for name in COMPACTED}
+    return {name: {"cleanup.policy": "compact"} for name in COMPACTED} | {
+        "audit.log": {"cleanup.policy": "delete", "retention.ms": "-1"},  # kept forever
+    }

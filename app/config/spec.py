@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.access import TokenSpec
 from app.config.fields import (
     Duration,
     DurationOrZero,
@@ -187,6 +188,7 @@ class FileSpec(Spec):
     escalation_policies: list[EscalationSpec] = []
     dedup: DedupSpec | None = None
     notify: NotifySpec | None = None
+    tokens: list[TokenSpec] = Field(default=[], description="API tokens (app.access)")
 
     @model_validator(mode="before")
     @classmethod

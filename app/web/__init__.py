@@ -2,6 +2,7 @@
 
 from app.web import (
     actions,
+    audit,
     console,
     feedback,
     ingest,
@@ -16,6 +17,7 @@ from app.web import (
 
 __all__ = [
     "actions",
+    "audit",
     "console",
     "feedback",
     "ingest",

@@ -47,10 +47,15 @@ def alert_view(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {**entry["alert"], "feedback": entry["feedback"], "acknowledged": entry["acknowledged"]}
 
 
-async def list_alerts(request: Request) -> dict[str, Any]:
-    """The answer of ``GET /api/v1/alerts``: this worker's matches merged with the others'."""
+async def list_alerts(request: Request, tenants: frozenset[str] | None = None) -> dict[str, Any]:
+    """The answer of ``GET /api/v1/alerts``: this worker's matches merged with the others'
+    (who apply the same token); only alerts of ``tenants`` (``None``: every tenant)."""
     query = request.query
-    keep = alert_filter(query)
+    wanted = alert_filter(query)
+
+    def keep(alert: Mapping[str, Any]) -> bool:
+        return (tenants is None or alert["tenant"] in tenants) and wanted(alert)
+
     limit = whole(query.get("limit", "50"), "limit", low=1, high=MAX_LIMIT)
     offset = whole(query.get("offset", "0"), "offset")
     chosen = [alert for alert in held_alerts() if keep(alert)]

@@ -2,14 +2,17 @@
 
 The incident endpoints also take the signed links of notifications (:mod:`app.links`): ``GET``
 answers a confirmation page and never acts (chat apps fetch links to preview them); its form
-``POST``s to the same URL, where a valid ``sig``/``exp`` stands in for the bearer token.
+``POST``s to the same URL, where a valid ``sig``/``exp`` stands in for the bearer token. A link
+acts once (a replay is 409 ``link_used``; used links are kept in :mod:`tables.links_used`, and
+the incident's requests all reach its owner worker, which checks and marks under one lock);
+``by`` is the receiver the link was sent to, and ``actionable`` only what the action allows.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -18,14 +21,28 @@ import orjson
 from faust.web import Request, Response, View
 
 from app import links, topics
+from app.access import Principal
 from app.faust_app import app, settings
 from app.records import Feedback, utc_now
-from app.web.http import ApiError, answer, guarded, read_json
+from app.web.http import (
+    ApiError,
+    acknowledged,
+    act_as,
+    answer,
+    authenticate,
+    guarded,
+    read_json,
+    require_tenant,
+)
 from app.web.routing import routed
 from tables.alerts import alerts as alerts_table
 from tables.incidents import incidents as incidents_table
+from tables.links_used import links_used as links_used_table
 
 ACTIONS = {"acknowledge": "ack", "resolve": "resolve"}
+LINK_ACTIONABLE = {"acknowledge": (True,), "resolve": (True, False)}  # what a link may say
+_link_lock = asyncio.Lock()
+_marking: dict[str, int] = {}  # signature → exp: used here, not yet back from links.used
 
 
 def feedback_of(
@@ -79,16 +96,17 @@ class AlertFeedback(View):
     """``POST /api/v1/alerts/{id}/acknowledge|resolve``."""
 
     @routed(alerts_table, "alert_id")
-    @guarded()
+    @guarded("operate")
     async def post(self, request: Request, alert_id: str, action: str) -> Response:
         """202 once the feedback is in Kafka; 404 for an alert never seen."""
         entry = alerts_table.get(alert_id)
         if entry is None or entry["alert"] is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
+        require_tenant(entry["alert"]["tenant"])
         body = await read_json(request, optional=True)
         alert = entry["alert"]
         record = feedback_of(body, alert_id, alert["incident_id"], action, alert["tenant"])
-        await publish_feedback([record])
+        await acknowledged(publish_feedback([record]))
         return answer(self, {"ids": [alert_id]}, 202)
 
 
@@ -100,33 +118,90 @@ class IncidentFeedback(View):
     """
 
     @routed(incidents_table, "incident_id")
-    @guarded("none")
+    @guarded("operate", link=True)
     async def get(self, request: Request, incident_id: str, action: str) -> Response:
         """The confirmation page: what the link would do, and a button that does it."""
-        signed = _grant(request, incident_id, action)
+        link = _grant(request, incident_id, action)
         incident = _incident(incident_id)
-        query = {k: request.query[k] for k in ("sig", "exp") if signed and k in request.query}
+        if link is not None:
+            _refuse_used(link)
+        query = {k: request.query[k] for k in ("sig", "exp", "by") if link and k in request.query}
         page = confirmation_page(incident, action, query)
         return self.html(page, headers=dict(_PAGE_HEADERS))
 
     @routed(incidents_table, "incident_id")
-    @guarded("none")
+    @guarded("operate", link=True)
     async def post(self, request: Request, incident_id: str, action: str) -> Response:
-        """202 once one feedback record per alert is in Kafka; 404 for an unknown incident."""
-        signed = _grant(request, incident_id, action)
+        """202 once one feedback record per alert is in Kafka; 404 for an unknown incident;
+        409 for a link used before."""
+        link = _grant(request, incident_id, action)
         incident = _incident(incident_id)
         body = await read_json(request, optional=True)
-        if isinstance(body, dict):
-            body = {**_link_fields(request, signed), **body}
+        if link is not None and isinstance(body, dict):
+            body = _as_the_link_says(body, request, link)
         records = [
             feedback_of(body, alert_id, incident_id, action, incident["tenant"])
             for alert_id in incident["alerts"]
         ]
-        await publish_feedback(records)
+        if link is None:
+            await acknowledged(publish_feedback(records))
+        else:
+            async with _link_lock:  # one use: check, act and mark as one step on this worker
+                _refuse_used(link)
+                await acknowledged(publish_feedback(records))
+                await acknowledged(_mark_used(link))
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
             return self.html(done, status=202, headers=dict(_PAGE_HEADERS))
         return answer(self, {"ids": list(incident["alerts"])}, 202)
+
+
+@dataclass(frozen=True)
+class Link:
+    """The signed link a request came with."""
+
+    sig: str
+    exp: int
+    by: str
+    action: str
+    incident_id: str
+
+
+def _refuse_used(link: Link) -> None:
+    used = links_used_table.get(link.sig)
+    if used is not None or link.sig in _marking:
+        when = f" at {used['at']} by {used['by']}" if used else ""
+        raise ApiError(409, "link_used", f"this link was used already{when}; it acts once")
+
+
+async def _mark_used(link: Link) -> None:
+    now = time.time()
+    for sig in [sig for sig, exp in _marking.items() if exp < now]:
+        del _marking[sig]
+    _marking[link.sig] = link.exp
+    record = {"incident_id": link.incident_id, "action": link.action, "by": link.by}
+    record |= {"exp": link.exp, "at": utc_now()}
+    await links_used_table.changelog_topic.send(key=link.sig, value=record)
+
+
+@app.timer(interval=600.0)
+async def forget_expired_links() -> None:
+    """Tombstone the used links that have expired: nobody can present them any more."""
+    now = time.time()
+    for sig, row in list(links_used_table.items()):
+        if row["exp"] < now:
+            await links_used_table.changelog_topic.send(key=sig, value=None)
+
+
+def _as_the_link_says(body: dict[str, Any], request: Request, link: Link) -> dict[str, Any]:
+    """The body with ``by`` from the link, and an ``actionable`` the link's action allows."""
+    actionable = body.get("actionable", True)
+    if (value := request.query.get("actionable")) in ("true", "false"):
+        actionable = value == "true"
+    if actionable not in LINK_ACTIONABLE[link.action]:
+        detail = f"actionable: a link to {link.action} records only {LINK_ACTIONABLE[link.action]}"
+        raise ApiError(400, "invalid_field", detail)
+    return {**body, "by": link.by, "actionable": actionable}
 
 
 _PAGE_HEADERS = {  # the page's URL carries a capability: keep it out of caches and referrers
@@ -138,27 +213,30 @@ _PAGE_HEADERS = {  # the page's URL carries a capability: keep it out of caches 
 _WORDS = {"acknowledge": "Acknowledge", "resolve": "Resolve"}
 
 
-def _grant(request: Request, incident_id: str, action: str) -> bool:
-    """Allow a valid signed link or the bearer token; whether the link's signature did it."""
+def _grant(request: Request, incident_id: str, action: str) -> Link | None:
+    """Allow a valid signed link, or a token that may operate on the incident's tenant;
+    the link, when a link did it."""
     if action not in ACTIONS:
         raise ApiError(404, "not_found", f"unknown action {action!r}: acknowledge or resolve")
     token, query = settings.api_token, request.query
-    if "sig" in query or "exp" in query:
+    if token is None and ("sig" in query or "exp" in query):
+        act_as(authenticate(request, "operate"))  # links are not signed here: a token decides
+    elif "sig" in query or "exp" in query:
+        by = query.get("by")
         try:
             links.verify(
-                token, incident_id, action, query.get("sig"), query.get("exp"), time.time()
+                token, incident_id, action, query.get("sig"), query.get("exp"), time.time(), by
             )
         except links.LinkError as exc:
             raise ApiError(401, exc.code, exc.detail) from None
-        return token is not None
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if token is not None and not hmac.compare_digest(offered.encode(), token.encode()):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "a valid Authorization: Bearer <token> or a signed link is required",
+        link = Link(
+            str(query["sig"]).lower(), int(query["exp"]), by or "signed link", action, incident_id
         )
-    return False
+        tenant = _incident(incident_id)["tenant"]
+        act_as(Principal(f"link:{link.by}", "operate", frozenset({tenant}), "link"))
+        return link
+    require_tenant(_incident(incident_id)["tenant"])  # the token: checked by @guarded
+    return None
 
 
 def _incident(incident_id: str) -> dict[str, Any]:
@@ -166,14 +244,6 @@ def _incident(incident_id: str) -> dict[str, Any]:
     if incident is None:
         raise ApiError(404, "not_found", f"no incident {incident_id}")
     return dict(incident)
-
-
-def _link_fields(request: Request, signed: bool) -> dict[str, Any]:
-    """What the page's buttons put in the query: ``actionable``; and who, for a signed link."""
-    fields: dict[str, Any] = {"by": "signed link"} if signed else {}
-    if (value := request.query.get("actionable")) in ("true", "false"):
-        fields["actionable"] = value == "true"
-    return fields
 
 
 def confirmation_page(incident: dict[str, Any], action: str, query: dict[str, str]) -> str:

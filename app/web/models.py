@@ -9,7 +9,7 @@ from faust.web import Request, Response, View
 from app.faust_app import app, settings
 from app.learning.features import ack_ratio
 from app.learning.model import Learner
-from app.web.http import answer, guarded
+from app.web.http import answer, guarded, require_tenant
 from app.web.routing import routed
 from tables.models import models as models_table
 
@@ -43,7 +43,8 @@ class ModelView(View):
     """``GET /api/v1/models/{tenant}``: samples seen, ROC AUC, precision/recall at the threshold."""
 
     @routed(models_table, "tenant")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, tenant: str) -> Response:
         """The model of the tenant (a tenant without feedback has an untrained one)."""
+        require_tenant(tenant)
         return answer(self, model_view(tenant, models_table.get(tenant)))

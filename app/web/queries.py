@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from faust.exceptions import SameNode
@@ -11,8 +12,8 @@ from agents.dedup import table_key
 from app.faust_app import app
 from app.records import format_time, parse_time
 from app.web.actions import actions_of
-from app.web.http import ApiError, answer, guarded, tenant_of
-from app.web.routing import from_other_workers, routed
+from app.web.http import ApiError, answer, guarded, require_tenant, tenant_of, tenant_scope
+from app.web.routing import from_other_workers, partitions_known, routed
 from tables.alerts import alerts as alerts_table
 from tables.dedup import dedup as dedup_table
 from tables.dedup import dedup_rows
@@ -22,6 +23,7 @@ from tables.templates import templates as templates_table
 
 INCIDENT_STATUSES = ("firing", "resolved")
 MAX_LIMIT = 1000
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def incident_view(incident: dict[str, Any]) -> dict[str, Any]:
@@ -50,12 +52,13 @@ class AlertView(View):
     """``GET /api/v1/alerts/{id}``: the latest enriched alert, with its feedback."""
 
     @routed(alerts_table, "alert_id")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, alert_id: str) -> Response:
         """The alert or 404."""
         entry = alerts_table.get(alert_id)
         if entry is None or entry["alert"] is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
+        require_tenant(entry["alert"]["tenant"])
         view = {
             **entry["alert"],
             "feedback": entry["feedback"],
@@ -73,10 +76,15 @@ class IncidentList(View):
     default 50) and ``offset``; the answer says ``total`` and ``next_offset`` (null at the end).
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
         """This worker's incidents, merged with the other workers' unless ``local=1``."""
-        keep = incident_filter(request.query)
+        scope = tenant_scope(request)
+        wanted = incident_filter(request.query)
+
+        def keep(incident: dict[str, Any]) -> bool:
+            return (scope is None or incident["tenant"] in scope) and wanted(incident)
+
         limit = _limit(request.query.get("limit", "50"))
         offset = _whole(request.query.get("offset", "0"), "offset")
         chosen = [incident_view(i) for i in incidents_table.values() if keep(i)]
@@ -126,10 +134,11 @@ class ClusterList(View):
     most frequent first: ``{template_id, template, count}``.
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
         """Answered by the worker that owns the tenant's templates."""
         tenant = tenant_of(request)
+        await partitions_known(templates_table)
         try:
             return await app.router.route_req(templates_table.name, tenant, self.web, request)
         except SameNode:
@@ -151,12 +160,13 @@ class IncidentView(View):
     """``GET /api/v1/incidents/{id}``."""
 
     @routed(incidents_table, "incident_id")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, incident_id: str) -> Response:
         """The incident or 404."""
         incident = incidents_table.get(incident_id)
         if incident is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
+        require_tenant(incident["tenant"])
         return answer(self, {**incident_view(incident), "actions": await actions_of(incident_id)})
 
 
@@ -165,7 +175,7 @@ class FingerprintView(View):
     """``GET /api/v1/fingerprints/{fp}?tenant=``: count, first/last seen, template, acks."""
 
     @routed(dedup_table, "fingerprint")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, fingerprint: str) -> Response:
         """The statistics or 404 (the dedup and statistics tables share partitions)."""
         key = table_key(tenant_of(request), fingerprint)
@@ -188,8 +198,17 @@ class FingerprintView(View):
 
 
 def _whole(text: str, name: str) -> int:
-    if not text.isdigit():
-        raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text!r}")
+    """A whole number of ASCII digits, up to a billion (``²`` and 5,000 digits are refused).
+
+    >>> _whole("12", "offset")
+    12
+    >>> _whole("²", "offset")
+    Traceback (most recent call last):
+    ...
+    app.web.http.ApiError: offset: expected a whole number, got '²'
+    """
+    if _DIGITS.fullmatch(text) is None:
+        raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text[:20]!r}")
     return int(text)
 
 
@@ -198,11 +217,12 @@ def _time(text: str | None, name: str) -> str | None:
         return None
     try:
         return format_time(parse_time(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None
 
 
 def _limit(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise ApiError(400, "invalid_query", f"limit: expected 1 to {MAX_LIMIT}, got {text!r}")
+    if _DIGITS.fullmatch(text) is None or not 1 <= int(text) <= MAX_LIMIT:
+        detail = f"limit: expected 1 to {MAX_LIMIT}, got {text[:20]!r}"
+        raise ApiError(400, "invalid_query", detail)
     return int(text)

@@ -23,8 +23,18 @@ Handler = Callable[..., Awaitable[Response]]
 _NOT_FORWARDED = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
-def owner_of(table: faust.Table, key: str) -> URL | None:
+async def partitions_known(table: faust.Table) -> None:
+    """Wait until the producer knows the partitions of ``table``'s changelog.
+
+    Faust finds a key's owner from the producer's metadata of that topic, which the producer
+    fetches only once it writes there: a fresh worker asked first would fail (500) without it.
+    """
+    await app.producer._ensure_producer().partitions_for(table.changelog_topic.get_topic_name())
+
+
+async def owner_of(table: faust.Table, key: str) -> URL | None:
     """The web URL of the worker that owns ``key`` of ``table``, or ``None`` when it is us."""
+    await partitions_known(table)
     owner = URL(str(app.router.key_store(table.name, key)))
     here = URL(str(app.conf.canonical_url))
     return None if (owner.host, owner.port) == (here.host, here.port) else owner
@@ -37,7 +47,7 @@ def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
         @wraps(handler)
         async def routed_handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
-                owner = owner_of(table, request.match_info[match_info])
+                owner = await owner_of(table, request.match_info[match_info])
             except KeyError:  # no partition assignment yet: a rebalance is under way
                 detail = "partitions are being reassigned between workers; try again shortly"
                 return answer(view, {"error": "rebalancing", "detail": detail}, 503)

@@ -61,7 +61,7 @@ class SlackInteractions(View):
         except SlackRequestError as exc:
             raise ApiError(exc.status, exc.code, exc.detail) from None
         try:
-            owner = owner_of(incidents_table, click.incident_id)
+            owner = await owner_of(incidents_table, click.incident_id)
         except KeyError:
             raise ApiError(503, "rebalancing", "partitions are being reassigned") from None
         if owner is not None:

@@ -181,9 +181,11 @@ def test_a_negative_matcher_may_match_the_empty_string() -> None:
     assert silence["matchers"][0]["isEqual"] is False
 
 
-def test_an_unknown_id_is_not_found() -> None:
+def test_an_unknown_id_is_not_found_and_an_id_is_a_string() -> None:
     with pytest.raises(SilenceNotFound):
         set_silence(postable(id="nope"), {}, NOW)
+    with pytest.raises(SilenceError, match="id: expected a string"):
+        set_silence(postable(id={"a": 1}), {}, NOW)
 
 
 def test_updates_in_place_or_replace_as_alertmanager_does() -> None:

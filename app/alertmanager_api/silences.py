@@ -87,6 +87,8 @@ def set_silence(
     """
     posted = _posted(body, now)
     silence_id = body.get("id") or None
+    if silence_id is not None and not isinstance(silence_id, str):
+        raise SilenceError("id: expected a string")
     previous = existing.get(silence_id) if silence_id else None
     if silence_id and previous is None:
         raise SilenceNotFound(f"silence {silence_id} not found")

@@ -3,8 +3,9 @@
 ``POST /api/v2/alerts`` goes through the bridge like every source; ``GET /api/v2/alerts`` and
 ``/alerts/groups`` are built from the alert listing (``GET /api/v1/alerts``: every worker's
 alerts) and the silences; silences are alertflow's own (``/api/v1/silences``, same topic).
-Answers are Alertmanager's: 200 with its JSON shapes (an empty body where it sends none), and a
-refusal is a 4xx whose body is a JSON string, which is what its clients decode. The shapes and
+Answers are Alertmanager's: 200 with its JSON shapes (an empty body where it sends none), and its
+refusals (400, 404) have a JSON string as body, which is what its clients decode; alertflow's own
+(401, 403, 413, 415, 503) keep the contract's error object. The shapes and
 where alertflow differs: :mod:`app.alertmanager_api`, ``docs/alertmanager-api.md``.
 """
 
@@ -40,23 +41,39 @@ from app.records import utc_now
 from app.silences import Silence, SilenceError, expire, silencing, state
 from app.sources import SourceError, split_alertmanager_v2
 from app.web.alert_list import MAX_LIMIT, list_alerts
-from app.web.http import ApiError, answer, guarded, read_json, require_json_media_type, tenant_of
+from app.web.http import (
+    ApiError,
+    acknowledged,
+    answer,
+    guarded,
+    read_json,
+    require_json_media_type,
+    tenant_of,
+    tenant_scope,
+)
+from app.web.ingest import own
+from app.web.silences import in_scope, require_in_scope
 from tables.silences import silences as silences_table
 
 Handler = Callable[..., Awaitable[Response]]
 STARTED = utc_now()  # Alertmanager's "uptime" is when it started
+AM_STATUSES = (400, 404)  # the refusals of Alertmanager's API, answered its way
 _TRUE = ("true", "1", "t", "yes", "y", "on")
 _FALSE = ("false", "0", "f", "no", "n", "off")
 
 
 def am_errors(handler: Handler) -> Handler:
-    """Refusals as Alertmanager answers them: the status, and the reason as a JSON string."""
+    """The refusals Alertmanager's API defines (400, 404) as it answers them: the reason as a
+    JSON string. Others (401, 403 of alertflow's tokens and tenants, 413, 415) keep alertflow's
+    error shape."""
 
     @wraps(handler)
     async def am_handler(view: View, request: Request, **kwargs: Any) -> Response:
         try:
             return await handler(view, request, **kwargs)
         except (ApiError, SourceError) as exc:
+            if exc.status not in AM_STATUSES:
+                raise
             return answer(view, exc.detail, exc.status)
 
     return am_handler
@@ -66,11 +83,11 @@ def am_errors(handler: Handler) -> Handler:
 class Alerts(View):
     """``POST``: Prometheus' alerts into the chain; ``GET``: the firing alerts."""
 
-    @guarded()  # role "ingest" once tokens have roles (security branch)
+    @guarded("ingest")
     @am_errors
     async def post(self, request: Request) -> Response:
         """200 once every valid alert is in Kafka; 400 naming the invalid ones (the valid ones
-        are accepted all the same, as Alertmanager does)."""
+        are accepted all the same, as Alertmanager does); 403 for another tenant's alert."""
         require_json_media_type(request)
         raws, errors = split_alertmanager_v2(
             await request.read(),
@@ -79,15 +96,15 @@ class Alerts(View):
             resolve_timeout_ms=current().resolve_timeout_ms,
         )
         if raws:
-            await publish(raws)
+            await acknowledged(publish(own(raws)))
         if errors:
             raise ApiError(400, "invalid_alerts", "; ".join(errors))
         return self.bytes(b"", status=200)
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     @am_errors
     async def get(self, request: Request) -> Response:
-        """``gettableAlerts``, by fingerprint."""
+        """``gettableAlerts``, by fingerprint, of the tenants the caller may read."""
         keep = alert_filter(request.query)
         config = current()
         found = []
@@ -104,10 +121,10 @@ class Alerts(View):
 class AlertGroups(View):
     """``GET``: the firing alerts grouped as Alertmanager groups them (by incident here)."""
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     @am_errors
     async def get(self, request: Request) -> Response:
-        """``alertGroups``."""
+        """``alertGroups`` of the tenants the caller may read."""
         keep = alert_filter(request.query)
         incidents: dict[str, list[dict[str, Any]]] = {}
         statuses: dict[str, dict[str, Any]] = {}
@@ -121,17 +138,19 @@ class AlertGroups(View):
 class Silences(View):
     """``GET``: the silences (``filter`` matchers); ``POST``: create or update one."""
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     @am_errors
     async def get(self, request: Request) -> Response:
-        """``gettableSilences`` in Alertmanager's order."""
+        """``gettableSilences`` the caller may see, in Alertmanager's order."""
         filters = [_matcher(text) for text in _all(request.query, "filter")]
-        return answer(self, filtered(_silences.values(), filters, _now_ms()))
+        visible = [s for s in _silences.values() if in_scope(s)]
+        return answer(self, filtered(visible, filters, _now_ms()))
 
-    @guarded()  # role "operate" once tokens have roles (security branch)
+    @guarded("operate")
     @am_errors
     async def post(self, request: Request) -> Response:
-        """200 ``{silenceID}`` once the silence (and the one it replaces) is in Kafka."""
+        """200 ``{silenceID}`` once the silence (and the one it replaces) is in Kafka; a
+        tenant-scoped caller's silence needs ``tenant="<one of its tenants>"``."""
         existing = dict(_silences.items())
         try:
             silence, replaced = set_silence(await read_json(request), existing, utc_now())
@@ -139,9 +158,11 @@ class Silences(View):
             raise ApiError(400, "invalid_silence", str(exc)) from None
         except SilenceNotFound as exc:
             raise ApiError(404, "not_found", str(exc)) from None
+        require_in_scope(silence)
         if replaced is not None:
-            await _write(replaced)
-        await _write(silence)
+            require_in_scope(replaced)
+            await acknowledged(_write(replaced))
+        await acknowledged(_write(silence))
         return answer(self, {"silenceID": silence["id"]})
 
 
@@ -149,19 +170,19 @@ class Silences(View):
 class SilenceById(View):
     """``GET`` one silence; ``DELETE`` expires it."""
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     @am_errors
     async def get(self, request: Request, silence_id: str) -> Response:
         """``gettableSilence`` or 404."""
         return answer(self, gettable_silence(_silence(silence_id), _now_ms()))
 
-    @guarded()  # role "operate" once tokens have roles (security branch)
+    @guarded("operate")
     @am_errors
     async def delete(self, request: Request, silence_id: str) -> Response:
         """200 once expired (an expired silence stays listed, as expired); 404 if unknown."""
         silence = _silence(silence_id)
         if state(silence, _now_ms()) != "expired":  # expiring an expired one changes nothing
-            await _write(expire(silence, utc_now()))
+            await acknowledged(_write(expire(silence, utc_now())))
         return self.bytes(b"", status=200)
 
 
@@ -169,7 +190,7 @@ class SilenceById(View):
 class Status(View):
     """``GET``: ``alertmanagerStatus``."""
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     @am_errors
     async def get(self, request: Request) -> Response:
         """The configuration (secrets masked), version, cluster and uptime."""
@@ -181,7 +202,7 @@ class Status(View):
 class Receivers(View):
     """``GET``: the configured receivers."""
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     @am_errors
     async def get(self, request: Request) -> Response:
         """``[{name}]``."""
@@ -231,9 +252,10 @@ async def _firing(request: Request) -> list[tuple[dict[str, Any], dict[str, Any]
     """Every worker's firing alerts (at most ``MAX_LIMIT``), each with its ``alertStatus`` now:
     silenced by the silences that mute it at this moment, as Alertmanager computes it."""
     query = {"status": "firing", "limit": str(MAX_LIMIT), "offset": "0"}
-    if tenant := request.query.get("tenant"):
-        query["tenant"] = tenant
-    alerts = (await list_alerts(request, query))["alerts"]
+    tenants = tenant_scope(request)
+    if tenants is not None and len(tenants) == 1:
+        (query["tenant"],) = tenants  # the other workers filter too
+    alerts = (await list_alerts(request, tenants, query))["alerts"]
     silences = list(_silences.values())
     now = _now_ms()
     return [
@@ -273,6 +295,7 @@ def _silence(silence_id: str) -> Silence:
     silence = _silences.get(silence_id)
     if silence is None:
         raise ApiError(404, "not_found", f"silence {silence_id} not found")
+    require_in_scope(silence)
     return silence
 
 

@@ -13,7 +13,7 @@ from app.current_config import current
 from app.faust_app import app
 from app.heartbeats import Heartbeat, view
 from app.records import utc_now
-from app.web.http import ApiError, answer, guarded
+from app.web.http import ApiError, acknowledged, answer, caller, guarded, require_tenant
 from app.web.routing import forward
 from tables.heartbeats import CHANGELOG
 from tables.heartbeats import heartbeats as heartbeats_table
@@ -23,14 +23,18 @@ from tables.heartbeats import heartbeats as heartbeats_table
 class HeartbeatList(View):
     """``GET``: every configured heartbeat with its last ping and status."""
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     async def get(self, request: Request) -> Response:
-        """Answered by the worker that owns the heartbeats."""
+        """Those of the caller's tenants, answered by the worker that owns the heartbeats."""
         owner = _owner()
         if owner is not None:
             return await forward(self, request, owner)
         now = int(time.time() * 1000)
-        found = [view(hb, state_of(name), now) for name, hb in current().heartbeats.items()]
+        found = [
+            view(hb, state_of(name), now)
+            for name, hb in current().heartbeats.items()
+            if caller().serves(hb.tenant)
+        ]
         return answer(self, {"heartbeats": found})
 
 
@@ -38,22 +42,28 @@ class HeartbeatList(View):
 class HeartbeatPing(View):
     """``POST``: a ping of heartbeat ``name``; ``GET``: its status."""
 
-    @guarded()  # role "ingest" once tokens have roles (security branch)
+    @guarded("ingest")
     async def post(self, request: Request, name: str) -> Response:
-        """202 once the ping is in Kafka; 404 for a heartbeat that is not configured."""
-        _configured(name)
+        """202 once the ping is in Kafka; 404 for a heartbeat that is not configured; 403 for
+        a heartbeat of another tenant."""
+        require_tenant(_configured(name).tenant)
         ping = {"kind": "ping", "at": utc_now(), "via": "http"}
-        await (await topics.heartbeats.send(key=name, value=ping))  # acknowledged by Kafka
+        await acknowledged(_send(name, ping))
         return answer(self, {"name": name, "at": ping["at"]}, 202)
 
-    @guarded()  # role "read" once tokens have roles (security branch)
+    @guarded("read")
     async def get(self, request: Request, name: str) -> Response:
         """The heartbeat's status, answered by the worker that owns the heartbeats."""
         heartbeat = _configured(name)
+        require_tenant(heartbeat.tenant)
         owner = _owner()
         if owner is not None:
             return await forward(self, request, owner)
         return answer(self, view(heartbeat, state_of(name), int(time.time() * 1000)))
+
+
+async def _send(name: str, ping: dict[str, str]) -> None:
+    await (await topics.heartbeats.send(key=name, value=ping))  # acknowledged by Kafka
 
 
 def _owner() -> URL | None:

@@ -36,6 +36,16 @@ def post(*alerts: dict[str, Any]) -> bytes:
     return orjson.dumps(list(alerts))
 
 
+def test_prometheus_posts_json_to_the_v2_path() -> None:
+    """What the view requires of a request, as Prometheus sent it (the captured request line and
+    headers)."""
+    request_line, *lines = (FIXTURES / "prometheus-2.42-firing.headers").read_text().splitlines()
+    headers = dict(line.split(": ", 1) for line in lines)
+    assert request_line == "POST /api/v2/alerts"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Authorization"].startswith("Bearer ")  # alerting.alertmanagers.authorization
+
+
 def test_prometheus_firing_alerts_keep_their_payload_and_get_alertmanagers_fingerprint() -> None:
     sent = orjson.loads(FIRING)
     raws, errors = split(FIRING)

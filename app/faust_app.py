@@ -64,6 +64,7 @@ TOPOLOGY = (
     "agents.labels",
     "agents.metric_rules",
     "agents.actions",
+    "agents.heartbeats",
     "app.web",
 )
 

@@ -25,6 +25,7 @@ from pydantic.config import JsonDict
 SECTIONS = {"routes", "dedup", "receivers", "inhibit_rules", "escalation_policies", "notify"}
 SECTIONS |= {"route", "time_intervals", "mute_time_intervals", "templates", "global"}  # app.config
 SECTIONS |= {"tokens"}  # app.access
+SECTIONS |= {"heartbeats"}  # app.heartbeats
 
 RUN, WORKER, BROKER, TAIL, EVAL = "run", "worker", "broker", "tail", "eval"
 SERVES = (RUN, WORKER)  # the commands that run a worker

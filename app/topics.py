@@ -36,6 +36,8 @@ fingerprint_facts = _topic("fingerprints.facts")  # key: fingerprint (templates,
 notify_events = _topic("notify.events")  # key: incident id (acks, delivery results, ticks)
 observations = _topic("learning.observations")  # key: alert id (features the model saw)
 examples = _topic("learning.examples")  # key: tenant (labelled features the model learns)
+# Heartbeat pings and clock ticks (agents.heartbeats): one partition, a few heartbeats.
+heartbeats = app.topic("heartbeats", key_type=str, value_serializer="orjson", partitions=1)
 
 # Metric rules (agents.metric_rules) and remediation actions (agents.actions).
 metric_points = _topic("metrics.points")  # key: series (tenant|name{labels}); public
@@ -45,8 +47,10 @@ actions_log = _topic("actions.log")  # key: incident id; every run's steps and r
 actions_events = app.topic("actions.events", key_type=str, value_serializer="orjson", partitions=1)
 SINGLE_PARTITION = {"silences": 1, "rules": 1, "actions.events": 1}
 SINGLE_PARTITION |= {"links.used": 1, "audit.log": 1}  # app.web.audit: one order, by offset
+SINGLE_PARTITION |= {"heartbeats": 1, "heartbeats.state": 1}  # agents.heartbeats, its table
 COMPACTED = ("silences", "rules")  # changelogs of global tables (tables.silences, tables.rules)
 COMPACTED += ("links.used",)  # tables.links_used: used signed links
+COMPACTED += ("heartbeats.state",)  # tables.heartbeats' changelog
 
 ALL = (
     raw,

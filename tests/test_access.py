@@ -11,6 +11,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -159,6 +160,53 @@ def test_a_token_acts_only_for_its_tenants(scoped: Worker, bootstrap: str) -> No
     assert (
         http("POST", f"{scoped.url}/api/v1/silences", silence, token="operate-a-secret").status
         == 202
+    )
+
+
+def test_the_alertmanager_api_keeps_tenants_apart(scoped: Worker, bootstrap: str) -> None:
+    name = unique("AmTenants")
+
+    def post(token: str, **labels: str) -> int:
+        alert = {"labels": {"alertname": name, **labels}}
+        return http("POST", f"{scoped.url}/api/v2/alerts", [alert], token=token).status
+
+    assert post("ingest-a-secret") == 200  # its one tenant
+    assert post("ingest-a-secret", tenant=B) == 403  # an alert naming another tenant
+    assert post("admin-secret", tenant=B) == 200
+
+    def listed(token: str, query: str = "") -> Any:
+        url = f"{scoped.url}/api/v2/alerts?filter=alertname%3D{name}{query}"
+        answer = http("GET", url, token=token)
+        if answer.status != 200:
+            return answer.status, answer.body
+        return answer.status, sorted(a["labels"].get("tenant", A) for a in answer.body)
+
+    eventually(lambda: listed("admin-secret") == (200, [A, B]), 90, "both tenants' alerts")
+    assert listed("read-a-secret") == (200, [A])
+    assert listed("read-b-secret") == (200, [B])
+    refused = listed("read-a-secret", f"&tenant={B}")
+    assert refused[0] == 403 and refused[1]["error"] == "forbidden_tenant"
+
+    silence = {
+        "matchers": [{"name": "tenant", "value": B, "isRegex": False}],
+        "startsAt": "2020-01-01T00:00:00Z",
+        "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "a",
+        "comment": "not ours",
+    }
+    url = f"{scoped.url}/api/v2/silences"
+    assert http("POST", url, silence, token="operate-a-secret").status == 403
+    made = http("POST", url, silence, token="admin-secret")
+    assert made.status == 200
+    eventually(lambda: http("GET", url, token="admin-secret").body, 30, "the silence listed")
+    assert made.body["silenceID"] not in {
+        s["id"] for s in http("GET", url, token="read-a-secret").body
+    }
+    assert (
+        http(
+            "GET", f"{scoped.url}/api/v2/silence/{made.body['silenceID']}", token="read-a-secret"
+        ).status
+        == 403
     )
 
 

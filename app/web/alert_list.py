@@ -27,6 +27,7 @@ from tables.alerts import alerts as alerts_table
 STATUSES = ("firing", "resolved")
 DECISIONS = ("notify", "suppress", "digest")
 MAX_LIMIT = 1000
+PATH = "/api/v1/alerts"
 
 AlertFilter = Callable[[Mapping[str, Any]], bool]
 
@@ -47,10 +48,17 @@ def alert_view(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {**entry["alert"], "feedback": entry["feedback"], "acknowledged": entry["acknowledged"]}
 
 
-async def list_alerts(request: Request, tenants: frozenset[str] | None = None) -> dict[str, Any]:
+async def list_alerts(
+    request: Request,
+    tenants: frozenset[str] | None = None,
+    query: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The answer of ``GET /api/v1/alerts``: this worker's matches merged with the others'
-    (who apply the same token); only alerts of ``tenants`` (``None``: every tenant)."""
-    query = request.query
+    (who apply the same token); only alerts of ``tenants`` (``None``: every tenant).
+
+    ``query`` replaces the request's own (another view asking for alerts: ``/api/v2/alerts``).
+    """
+    query = request.query if query is None else query
     wanted = alert_filter(query)
 
     def keep(alert: Mapping[str, Any]) -> bool:
@@ -61,7 +69,12 @@ async def list_alerts(request: Request, tenants: frozenset[str] | None = None) -
     chosen = [alert for alert in held_alerts() if keep(alert)]
     if query.get("local") != "1":
         chosen += await from_other_workers(
-            request, alerts_table.name, "alerts", min(offset + limit, MAX_LIMIT)
+            request,
+            alerts_table.name,
+            "alerts",
+            min(offset + limit, MAX_LIMIT),
+            path=PATH,
+            query=query,
         )
     return page_of(chosen, offset, limit)
 

@@ -9,6 +9,7 @@ from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
 from agents.dedup import table_key
+from app import lifecycle
 from app.faust_app import app
 from app.records import format_time, parse_time
 from app.web.actions import actions_of
@@ -27,7 +28,8 @@ _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def incident_view(incident: dict[str, Any]) -> dict[str, Any]:
-    """An incident as the API shows it: its alert ids, first/last seen, status."""
+    """An incident as the API shows it: its alert ids, first/last seen, status; who
+    acknowledged and resolved it, and its timeline (:mod:`app.lifecycle`)."""
     return {
         "id": incident["id"],
         "tenant": incident["tenant"],
@@ -44,6 +46,7 @@ def incident_view(incident: dict[str, Any]) -> dict[str, Any]:
         "last_seen": incident["last_seen"],
         "reasons": incident["reasons"],
         "notified": incident["notified"],
+        **lifecycle.view(incident),
     }
 
 

@@ -7,7 +7,7 @@ the body, and hands back the owner's answer unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import wraps
 from typing import Any
 
@@ -61,17 +61,25 @@ def routed(table: faust.Table, match_info: str) -> Callable[[Handler], Handler]:
 
 
 async def from_other_workers(
-    request: Request, table_name: str, field: str, enough: int
+    request: Request,
+    table_name: str,
+    field: str,
+    enough: int,
+    *,
+    path: str | None = None,
+    query: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The first ``enough`` items of ``field`` in the answers of every other worker holding
-    partitions of ``table_name`` to the same query, asked with ``local=1``."""
+    partitions of ``table_name`` to the same query (or to ``path`` with ``query``), asked
+    with ``local=1``."""
     here = str(app.conf.canonical_url)
     others = [url for url in app.router.table_metadata(table_name) if url != here]
     headers = {"Authorization": request.headers.get("Authorization", "")}
+    asked = request.query if query is None else query
     found: list[dict[str, Any]] = []
     for url in others:
-        query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
-        target = URL(url).with_path(request.path).with_query(query)
+        local = {**asked, "local": "1", "offset": "0", "limit": str(enough)}
+        target = URL(url).with_path(path or request.path).with_query(local)
         async with app.http_client.get(target, headers=headers) as response:
             if response.status != 200:
                 raise ApiError(503, "worker_unavailable", f"{url} answered {response.status}")

@@ -46,9 +46,9 @@ class Silences(View):
             silence = parse_silence(await read_json(request), now=utc_now())
         except SilenceError as exc:
             raise ApiError(400, "invalid_silence", str(exc)) from None
-        _require_in_scope(silence)
+        require_in_scope(silence)
         if (existing := silences_table.get(silence["id"])) is not None:
-            _require_in_scope(existing)
+            require_in_scope(existing)
         await acknowledged(write_silence(silence))
         return answer(self, {"id": silence["id"], "silenceID": silence["id"]}, 202)
 
@@ -59,7 +59,7 @@ class Silences(View):
         if wanted is not None and wanted not in STATES:
             raise ApiError(400, "invalid_query", f"state: expected one of {STATES}")
         now = _now_ms()
-        views = [silence_view(s, now) for s in silences_table.values() if _in_scope(s)]
+        views = [silence_view(s, now) for s in silences_table.values() if in_scope(s)]
         chosen = [v for v in views if wanted is None or v["status"]["state"] == wanted]
         chosen.sort(key=lambda v: v["updated_at"], reverse=True)
         return answer(self, {"silences": chosen})
@@ -86,7 +86,7 @@ def _find(silence_id: str) -> Silence:
     silence = silences_table.get(silence_id)
     if silence is None:
         raise ApiError(404, "not_found", f"no silence {silence_id}")
-    _require_in_scope(silence)
+    require_in_scope(silence)
     return silence
 
 
@@ -103,14 +103,15 @@ def silence_tenant(silence: Silence) -> str | None:
     return None
 
 
-def _in_scope(silence: Silence) -> bool:
+def in_scope(silence: Silence) -> bool:
     """Whether the caller may see ``silence``: every one, or those of its tenants."""
     tenants = caller().tenants
     return tenants is None or silence_tenant(silence) in tenants
 
 
-def _require_in_scope(silence: Silence) -> None:
-    if not _in_scope(silence):
+def require_in_scope(silence: Silence) -> None:
+    """403 ``forbidden_tenant`` unless the caller may see and change ``silence``."""
+    if not in_scope(silence):
         detail = (
             f"token {caller().id!r} acts for tenants {sorted(caller().tenants or ())}: a silence "
             'needs a matcher tenant="<one of them>"'

@@ -23,7 +23,10 @@ from typing import Any
 import orjson
 
 from app import metrics, topics
-from app.records import RawAlert, epoch_ms
+from app.config import group_labels
+from app.current_config import current
+from app.heartbeats import pinged_by
+from app.records import Alert, RawAlert, epoch_ms
 from app.runtime.batches import item, pack
 from app.runtime.outbox import MAX_RECORD_BYTES, Message, Place, Producer
 from app.runtime.partitions import partition_of
@@ -50,22 +53,34 @@ class AlertTooLarge(SourceError):
 
 @dataclass
 class Request:
-    """One accepted request, ready to send: its ids, its alerts by partition, its audit record."""
+    """One accepted request, ready to send: its ids, its alerts by partition, its audit record,
+    and the heartbeat pings it carries."""
 
     ids: list[str]
     alerts: dict[int, list[bytes]]  # partition of alerts.normalized → encoded [key, alert]
     audit: list[Message]  # alerts.raw messages
     audit_partition: int
+    pings: list[Message] = field(default_factory=list)  # heartbeats messages
 
 
 def prepare(raws: list[RawAlert]) -> Request:
     """Normalise and encode the alerts of a request; raise :class:`SourceError` (4xx) for input
-    the pipeline would refuse, before anything is written."""
+    the pipeline would refuse, before anything is written.
+
+    An alert of a configured heartbeat (``Watchdog``) is its ping, on ``heartbeats``, not an
+    alert of the chain: it never pages anyone (:mod:`app.heartbeats`).
+    """
     ids: list[str] = []
     alerts: dict[int, list[bytes]] = defaultdict(list)
+    pings: list[Message] = []
+    heartbeats = current().heartbeats
     latest = 0
     for index, raw in enumerate(raws):
         alert = normalize(raw)
+        if heartbeats and (ping := _ping(heartbeats, raw, alert)) is not None:
+            pings.append(ping)
+            ids.append(alert["id"])
+            continue
         key = episode_key(alert["tenant"], alert["fingerprint"])
         encoded = item(key, alert)
         if len(encoded) > MAX_ALERT_BYTES:
@@ -75,7 +90,21 @@ def prepare(raws: list[RawAlert]) -> Request:
         latest = max(latest, epoch_ms(alert["starts_at"]))
     tenant = raws[0]["tenant"] if raws else "default"
     audit = [(tenant.encode(), value, latest or None) for value in _audit_values(raws)]
-    return Request(ids, alerts, audit, partition_of(tenant, topics.raw.partitions))
+    return Request(ids, alerts, audit, partition_of(tenant, topics.raw.partitions), pings)
+
+
+def _ping(heartbeats: Any, raw: RawAlert, alert: Alert) -> Message | None:
+    """The ``heartbeats`` message of an alert that pings a heartbeat, else ``None`` (a
+    heartbeat's own page is never a ping)."""
+    if raw["context"].get("via") == "heartbeat":
+        return None
+    heartbeat = pinged_by(heartbeats, group_labels(alert))
+    if heartbeat is None:
+        return None
+    # A firing alert pings when it is received; a resolved one says the pings stopped.
+    kind = "ping" if alert["status"] == "firing" else "stopped"
+    ping = {"kind": kind, "at": alert["received_at"], "alert_id": alert["id"]}
+    return (heartbeat.encode(), orjson.dumps(ping), None)
 
 
 def messages(requests: Iterable[Request]) -> dict[Place, list[Message]]:
@@ -86,6 +115,8 @@ def messages(requests: Iterable[Request]) -> dict[Place, list[Message]]:
         for partition, items in request.alerts.items():
             alerts[partition].extend(items)
         out[(topics.raw.name, request.audit_partition)].extend(request.audit)
+        if request.pings:
+            out[(topics.heartbeats.name, 0)].extend(request.pings)
     for partition, items in alerts.items():
         out[(topics.normalized.name, partition)] = [(None, m, None) for m in pack(items)]
     return out

@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import ipaddress
 import os
+import secrets
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
 from importlib.metadata import version
@@ -20,8 +23,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import yaml
 
 from app import logs
+from app.access import ROLES, digest, load_tokens
 from app.settings import Settings, SettingsError, load_settings, read_by
 
 CACHE_DIR = Path(
@@ -63,6 +68,28 @@ def _settings() -> Settings:
     return settings
 
 
+def _settings_with_data_dir() -> Settings:
+    """:func:`_settings`, and ``ALERTFLOW_DATA_DIR`` writable (else exit 2 naming it)."""
+    settings = _settings()
+    if problem := unwritable(settings.data_dir):
+        _fail(f"configuration error: ALERTFLOW_DATA_DIR: {problem}", 2)
+    return settings
+
+
+def unwritable(data_dir: Path) -> str | None:
+    """Why ``data_dir`` cannot be created or written to, or ``None`` (it is created).
+
+    >>> unwritable(Path("/proc/no-such-dir"))  # doctest: +ELLIPSIS
+    'cannot write to /proc/no-such-dir: ...'
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            return None
+    except OSError as exc:
+        return f"cannot write to {data_dir}: {exc.strerror or exc}"
+
+
 _HELP = {"help_option_names": ["-h", "--help"], "max_content_width": 100, "terminal_width": 100}
 
 
@@ -75,7 +102,7 @@ def cli() -> None:
 @cli.command()
 def run() -> None:
     """The embedded broker (unless KAFKA_BOOTSTRAP is set), one worker and its HTTP API."""
-    settings = _settings()
+    settings = _settings_with_data_dir()
     if settings.kafka_bootstrap:
         raise SystemExit(_worker(settings))
     from app.broker import BrokerError, PortInUse, embedded_broker
@@ -93,13 +120,13 @@ def run() -> None:
 @cli.command()
 def worker() -> None:
     """One Faust worker with the HTTP API; creates missing topics first."""
-    raise SystemExit(_worker(_settings()))
+    raise SystemExit(_worker(_settings_with_data_dir()))
 
 
 @cli.command()
 def broker() -> None:
     """The embedded Kafka broker, with every topic created; Ctrl-C stops it."""
-    settings = _settings()
+    settings = _settings_with_data_dir()
     from app.broker import BrokerError, PortInUse, embedded_broker
 
     try:
@@ -167,6 +194,56 @@ def check_config_command(file: Path | None, alertmanager: Path | None) -> None:
     raise SystemExit(check_config(file, alertmanager))
 
 
+@cli.group()
+def token() -> None:
+    """API tokens for the tokens: list of ALERTFLOW_CONFIG (stored as SHA-256 digests)."""
+
+
+@token.command("new")
+@click.option("--id", "token_id", required=True, help="who holds it (shown in the audit log)")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--tenants", default="*", show_default=True, help="comma-separated, or *")
+def token_new(token_id: str, role: str, tenants: str) -> None:
+    """A new random token (printed once, to stderr) and its tokens: entry (to stdout)."""
+    secret = secrets.token_urlsafe(32)
+    scope: Any = "*" if tenants.strip() == "*" else [t.strip() for t in tenants.split(",") if t]
+    entry = {"id": token_id, "sha256": digest(secret), "role": role, "tenants": scope}
+    click.echo(f"token (give it to {token_id}; it is not stored anywhere): {secret}", err=True)
+    click.echo(yaml.safe_dump({"tokens": [entry]}, sort_keys=False), nl=False)
+
+
+@token.command("hash")
+def token_hash() -> None:
+    """The SHA-256 of each token read from stdin, one per line."""
+    for line in sys.stdin:
+        if line.strip():
+            click.echo(digest(line.strip()))
+
+
+def insecure_bind(settings: Settings, open_api: bool) -> str | None:
+    """Why the worker must not listen where it is told to, or ``None``.
+
+    >>> insecure_bind(Settings(http_bind="0.0.0.0"), open_api=True)[:40]
+    'ALERTFLOW_HTTP_BIND: 0.0.0.0 is not loop'
+    >>> insecure_bind(Settings(http_bind="0.0.0.0", insecure=True), open_api=True) is None
+    True
+    """
+    if not open_api or settings.insecure or _loopback(settings.http_bind):
+        return None
+    return (
+        f"ALERTFLOW_HTTP_BIND: {settings.http_bind} is not loopback and no token is set: anyone "
+        "who reaches it could read and act on every tenant. Set ALERTFLOW_API_TOKEN or tokens: "
+        "in ALERTFLOW_CONFIG (alertflow token new), or ALERTFLOW_INSECURE=1 to allow it"
+    )
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     return int(cli.main(args=argv, prog_name="alertflow", standalone_mode=False) or 0)
@@ -176,6 +253,12 @@ def _worker(settings: Settings) -> int:
     """Create the topics if missing, then run one Faust worker until Ctrl-C."""
     from app import broker
 
+    try:
+        tokens = load_tokens(settings.api_token)
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}", 2)
+    if problem := insecure_bind(settings, tokens.open):
+        _fail(f"configuration error: {problem}", 2)
     try:
         broker.wait_for_broker(settings.bootstrap, timeout=60)
         _create_topics(settings.bootstrap)
@@ -190,6 +273,10 @@ def _worker(settings: Settings) -> int:
         load_modules()
     except SettingsError as exc:  # the routes: and dedup: sections, read by their modules
         _fail(f"configuration error: {exc}", 2)
+    try:  # the tables' changelogs too: one Faust made as it started could miss its first assignment
+        _create_topics(settings.bootstrap, with_changelogs=True)
+    except broker.BrokerError as exc:
+        _fail(str(exc), 1)
     if not broker.port_free(settings.http_port, app.conf.web_bind):
         _port_in_use(broker.PortInUse(app.conf.web_bind, settings.http_port), "ALERTFLOW_HTTP_PORT")
     _tune_garbage_collector()
@@ -318,11 +405,17 @@ def check_config(path: Path | None, alertmanager: Path | None = None) -> int:
     return 0
 
 
-def _create_topics(bootstrap: str) -> None:
+def _create_topics(bootstrap: str, *, with_changelogs: bool = False) -> None:
     from app.broker import ensure_topics
     from app.topics import partition_counts, topic_configs
 
-    ensure_topics(bootstrap, partition_counts(), config=topic_configs())
+    counts, configs = partition_counts(), topic_configs()
+    if with_changelogs:
+        from app.runtime.state import changelogs
+
+        counts |= changelogs()
+        configs |= {name: {"cleanup.policy": "compact"} for name in changelogs()}
+    ensure_topics(bootstrap, counts, config=configs)
 
 
 if __name__ == "__main__":

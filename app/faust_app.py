@@ -7,6 +7,8 @@ import importlib
 import faust
 
 from app import codecs as _codecs  # noqa: F401  (registers the orjson codec)
+from app import kafka_backoff as _kafka_backoff  # noqa: F401  (aiokafka: no spin, broker gone)
+from app.middleware import json_errors
 from app.settings import load_settings
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -35,7 +37,15 @@ app = faust.App(
     stream_wait_empty=False,
     web_port=settings.http_port,
     web_host=settings.http_host,
-    web_application_options={"client_max_size": MAX_BODY_BYTES},
+    web_bind=settings.http_bind,
+    # Faust's own views (/router/, /table/<name>/<key>/, /stats/, /graph/, /performance/) read
+    # tables and topology without a token: off. Routing to the owner of a key does not use them.
+    web_router_enabled=False,
+    web_tables_enabled=False,
+    web_stats_enabled=False,
+    web_graph_enabled=False,
+    web_metrics_enabled=False,
+    web_application_options={"client_max_size": MAX_BODY_BYTES, "middlewares": [json_errors]},
     autodiscover=False,
 )
 
@@ -49,6 +59,7 @@ TOPOLOGY = (
     "agents.fingerprint_stats",
     "agents.metric_rules",
     "agents.actions",
+    "agents.heartbeats",
     "app.web",
 )
 

@@ -130,13 +130,15 @@ DEMOTIONS = (
     # ... and so do the services of our own tables.
     Demotion("", r"^\[\^-*[^\]]*\]: (Starting|Stopping)\.\.\.", logging.INFO),
 )
+_DIGITS = re.compile(r"[0-9]+")
 _READY = re.compile(r"\[\^Worker\]: Ready|Worker ready")
 
 
 class Output(logging.StreamHandler):  # type: ignore[type-arg]
     """The one log handler: demotes expected noise, rate-limits repeats, formats.
 
-    At most ``limit`` records of one logger, level and message template (WARNING and up) are
+    At most ``limit`` records of one logger, level and message template (WARNING and up; digits
+    do not count, as some libraries format before logging: "producer buffer full size 1295") are
     written per ``interval`` seconds; the rest are counted and reported in one line
     (``suppressed K similar: …``) when the interval is over.
     """
@@ -179,7 +181,7 @@ class Output(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _admit(self, record: logging.LogRecord) -> bool:
         now = self.clock()
-        key = (record.name, record.levelno, str(record.msg))
+        key = (record.name, record.levelno, _DIGITS.sub("#", str(record.msg)))
         window = self._windows.setdefault(key, [now, 0, 0])
         window[1] += 1
         if window[1] <= self.limit:

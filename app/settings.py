@@ -24,6 +24,8 @@ from pydantic.config import JsonDict
 
 SECTIONS = {"routes", "dedup", "receivers", "inhibit_rules", "escalation_policies", "notify"}
 SECTIONS |= {"route", "time_intervals", "mute_time_intervals", "templates", "global"}  # app.config
+SECTIONS |= {"tokens"}  # app.access
+SECTIONS |= {"heartbeats"}  # app.heartbeats
 
 RUN, WORKER, BROKER, TAIL, EVAL = "run", "worker", "broker", "tail", "eval"
 SERVES = (RUN, WORKER)  # the commands that run a worker
@@ -116,6 +118,9 @@ class Settings(BaseModel):
     )
     http_port: Port = setting(6066, "port of the worker's HTTP API (webhooks, /api, /metrics)")
     http_host: str = setting("127.0.0.1", "host name other workers reach this one at")
+    http_bind: str = setting(
+        "127.0.0.1", "interface the HTTP API listens on; 0.0.0.0 needs a token (docs/security.md)"
+    )
     public_url: HttpUrl | None = setting(
         None, "base of the links in notifications", shown="http://<host>:<port>"
     )
@@ -132,6 +137,7 @@ class Settings(BaseModel):
     slack_signing_secret: str | None = setting(
         None, "Slack app signing secret: Slack buttons, /webhooks/slack/interactions"
     )
+    insecure: bool = setting(False, "allow a non-loopback http_bind without any token")
     partitions: Annotated[int, Field(ge=1, le=256)] = setting(
         4, "partitions of every topic (create-only)", (*SERVES, BROKER)
     )

@@ -168,8 +168,8 @@ def _time(value: Any, name: str) -> str:
         raise SilenceError(f"{name}: expected an RFC 3339 time")
     try:
         return format_time(parse_time(value))
-    except ValueError:
-        raise SilenceError(f"{name}: expected an RFC 3339 time, got {value!r}") from None
+    except (ValueError, OverflowError):
+        raise SilenceError(f"{name}: expected an RFC 3339 time, got {value[:40]!r}") from None
 
 
 def _from_ms(ms: int) -> str:

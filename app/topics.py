@@ -62,10 +62,17 @@ actions_log = _public("actions.log")  # key: incident id; every run's steps and 
 # key: run id. One partition: one worker at a time owns every run (exact rate limits, kill switch).
 actions_events = Topic("actions.events", 1, batched=False)
 _CONFIGS[actions_events.name] = _INTERNAL
+# Heartbeat pings and clock ticks (agents.heartbeats): one partition, a few heartbeats.
+heartbeats = Topic("heartbeats", 1, batched=False)  # key: heartbeat name
+_CONFIGS[heartbeats.name] = _INTERNAL
+# Every state-changing call (app.web.audit): one partition, one order; kept forever.
+audit = Topic("audit.log", 1, batched=False)
+_CONFIGS[audit.name] = {"cleanup.policy": "delete", "retention.ms": "-1"}
 # Compacted, one partition: the changelogs of global tables every worker reads whole.
 silences = Topic("silences", 1, batched=False)  # key: silence id (tables.silences)
 rules = Topic("rules", 1, batched=False)  # key: rule id (tables.rules)
-COMPACTED = (silences.name, rules.name)
+links_used = Topic("links.used", 1, batched=False)  # key: a used link's signature
+COMPACTED = (silences.name, rules.name, links_used.name, "heartbeats.state")
 
 ALL = (
     raw,
@@ -86,6 +93,8 @@ ALL = (
     metric_ticks,
     actions_log,
     actions_events,
+    heartbeats,
+    audit,
 )
 
 
@@ -97,7 +106,7 @@ def source(*topics: Topic) -> faust.TopicT:
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=PARTITIONS,
+        partitions=topics[0].partitions,
     )
 
 

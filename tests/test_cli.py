@@ -82,7 +82,7 @@ def test_bad_configuration_exits_2_with_the_key_named() -> None:
 
 # --- first-run friction: version, help, busy ports, tail's errors -------------------------
 
-COMMANDS = ("run", "worker", "broker", "templates", "tail", "eval", "check-config")
+COMMANDS = ("run", "worker", "broker", "templates", "tail", "eval", "check-config", "token")
 
 
 def alertflow(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> Any:
@@ -194,3 +194,16 @@ def test_operations_doc_lists_every_setting_as_declared() -> None:
             f"| `{spec.variable}` | `{spec.default}` | {spec.meaning} | {', '.join(spec.read_by)} |"
         )
         assert row in doc, row
+
+
+def test_unwritable_data_dir_exits_2_naming_the_key(tmp_path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    for data_dir in ("/proc/alertflow-data", a_file, a_file / "var"):
+        env = {**os.environ, "ALERTFLOW_DATA_DIR": str(data_dir), "KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+        for command in ("worker", "broker"):
+            done = subprocess.run(
+                [ALERTFLOW, command], capture_output=True, text=True, timeout=60, env=env
+            )
+            assert done.returncode == 2, (data_dir, command, done.stderr[-2000:])
+            assert "ALERTFLOW_DATA_DIR" in done.stderr and "Traceback" not in done.stderr

@@ -42,7 +42,9 @@ def test_signed_links_open_a_page_that_never_acts_and_its_post_acknowledges(
     query = parse_qs(urlsplit(ack).query)
     exp = int(query["exp"][0])
     assert 23.9 * 3600 < exp - time.time() <= 24 * 3600  # the default lifetime
-    assert query["sig"] == [signature(API_TOKEN, incident_id, "acknowledge", exp)]
+    (by,) = query["by"]
+    assert by.startswith("link:")  # the receiver the link went to
+    assert query["sig"] == [signature(API_TOKEN, incident_id, "acknowledge", exp, by)]
 
     for link in (ack, resolve):  # what a chat app's preview or a person's click does
         page = http("GET", link, token=None)
@@ -77,5 +79,39 @@ def test_signed_links_open_a_page_that_never_acts_and_its_post_acknowledges(
     feedback = feedback_topic.matching(lambda key, value: key in ids)
     assert len(feedback) == 2, feedback
     assert {(v["kind"], v["incident_id"], v["by"]) for _, v, _ in feedback} == {
-        ("ack", incident_id, "signed link")
+        ("ack", incident_id, by)
     }
+
+
+def test_a_signed_link_acts_once_as_its_receiver_and_only_as_it_allows(
+    worker: Worker, receiver: Receiver, enriched: TopicReader, feedback_topic: TopicReader
+) -> None:
+    """Issue G.13: 3 POSTs of one link made 3 feedback records, with any by and actionable."""
+    tenant = unique("once")
+    ids = _alerts(worker, tenant)
+    records = enriched.wait(lambda key, value: key in ids, count=2)
+    (incident_id,) = {value["incident_id"] for _, value, _ in records}
+    notified = receiver.wait(lambda n: n["incident_id"] == incident_id and "actions" in n)[0]
+    ack, resolve = notified["actions"]["acknowledge"], notified["actions"]["resolve"]
+    by = parse_qs(urlsplit(ack).query)["by"][0]
+
+    flipped = http("POST", ack + "&actionable=false", token=None)
+    assert flipped.status == 400 and flipped.body["error"] == "invalid_field"
+    first = http("POST", ack, {"by": "mallory", "actionable": True}, token=None)
+    assert first.status == 202, first.body
+    for _ in range(2):
+        again = http("POST", ack, {"by": "mallory"}, token=None)
+        assert again.status == 409 and again.body["error"] == "link_used", again.body
+    assert http("GET", ack, token=None).status == 409
+    noise = http("POST", resolve + "&actionable=false", token=None)  # another link: its own use
+    assert noise.status == 202, noise.body
+
+    feedback_topic.wait(lambda key, value: key in ids and value["kind"] == "resolve", count=2)
+    time.sleep(1)
+    found = [v for _, v, _ in feedback_topic.matching(lambda key, value: key in ids)]
+    assert sorted((v["kind"], v["by"], v["actionable"]) for v in found) == [
+        ("ack", by, True),
+        ("ack", by, True),
+        ("resolve", by, False),
+        ("resolve", by, False),
+    ]  # one record per alert (2) per link: no replay, no "mallory"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -342,8 +341,9 @@ def test_escalation_fires_in_event_time_survives_a_restart_and_stops_on_ack(
     enriched: TopicReader,
     services: dict[str, Service],
 ) -> None:
-    # Event times far ahead of the wall clock, so the worker's own ticks never reach them.
-    base = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=uuid.uuid4().int % 100_000)
+    # Event times ahead of the wall clock, so the worker's own ticks do not reach them while
+    # the test runs; less than an hour ahead, or the API takes them as the receive time.
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=50)
     ignored, acked = (
         _post(
             worker,

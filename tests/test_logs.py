@@ -94,6 +94,13 @@ def test_repeats_beyond_the_limit_are_summarised(output: tuple) -> None:
     assert again["message"] == "delivery to receiver-10 failed"
 
 
+def test_messages_formatted_before_logging_are_limited_as_one(output: tuple) -> None:
+    logger, stream, _ = output
+    for size in range(1000, 1010):  # what Faust logs: f"producer buffer full size {size}"
+        logger.warning(f"producer buffer full size {size}")
+    assert len(lines(stream)) == 3
+
+
 def test_info_is_never_rate_limited(output: tuple) -> None:
     logger, stream, _ = output
     for _ in range(10):

@@ -12,6 +12,7 @@ import hmac
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 import orjson
@@ -339,9 +340,11 @@ async def test_receivers_with_a_token_send_signed_action_links(
     ack = context.split(" · ")[1]
     assert ack.startswith(f"<{notification()['url']}/acknowledge?sig=")
     assert "&amp;exp=" in ack  # Slack's escaping; it shows the link with a plain &
-    exp = int(ack.split("&amp;exp=")[1].split("|")[0])
+    exp = int(ack.split("&amp;exp=")[1].split("&amp;")[0].split("|")[0])
     sig = ack.split("sig=")[1].split("&amp;")[0]
-    assert sig == signature("tok", "inc-7f3a", "acknowledge", exp)
+    by = unquote(ack.split("&amp;by=")[1].split("|")[0].split(">")[0])
+    assert by == "link:slack"  # the receiver the link went to: the feedback's "by"
+    assert sig == signature("tok", "inc-7f3a", "acknowledge", exp, by)
 
     webhook = Receiver(WebhookSink(url), links=LinkSigner("tok", 3600))
     assert (await deliver(webhook, session, notification())).ok

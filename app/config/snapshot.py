@@ -26,8 +26,9 @@ from app.config.problems import ConfigError, Problems, location
 from app.config.receivers import AlertmanagerReceiver
 from app.config.routes import DEFAULT_ROUTE, Route, match
 from app.config.sinks import BUILDERS, VARIABLE, build_receivers, environ_of, expand
-from app.config.spec import FileSpec, GlobalSpec, NotifySpec
+from app.config.spec import FileSpec, GlobalSpec, HeartbeatSpec, NotifySpec
 from app.config.time_intervals import TimeInterval, active_any, from_ms
+from app.heartbeats import Heartbeat
 from app.notify.escalation import EscalationPolicy
 from app.notify.muting import InhibitRule
 from app.settings import Settings, SettingsError, is_setting, load_settings
@@ -67,6 +68,7 @@ class Config:
     dedup: Mapping[str, DedupPolicy] = field(default_factory=lambda: dict(POLICIES))
     options: NotifyOptions = NotifyOptions()
     resolve_timeout_ms: int = 5 * 60_000  # global.resolve_timeout
+    heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)  # name → heartbeat
     warnings: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
 
@@ -328,8 +330,28 @@ def _assemble(
         dedup=dedup_policies(dedup[1] if dedup else None),
         options=_options(notify),
         resolve_timeout_ms=global_.resolve_timeout or 5 * 60_000,
+        heartbeats=_heartbeats(each("heartbeats"), problems),
         warnings=tuple(problems.warnings),
     )
+
+
+def _heartbeats(specs: list[tuple[str, HeartbeatSpec]], problems: Problems) -> dict[str, Heartbeat]:
+    """The heartbeats by name, in file order; a name given twice is an error."""
+    found: dict[str, Heartbeat] = {}
+    for path, spec in specs:
+        if spec.name in found:
+            problems.error(f"{path}.name", f"heartbeat {spec.name!r} is defined twice")
+            continue
+        found[spec.name] = Heartbeat(
+            name=spec.name,
+            interval_ms=spec.interval,
+            grace_ms=spec.interval if spec.grace is None else spec.grace,
+            matchers=tuple(m for one in spec.matchers for m in one),
+            labels=dict(spec.labels),
+            annotations=dict(spec.annotations),
+            tenant=spec.tenant,
+        )
+    return found
 
 
 def _options(spec: NotifySpec) -> NotifyOptions:

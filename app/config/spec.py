@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.access import TokenSpec
 from app.config.fields import (
     Duration,
     DurationOrZero,
@@ -170,6 +171,20 @@ class GlobalSpec(Spec):
     pagerduty_url: HttpUrl | None = None
 
 
+class HeartbeatSpec(Spec):
+    """A dead-man switch (:mod:`app.heartbeats`): pages when its pings stop."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="used in its URL")
+    interval: Duration = Field(description="a ping is expected at least this often")
+    grace: DurationOrZero | None = Field(
+        default=None, description="extra wait before it pages (default: one interval)"
+    )
+    matchers: list[Matchers] = Field(default=[], description="alerts consumed as its pings")
+    labels: dict[LabelName, str] = Field(default={}, description="of the page: route it")
+    annotations: dict[LabelName, str] = {}
+    tenant: str = Field(default="default", min_length=1, description="of the page")
+
+
 class FileSpec(Spec):
     """One configuration file: alertflow's sections and Alertmanager's."""
 
@@ -185,8 +200,10 @@ class FileSpec(Spec):
     templates: list[str] = []
     global_: GlobalSpec | None = Field(default=None, alias="global")
     escalation_policies: list[EscalationSpec] = []
+    heartbeats: list[HeartbeatSpec] = []
     dedup: DedupSpec | None = None
     notify: NotifySpec | None = None
+    tokens: list[TokenSpec] = Field(default=[], description="API tokens (app.access)")
 
     @model_validator(mode="before")
     @classmethod

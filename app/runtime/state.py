@@ -158,6 +158,11 @@ class StateTable:
             cache.popitem(last=False)
 
 
+def changelogs() -> dict[str, int]:
+    """Name → partition count of the changelog of every table declared so far."""
+    return {table.changelog: table.partitions for table in _tables}
+
+
 def forget_all() -> None:
     """Drop every table's cached and deferred rows (partitions were revoked or assigned)."""
     for table in _tables:

@@ -228,10 +228,14 @@ class Receiver:
         if not self.send_resolved and notification.get("status") == "resolved":
             return None
         rendered = self.templates.apply(notification)
-        return await self.sink.send(session, with_actions(rendered, self.links, time.time()))
+        return await self.sink.send(
+            session, with_actions(rendered, self.links, time.time(), by=f"link:{self.name}")
+        )
 
 
-def with_actions(notification: dict[str, Any], links: LinkSigner, now: float) -> dict[str, Any]:
+def with_actions(
+    notification: dict[str, Any], links: LinkSigner, now: float, by: str = "signed link"
+) -> dict[str, Any]:
     """The notification with signed Acknowledge/Resolve links (``actions``) when a token is set.
 
     Built at each attempt, so a re-send after a crash carries links valid from then on.
@@ -239,12 +243,12 @@ def with_actions(notification: dict[str, Any], links: LinkSigner, now: float) ->
     >>> n = {"incident_id": "i1", "status": "firing", "url": "https://af/api/v1/incidents/i1"}
     >>> with_actions(n, LinkSigner(None), now=0) is n
     True
-    >>> with_actions(n, LinkSigner("t", 60), now=0)["actions"]["resolve"].split("&")[1]
-    'exp=60'
+    >>> with_actions(n, LinkSigner("t", 60), now=0, by="ops")["actions"]["resolve"].split("&")[1:]
+    ['exp=60', 'by=ops']
     """
     if links.token is None or not notification.get("url") or not notification.get("incident_id"):
         return notification
-    actions = links.actions(notification["url"], str(notification["incident_id"]), now)
+    actions = links.actions(notification["url"], str(notification["incident_id"]), now, by)
     return {**notification, "actions": actions}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.records import Alert, RawAlert
 from app.sources.alertmanager import normalize_alertmanager, split_alertmanager
+from app.sources.alertmanager_v2 import normalize_alertmanager_v2, split_alertmanager_v2
 from app.sources.api import MAX_ALERTS, normalize_api, split_api
 from app.sources.common import require_object
 from app.sources.errors import SourceError
@@ -26,10 +27,12 @@ __all__ = [
     "SourceError",
     "normalize",
     "normalize_alertmanager",
+    "normalize_alertmanager_v2",
     "normalize_api",
     "normalize_envelope_event",
     "normalize_sentry_webhook",
     "split_alertmanager",
+    "split_alertmanager_v2",
     "split_api",
     "split_envelope",
     "split_sentry_webhook",
@@ -43,6 +46,8 @@ def normalize(raw: RawAlert) -> Alert:
     require_object(record.get("payload"), "raw alert.payload")
     context = require_object(record.get("context"), "raw alert.context")
     source = record.get("source")
+    if source == "alertmanager" and context.get("via") == "api_v2":
+        return normalize_alertmanager_v2(raw)
     if source == "alertmanager":
         return normalize_alertmanager(raw)
     if source == "api":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -15,13 +16,48 @@ from app.severity import original as severity_original
 from app.severity import severity as severity_scale
 from app.sources.errors import SourceError
 
+log = logging.getLogger(__name__)
+
+MAX_AHEAD_MS = 3_600_000  # an event time further ahead of its receive time is taken as that
+MAX_DEPTH = 64  # nesting of arrays and objects in a body; orjson writes at most 255 levels
+
 
 def decode_json(body: bytes, what: str) -> Any:
-    """Parse JSON, or raise SourceError 400 ``invalid_json`` naming ``what`` was being read."""
+    """Parse JSON, or raise SourceError 400 ``invalid_json`` (``too_deep``) naming ``what``.
+
+    >>> decode_json(b'[[[]]]', "body")
+    [[[]]]
+    >>> decode_json(b'[' * 65 + b']' * 65, "body")
+    Traceback (most recent call last):
+    ...
+    app.sources.errors.SourceError: too_deep: body: nested more than 64 levels deep
+    """
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise SourceError("invalid_json", f"{what}: {exc}") from None
+    if deeper_than(value, MAX_DEPTH):
+        raise SourceError("too_deep", f"{what}: nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (no recursion).
+
+    >>> deeper_than({"a": [1, {"b": 2}]}, 3), deeper_than({"a": [1, {"b": 2}]}, 2)
+    (False, True)
+    >>> deeper_than([[]], 2), deeper_than([[]], 1), deeper_than(7, 0)
+    (False, True, False)
+    """
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return bool(level)
 
 
 def invalid(path: str, problem: str) -> SourceError:
@@ -148,7 +184,14 @@ def build_alert(
 
     ``severity`` is what the source sent: mapped onto alertflow's scale (:mod:`app.severity`)
     and kept as sent in ``severity_original``.
+
+    An event time (``starts_at``; ``ends_at`` of a resolve) more than an hour after the receive
+    time is a sender's broken clock: it is taken as the receive time, and the reasons say so.
     """
+    reasons: list[str] = []
+    starts_at = not_ahead(starts_at, raw, "starts_at", reasons)
+    if status == "resolved" and ends_at is not None:
+        ends_at = not_ahead(ends_at, raw, "ends_at", reasons)
     return {
         "id": alert_id(raw["tenant"], fingerprint, epoch_ms(starts_at)),
         "tenant": raw["tenant"],
@@ -172,5 +215,38 @@ def build_alert(
         "incident_id": None,
         "score": None,
         "decision": None,
-        "reasons": [],
+        "reasons": reasons,
     }
+
+
+def not_ahead(moment: str, raw: RawAlert, name: str, reasons: list[str]) -> str:
+    """``moment``, or the receive time when ``moment`` is more than an hour after it.
+
+    >>> raw = {"received_at": "2026-01-01T00:00:00.000Z", "tenant": "t", "source": "api"}
+    >>> reasons = []
+    >>> not_ahead("2026-01-01T00:59:00.000Z", raw, "starts_at", reasons), reasons
+    ('2026-01-01T00:59:00.000Z', [])
+    >>> not_ahead("9999-12-31T00:00:00.000Z", raw, "starts_at", reasons)
+    '2026-01-01T00:00:00.000Z'
+    >>> reasons[0][:60]
+    'starts_at 9999-12-31T00:00:00.000Z is more than 1 h after th'
+    """
+    received_at = raw["received_at"]
+    try:
+        if epoch_ms(moment) - epoch_ms(received_at) <= MAX_AHEAD_MS:
+            return moment
+    except (ValueError, OverflowError):  # no receive time to compare with (a test's "t")
+        return moment
+    reasons.append(
+        f"{name} {moment} is more than 1 h after the alert was received: taken as the receive "
+        f"time {received_at} (the sender's clock is wrong)"
+    )
+    log.warning(
+        "%s alert of tenant %r: %s %s is ahead of its receive time %s; clamped",
+        raw["source"],
+        raw["tenant"],
+        name,
+        moment,
+        received_at,
+    )
+    return received_at

@@ -2,8 +2,11 @@
 
 from app.web import (
     actions,
+    alertmanager_api,
+    audit,
     console,
     feedback,
+    heartbeats,
     ingest,
     metric_rules,
     models,
@@ -16,8 +19,11 @@ from app.web import (
 
 __all__ = [
     "actions",
+    "alertmanager_api",
+    "audit",
     "console",
     "feedback",
+    "heartbeats",
     "ingest",
     "metric_rules",
     "models",

@@ -28,6 +28,7 @@ from tables.members import members
 STATUSES = ("firing", "resolved")
 DECISIONS = ("notify", "suppress", "digest")
 MAX_LIMIT = 1000
+PATH = "/api/v1/alerts"
 
 AlertFilter = Callable[[Mapping[str, Any]], bool]
 
@@ -40,16 +41,33 @@ def held_alerts() -> Iterator[dict[str, Any]]:
             yield view(row)
 
 
-async def list_alerts(request: Request) -> dict[str, Any]:
-    """The answer of ``GET /api/v1/alerts``: this worker's matches merged with the others'."""
-    query = request.query
-    keep = alert_filter(query)
+async def list_alerts(
+    request: Request,
+    tenants: frozenset[str] | None = None,
+    query: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The answer of ``GET /api/v1/alerts``: this worker's matches merged with the others'
+    (who apply the same token); only alerts of ``tenants`` (``None``: every tenant).
+
+    ``query`` replaces the request's own (another view asking for alerts: ``/api/v2/alerts``).
+    """
+    query = request.query if query is None else query
+    wanted = alert_filter(query)
+
+    def keep(alert: Mapping[str, Any]) -> bool:
+        return (tenants is None or alert["tenant"] in tenants) and wanted(alert)
+
     limit = whole(query.get("limit", "50"), "limit", low=1, high=MAX_LIMIT)
     offset = whole(query.get("offset", "0"), "offset")
     chosen = [alert for alert in held_alerts() if keep(alert)]
     if query.get("local") != "1":
         chosen += await from_other_workers(
-            request, members, "alerts", min(offset + limit, MAX_LIMIT)
+            request,
+            members,
+            "alerts",
+            min(offset + limit, MAX_LIMIT),
+            path=PATH,
+            query=query,
         )
     return page_of(chosen, offset, limit)
 

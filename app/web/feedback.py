@@ -1,20 +1,19 @@
-"""Acknowledge and resolve, for one alert or an incident → ``alerts.feedback``.
-
-Every record names the incident it acts on (``incident_id``), so it reaches the incident's
-partition straight away (``agents.incident_feedback``). An incident's feedback is written for
-its alerts as the incident holds them — a sample, the first ``SAMPLE`` — with ``scope:
-"incident"``: resolving an incident closes it; each of those alerts gets the label.
+"""Acknowledge and resolve, for one alert or every alert of an incident → ``alerts.feedback``.
 
 The incident endpoints also take the signed links of notifications (:mod:`app.links`): ``GET``
 answers a confirmation page and never acts (chat apps fetch links to preview them); its form
-``POST``s to the same URL, where a valid ``sig``/``exp`` stands in for the bearer token.
+``POST``s to the same URL, where a valid ``sig``/``exp`` stands in for the bearer token. A link
+acts once (a replay is 409 ``link_used``; used links are kept in :mod:`tables.links_used`, and
+the incident's requests all reach its owner worker, which checks and marks under one lock);
+``by`` is the receiver the link was sent to, and ``actionable`` only what the action allows.
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -23,17 +22,31 @@ import orjson
 from faust.web import Request, Response, View
 
 from app import links, topics
+from app.access import Principal
 from app.faust_app import app, settings
 from app.records import Feedback, utc_now
 from app.runtime.outbox import Message
 from app.runtime.partitions import partition_of
-from app.stages import producer
-from app.web.http import ApiError, answer, guarded, read_json
+from app.stages import producer, send
+from app.web.http import (
+    ApiError,
+    acknowledged,
+    act_as,
+    answer,
+    authenticate,
+    guarded,
+    read_json,
+    require_tenant,
+)
 from app.web.lookup import find
 from app.web.routing import routed
-from tables.incidents import incidents
+from tables.incidents import incidents as incidents_table
+from tables.links_used import links_used as links_used_table
 
 ACTIONS = {"acknowledge": "ack", "resolve": "resolve"}
+LINK_ACTIONABLE = {"acknowledge": (True,), "resolve": (True, False)}  # what a link may say
+_link_lock = asyncio.Lock()
+_marking: dict[str, int] = {}  # signature → exp: used here, not yet back from links.used
 
 
 def feedback_of(
@@ -96,7 +109,7 @@ async def publish_feedback(records: list[Feedback]) -> None:
 class AlertFeedback(View):
     """``POST /api/v1/alerts/{id}/acknowledge|resolve``."""
 
-    @guarded()
+    @guarded("operate")
     async def post(self, request: Request, alert_id: str, action: str) -> Response:
         """202 once the feedback is in Kafka; 404 for an alert never seen.
 
@@ -105,10 +118,11 @@ class AlertFeedback(View):
         found = await find(request, alert_id)
         if found is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
-        body = await read_json(request, optional=True)
         alert = found["alert"]
+        require_tenant(alert["tenant"])
+        body = await read_json(request, optional=True)
         record = feedback_of(body, alert["id"], found["home"], action, alert["tenant"])
-        await publish_feedback([record])
+        await acknowledged(publish_feedback([record]))
         return answer(self, {"ids": [alert["id"]]}, 202)
 
 
@@ -119,26 +133,29 @@ class IncidentFeedback(View):
     ``GET`` with the same path answers the confirmation page of a signed link.
     """
 
-    @routed(incidents, "incident_id")
-    @guarded("none")
+    @routed(incidents_table, "incident_id")
+    @guarded("operate", link=True)
     async def get(self, request: Request, incident_id: str, action: str) -> Response:
         """The confirmation page: what the link would do, and a button that does it."""
-        signed = _grant(request, incident_id, action)
+        link = _grant(request, incident_id, action)
         incident = _incident(incident_id)
-        query = {k: request.query[k] for k in ("sig", "exp") if signed and k in request.query}
+        if link is not None:
+            _refuse_used(link)
+        query = {k: request.query[k] for k in ("sig", "exp", "by") if link and k in request.query}
         page = confirmation_page(incident, action, query)
         return self.html(page, headers=dict(_PAGE_HEADERS))
 
-    @routed(incidents, "incident_id")
-    @guarded("none")
+    @routed(incidents_table, "incident_id")
+    @guarded("operate", link=True)
     async def post(self, request: Request, incident_id: str, action: str) -> Response:
-        """202 once one feedback record per alert of the sample is in Kafka; 404 for an unknown
-        incident. An incident merged into another one acts on that one."""
-        signed = _grant(request, incident_id, action)
+        """202 once one feedback record per alert of the incident's sample is in Kafka; 404 for
+        an unknown incident; 409 for a link used before, or an incident merged away before it
+        held any alert (act on the one it joined)."""
+        link = _grant(request, incident_id, action)
         incident = _incident(incident_id)
         body = await read_json(request, optional=True)
-        if isinstance(body, dict):
-            body = {**_link_fields(request, signed), **body}
+        if link is not None and isinstance(body, dict):
+            body = _as_the_link_says(body, request, link)
         ids = [alert_id for alert_id, _ in incident["sample"]]
         if not ids:
             detail = f"incident {incident_id} holds no alert"
@@ -147,11 +164,65 @@ class IncidentFeedback(View):
             raise ApiError(409, "no_alerts", detail)
         tenant = incident["tenant"]
         records = [feedback_of(body, a, incident_id, action, tenant, "incident") for a in ids]
-        await publish_feedback(records)
+        if link is None:
+            await acknowledged(publish_feedback(records))
+        else:
+            async with _link_lock:  # one use: check, act and mark as one step on this worker
+                _refuse_used(link)
+                await acknowledged(publish_feedback(records))
+                await acknowledged(_mark_used(link))
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
             return self.html(done, status=202, headers=dict(_PAGE_HEADERS))
         return answer(self, {"ids": ids}, 202)
+
+
+@dataclass(frozen=True)
+class Link:
+    """The signed link a request came with."""
+
+    sig: str
+    exp: int
+    by: str
+    action: str
+    incident_id: str
+
+
+def _refuse_used(link: Link) -> None:
+    used = links_used_table.get(link.sig)
+    if used is not None or link.sig in _marking:
+        when = f" at {used['at']} by {used['by']}" if used else ""
+        raise ApiError(409, "link_used", f"this link was used already{when}; it acts once")
+
+
+async def _mark_used(link: Link) -> None:
+    now = time.time()
+    for sig in [sig for sig, exp in _marking.items() if exp < now]:
+        del _marking[sig]
+    _marking[link.sig] = link.exp
+    record = {"incident_id": link.incident_id, "action": link.action, "by": link.by}
+    record |= {"exp": link.exp, "at": utc_now()}
+    await send(topics.links_used, link.sig, record, json_key=True)
+
+
+@app.timer(interval=600.0)
+async def forget_expired_links() -> None:
+    """Tombstone the used links that have expired: nobody can present them any more."""
+    now = time.time()
+    for sig, row in list(links_used_table.items()):
+        if row["exp"] < now:
+            await send(topics.links_used, sig, None, json_key=True)
+
+
+def _as_the_link_says(body: dict[str, Any], request: Request, link: Link) -> dict[str, Any]:
+    """The body with ``by`` from the link, and an ``actionable`` the link's action allows."""
+    actionable = body.get("actionable", True)
+    if (value := request.query.get("actionable")) in ("true", "false"):
+        actionable = value == "true"
+    if actionable not in LINK_ACTIONABLE[link.action]:
+        detail = f"actionable: a link to {link.action} records only {LINK_ACTIONABLE[link.action]}"
+        raise ApiError(400, "invalid_field", detail)
+    return {**body, "by": link.by, "actionable": actionable}
 
 
 _PAGE_HEADERS = {  # the page's URL carries a capability: keep it out of caches and referrers
@@ -163,42 +234,37 @@ _PAGE_HEADERS = {  # the page's URL carries a capability: keep it out of caches 
 _WORDS = {"acknowledge": "Acknowledge", "resolve": "Resolve"}
 
 
-def _grant(request: Request, incident_id: str, action: str) -> bool:
-    """Allow a valid signed link or the bearer token; whether the link's signature did it."""
+def _grant(request: Request, incident_id: str, action: str) -> Link | None:
+    """Allow a valid signed link, or a token that may operate on the incident's tenant;
+    the link, when a link did it."""
     if action not in ACTIONS:
         raise ApiError(404, "not_found", f"unknown action {action!r}: acknowledge or resolve")
     token, query = settings.api_token, request.query
-    if "sig" in query or "exp" in query:
+    if token is None and ("sig" in query or "exp" in query):
+        act_as(authenticate(request, "operate"))  # links are not signed here: a token decides
+    elif "sig" in query or "exp" in query:
+        by = query.get("by")
         try:
             links.verify(
-                token, incident_id, action, query.get("sig"), query.get("exp"), time.time()
+                token, incident_id, action, query.get("sig"), query.get("exp"), time.time(), by
             )
         except links.LinkError as exc:
             raise ApiError(401, exc.code, exc.detail) from None
-        return token is not None
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if token is not None and not hmac.compare_digest(offered.encode(), token.encode()):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "a valid Authorization: Bearer <token> or a signed link is required",
+        link = Link(
+            str(query["sig"]).lower(), int(query["exp"]), by or "signed link", action, incident_id
         )
-    return False
+        tenant = _incident(incident_id)["tenant"]
+        act_as(Principal(f"link:{link.by}", "operate", frozenset({tenant}), "link"))
+        return link
+    require_tenant(_incident(incident_id)["tenant"])  # the token: checked by @guarded
+    return None
 
 
 def _incident(incident_id: str) -> dict[str, Any]:
-    incident = incidents.find(incident_id)
+    incident = incidents_table.find(incident_id)
     if incident is None:
         raise ApiError(404, "not_found", f"no incident {incident_id}")
     return dict(incident)
-
-
-def _link_fields(request: Request, signed: bool) -> dict[str, Any]:
-    """What the page's buttons put in the query: ``actionable``; and who, for a signed link."""
-    fields: dict[str, Any] = {"by": "signed link"} if signed else {}
-    if (value := request.query.get("actionable")) in ("true", "false"):
-        fields["actionable"] = value == "true"
-    return fields
 
 
 def confirmation_page(incident: dict[str, Any], action: str, query: dict[str, str]) -> str:

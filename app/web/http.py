@@ -1,23 +1,42 @@
-"""What every view shares: JSON answers, the error shape of CONTRACT.md, and authentication."""
+"""What every view shares: JSON answers, the error shape of CONTRACT.md, who the caller is
+(:mod:`app.access`: token, role, tenants) and what it may do.
+
+Every view declares what it needs with ``@guarded(need)`` — ``ingest``, ``read``, ``operate``,
+``admin``, ``any`` (any valid token) or ``none`` (public); :func:`needs` lists them all.
+"""
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import replace
 from functools import wraps
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
-from app import metrics
+from app import health, metrics
+from app.access import OPEN, Need, Principal, load_tokens
 from app.faust_app import settings
 from app.sources import SourceError
+from app.sources.common import decode_json
 
-Auth = Literal["bearer", "sentry", "none"]
+T = TypeVar("T")
 Handler = Callable[..., Awaitable[Response]]
+AuditHook = Callable[[Request, Principal, int], Awaitable[None]]
+# What aiohttp decodes (with the body size limit applying to the decoded bytes); anything else
+# would reach the handlers still encoded.
+CONTENT_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate", "br", "zstd"})
+
+
+TOKENS = load_tokens(settings.api_token)
+ANONYMOUS = Principal("anonymous", "ingest", frozenset(), "open")  # a public view's caller
+_caller: ContextVar[Principal] = ContextVar("caller", default=ANONYMOUS)
+_audit_hooks: list[AuditHook] = []
 
 
 class ApiError(Exception):
@@ -33,14 +52,22 @@ def answer(view: View, value: Any, status: int = 200) -> Response:
     return view.bytes(orjson.dumps(value), content_type="application/json", status=status)
 
 
-def guarded(auth: Auth = "bearer") -> Callable[[Handler], Handler]:
-    """Check the caller's credentials and turn every refusal into the contract's error shape."""
+def guarded(
+    need: Need = "admin", *, dsn: bool = False, link: bool = False
+) -> Callable[[Handler], Handler]:
+    """Let in callers whose token grants ``need`` (``dsn``: a Sentry DSN key too, which only
+    ever ingests; ``link``: or a signed link, ``sig``/``exp`` in the query, which the view
+    verifies); turn every refusal into the contract's error shape; audit state changes."""
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def guarded_handler(view: View, request: Request, **kwargs: Any) -> Response:
+            who = ANONYMOUS
             try:
-                _authenticate(request, auth)
+                _require_known_encoding(request)
+                if not (link and ("sig" in request.query or "exp" in request.query)):
+                    who = authenticate(request, need, dsn=dsn)
+                _caller.set(who)
                 response = await handler(view, request, **kwargs)
             except (ApiError, SourceError) as exc:
                 response = answer(view, {"error": exc.code, "detail": exc.detail}, exc.status)
@@ -56,11 +83,80 @@ def guarded(auth: Auth = "bearer") -> Callable[[Handler], Handler]:
             metrics.http_requests.labels(
                 route.canonical if route else request.path, str(response.status)
             ).inc()
+            for hook in _audit_hooks:
+                await hook(request, _caller.get(), response.status)
             return response
 
+        guarded_handler.needs = need  # type: ignore[attr-defined]
         return guarded_handler
 
     return decorate
+
+
+def on_every_call(hook: AuditHook) -> AuditHook:
+    """Register ``hook(request, caller, status)``, awaited after every guarded call."""
+    _audit_hooks.append(hook)
+    return hook
+
+
+def needs(view: type[View], method: str) -> Need | None:
+    """What ``method`` of ``view`` declared with :func:`guarded` (``None``: nothing)."""
+    handler = getattr(view, method.lower(), None)
+    while handler is not None and not hasattr(handler, "needs"):
+        handler = getattr(handler, "__wrapped__", None)
+    return getattr(handler, "needs", None)
+
+
+def caller() -> Principal:
+    """Who makes the request being handled."""
+    return _caller.get()
+
+
+def act_as(who: Principal) -> None:
+    """Make ``who`` the caller of this request (a signed link stands in for a token)."""
+    _caller.set(who)
+
+
+def authenticate(request: Request, need: Need, *, dsn: bool = False) -> Principal:
+    """The caller, or 401 (no valid token) / 403 (its role does not grant ``need``); the caller
+    is known to the audit log even when refused."""
+    offered, via = bearer_token(request), "bearer"
+    if dsn and not offered:
+        offered, via = _sentry_key(request), "dsn"
+    if need == "none":
+        return OPEN if TOKENS.open else (TOKENS.find(offered) or ANONYMOUS)
+    if TOKENS.open:
+        return OPEN
+    who = TOKENS.find(offered)
+    if who is None:
+        raise ApiError(401, "unauthorized", "a valid Authorization: Bearer <token> is required")
+    _caller.set(who)
+    if not who.may(need):
+        raise ApiError(
+            403, "forbidden", f"token {who.id!r} has role {who.role}, which may not {need}"
+        )
+    if via == "dsn":  # a DSN key sits in every client's configuration: it only ingests
+        who = replace(who, role="ingest", via="dsn")
+    return who
+
+
+async def acknowledged(write: Awaitable[T]) -> T:
+    """Await a write to Kafka; 503 ``broker_unavailable`` as soon as the broker is known gone.
+
+    Refused at once while :mod:`app.health` reports the broker unreachable, and abandoned
+    within a probe round (about a second) when it becomes so during the write. No deadline
+    while the broker answers: a large batch on a loaded machine may take long, and a broker that
+    answers but cannot write fails the send itself (aiokafka's request timeout → 503).
+    An abandoned write may still reach Kafka when the broker returns: a client retrying after
+    the 503 gets the same alert ids, and deduplication merges the copies (never lost).
+    """
+    task = asyncio.ensure_future(write)
+    while not (gone := health.fault(health.BROKER)):
+        done, _ = await asyncio.wait({task}, timeout=0.1)
+        if done:
+            return task.result()
+    task.cancel()
+    raise ApiError(503, "broker_unavailable", f"nothing was accepted: {gone}")
 
 
 async def read_json(request: Request, *, optional: bool = False) -> Any:
@@ -69,10 +165,7 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
     if optional and not body:
         return {}
     require_json_media_type(request)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    return decode_json(body, "the body")
 
 
 def require_json_media_type(request: Request) -> None:
@@ -85,25 +178,65 @@ def require_json_media_type(request: Request) -> None:
 
 
 def tenant_of(request: Request) -> str:
-    """The tenant a request speaks for: ``?tenant=``, then ``X-Alertflow-Tenant``, then default."""
-    return request.query.get("tenant") or request.headers.get("X-Alertflow-Tenant") or "default"
+    """The tenant a request speaks for: ``?tenant=``, then ``X-Alertflow-Tenant``, then the
+    caller's one tenant, then ``default``; 403 when the caller may not act for it."""
+    who = caller()
+    named = request.query.get("tenant") or header(request, "X-Alertflow-Tenant")
+    if not named and who.tenants is not None and len(who.tenants) == 1:
+        (named,) = who.tenants
+    tenant = named or "default"
+    require_tenant(tenant)
+    return tenant
 
 
-def _authenticate(request: Request, auth: Auth) -> None:
-    token = settings.api_token
-    if token is None or auth == "none":
-        return
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if auth == "sentry" and not offered:
-        offered = _sentry_key(request)
-    if not hmac.compare_digest(offered.encode(), token.encode()):
-        raise ApiError(401, "unauthorized", "a valid Authorization: Bearer <token> is required")
+def tenant_scope(request: Request) -> frozenset[str] | None:
+    """The tenants a listing may show: the one named (if the caller may), else the caller's
+    (``None``: every tenant)."""
+    named = request.query.get("tenant") or header(request, "X-Alertflow-Tenant")
+    if named:
+        require_tenant(named)
+        return frozenset({named})
+    return caller().tenants
+
+
+def require_tenant(tenant: str) -> None:
+    """403 ``forbidden_tenant`` unless the caller may act for ``tenant``."""
+    who = caller()
+    if not who.serves(tenant):
+        raise ApiError(
+            403, "forbidden_tenant", f"token {who.id!r} may not act for tenant {tenant!r}"
+        )
+
+
+def header(request: Request, name: str) -> str:
+    """The value of header ``name`` (``""`` when absent); 400 when it is not UTF-8 text.
+
+    aiohttp keeps undecodable header bytes as lone surrogates, which no encoder, comparison
+    of secrets or JSON writer accepts: refuse them here, where the header is read.
+    """
+    value = request.headers.get(name, "")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_header", f"{name}: not UTF-8 text") from None
+    return value
+
+
+def bearer_token(request: Request) -> str:
+    """The token of ``Authorization: Bearer <token>`` (``""`` without one)."""
+    return header(request, "Authorization").removeprefix("Bearer ").strip()
+
+
+def _require_known_encoding(request: Request) -> None:
+    encoding = header(request, "Content-Encoding").strip().lower()
+    if encoding not in CONTENT_ENCODINGS:
+        detail = f"Content-Encoding {encoding!r}: use gzip, deflate, br or zstd, or none"
+        raise ApiError(415, "unsupported_encoding", detail)
 
 
 def _sentry_key(request: Request) -> str:
     """The DSN public key an SDK sends (header ``X-Sentry-Auth`` or query ``sentry_key``)."""
-    header = request.headers.get("X-Sentry-Auth", "")
-    for part in header.removeprefix("Sentry ").split(","):
+    for part in header(request, "X-Sentry-Auth").removeprefix("Sentry ").split(","):
         name, _, value = part.strip().partition("=")
         if name == "sentry_key":
             return value

@@ -6,7 +6,7 @@ from faust.web import Request, Response, View
 
 from app.bridge import publish
 from app.faust_app import app, settings
-from app.records import utc_now
+from app.records import RawAlert, utc_now
 from app.sources import (
     ALERT_RESOURCES,
     split_alertmanager,
@@ -16,50 +16,59 @@ from app.sources import (
     verify_signature,
 )
 from app.web.alert_list import list_alerts
-from app.web.http import answer, guarded, require_json_media_type, tenant_of
+from app.web.http import (
+    acknowledged,
+    answer,
+    guarded,
+    header,
+    require_json_media_type,
+    require_tenant,
+    tenant_of,
+    tenant_scope,
+)
 
 
 @app.page("/webhooks/alertmanager")
 class AlertmanagerWebhook(View):
     """``POST /webhooks/alertmanager``: an Alertmanager webhook, version 4."""
 
-    @guarded()
+    @guarded("ingest")
     async def post(self, request: Request) -> Response:
         """Accept every alert of the group; 202 with their ids, in order."""
         require_json_media_type(request)
         raws = split_alertmanager(
             await request.read(), tenant=tenant_of(request), received_at=utc_now()
         )
-        return answer(self, {"ids": await publish(raws)}, 202)
+        return answer(self, {"ids": await acknowledged(publish(own(raws)))}, 202)
 
 
 @app.page("/webhooks/sentry")
 class SentryWebhook(View):
     """``POST /webhooks/sentry``: a Sentry integration-platform webhook."""
 
-    @guarded()
+    @guarded("ingest")
     async def post(self, request: Request) -> Response:
         """Alerts for issue, event_alert, metric_alert and error; 204 for other resources."""
         require_json_media_type(request)
         body = await request.read()
         if settings.sentry_client_secret:
             verify_signature(
-                body, request.headers.get("Sentry-Hook-Signature"), settings.sentry_client_secret
+                body, header(request, "Sentry-Hook-Signature"), settings.sentry_client_secret
             )
-        resource = request.headers.get("Sentry-Hook-Resource", "")
+        resource = header(request, "Sentry-Hook-Resource")
         if resource not in ALERT_RESOURCES:
             return self.bytes(b"", status=204)
         raws = split_sentry_webhook(
             body, resource=resource, tenant=tenant_of(request), received_at=utc_now()
         )
-        return answer(self, {"ids": await publish(raws)}, 202)
+        return answer(self, {"ids": await acknowledged(publish(own(raws)))}, 202)
 
 
 @app.page("/api/{project_id}/envelope/")
 class SentryEnvelope(View):
     """``POST /api/<project>/envelope/``: what ``sentry-sdk`` sends to its DSN."""
 
-    @guarded(auth="sentry")
+    @guarded("ingest", dsn=True)
     async def post(self, request: Request, project_id: str) -> Response:
         """Events become alerts; other items are accepted and ignored. 200 with the event id."""
         event_id, raws = split_envelope(
@@ -68,7 +77,7 @@ class SentryEnvelope(View):
             tenant=tenant_of(request),
             received_at=utc_now(),
         )
-        await publish(raws)
+        await acknowledged(publish(own(raws)))
         return answer(self, {"id": event_id}, 200)
 
 
@@ -76,14 +85,22 @@ class SentryEnvelope(View):
 class AlertsApi(View):
     """``POST /api/v1/alerts``: one plain JSON alert or a list of them; ``GET`` lists alerts."""
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
-        """Alerts of every worker, filtered and paged (:mod:`app.web.alert_list`)."""
-        return answer(self, await list_alerts(request))
+        """Alerts of every worker, filtered and paged (:mod:`app.web.alert_list`), of the
+        tenants the caller may read."""
+        return answer(self, await list_alerts(request, tenant_scope(request)))
 
-    @guarded()
+    @guarded("ingest")
     async def post(self, request: Request) -> Response:
         """Accept the alerts; 202 with their ids, in order."""
         require_json_media_type(request)
         raws = split_api(await request.read(), tenant=tenant_of(request), received_at=utc_now())
-        return answer(self, {"ids": await publish(raws)}, 202)
+        return answer(self, {"ids": await acknowledged(publish(own(raws)))}, 202)
+
+
+def own(raws: list[RawAlert]) -> list[RawAlert]:
+    """``raws``, when the caller may act for every alert's tenant (an alert may name its own)."""
+    for tenant in {raw["tenant"] for raw in raws}:
+        require_tenant(tenant)
+    return raws

@@ -30,7 +30,7 @@ from tables.rules import rules as rules_table
 class MetricPoints(View):
     """``POST`` one metric point or a list of them."""
 
-    @guarded()
+    @guarded("ingest")
     async def post(self, request: Request) -> Response:
         """202 ``{"accepted": n, "series": m}`` once every point is in Kafka."""
         try:
@@ -53,7 +53,7 @@ class MetricPoints(View):
 class Rules(View):
     """``POST`` a new rule, ``GET`` them all (``?tenant=``)."""
 
-    @guarded()
+    @guarded("admin")
     async def post(self, request: Request) -> Response:
         """202 with the rule once it is in Kafka; 409 when its ``id`` is taken."""
         rule = _parse(await read_json(request), None, request)
@@ -62,7 +62,7 @@ class Rules(View):
         await _write(rule["id"], rule)
         return answer(self, rule, 202)
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
         """Every rule (of ``?tenant=`` when given), by name."""
         tenant = request.query.get("tenant")
@@ -75,19 +75,19 @@ class Rules(View):
 class RuleView(View):
     """``GET``, ``PUT`` (create or replace) and ``DELETE`` one rule."""
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, rule_id: str) -> Response:
         """The rule or 404."""
         return answer(self, _find(rule_id))
 
-    @guarded()
+    @guarded("admin")
     async def put(self, request: Request, rule_id: str) -> Response:
         """202 with the rule once it is in Kafka."""
         rule = _parse(await read_json(request), rule_id, request)
         await _write(rule_id, rule)
         return answer(self, rule, 202)
 
-    @guarded()
+    @guarded("admin")
     async def delete(self, request: Request, rule_id: str) -> Response:
         """202 once the tombstone is in Kafka; its firing alerts resolve."""
         _find(rule_id)
@@ -103,7 +103,7 @@ class RuleTest(View):
     ``rule`` tests a changed definition before it is saved. Nothing is written anywhere.
     """
 
-    @guarded()
+    @guarded("operate")
     async def post(self, request: Request, rule_id: str) -> Response:
         """200 with the alerts the rule would send, oldest first."""
         body = await read_json(request)

@@ -12,7 +12,7 @@ from app.learning.model import Learner
 from app.learning.store import read
 from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
-from app.web.http import answer, guarded
+from app.web.http import answer, guarded, require_tenant
 from app.web.routing import routed
 from tables.triage import triage
 
@@ -46,9 +46,10 @@ class ModelView(View):
     """``GET /api/v1/models/{tenant}``: samples seen, ROC AUC, precision/recall at the threshold."""
 
     @routed(triage, "tenant")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, tenant: str) -> Response:
         """The model of the tenant (a tenant without feedback has an untrained one)."""
+        require_tenant(tenant)
         partition = partition_of(tenant, PARTITIONS)
         learner = read(lambda key: triage.read(partition, key), tenant, settings.notify_threshold)
         return answer(self, model_view(tenant, learner))

@@ -1,4 +1,4 @@
-"""Operations endpoints: health and Prometheus metrics; the consumer-lag gauge."""
+"""Operations endpoints: readiness, liveness and Prometheus metrics; the consumer-lag gauge."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
-from app import metrics
-from app.faust_app import app
+from app import health, metrics
+from app.faust_app import app, settings
 from app.metrics import REGISTRY
 from app.web.http import answer, guarded
 
@@ -30,17 +30,43 @@ def consuming_problem() -> str | None:
     return None
 
 
+@app.task
+async def probe_broker() -> None:
+    """Keep the ``broker`` fault of :mod:`app.health` up to date while the worker runs."""
+    await health.BrokerProbe(settings.bootstrap).run()
+
+
 @app.page("/api/v1/health")
 class Health(View):
-    """``GET /api/v1/health``: 200 while consuming, 503 with the reason otherwise."""
+    """``GET /api/v1/health`` (readiness): 200 while consuming, 503 with the reasons otherwise.
 
-    @guarded()
+    Not ready: the broker does not answer, a part reported a fault (``app.health``), or the
+    consumer is not consuming (rebalancing, starting, recovering tables).
+    """
+
+    @guarded("any")
     async def get(self, request: Request) -> Response:
-        """The worker's health."""
-        problem = consuming_problem()
-        if problem:
-            return answer(self, {"status": "unavailable", "reason": problem}, 503)
+        """The worker's readiness."""
+        faults = health.faults()
+        if problem := consuming_problem():
+            faults["consumer"] = problem
+        if faults:
+            reason = "; ".join(faults.values())
+            return answer(self, {"status": "unavailable", "reason": reason, "faults": faults}, 503)
         return answer(self, {"status": "ok", "partitions": len(app.consumer.assignment())})
+
+
+@app.page("/api/v1/health/live")
+class Liveness(View):
+    """``GET /api/v1/health/live``: 200 whenever the event loop runs, ready or not.
+
+    No token needed (a kubelet's httpGet probe sends none): it says nothing but "alive".
+    """
+
+    @guarded("none")
+    async def get(self, request: Request) -> Response:
+        """Alive."""
+        return answer(self, {"status": "alive"})
 
 
 @app.page("/metrics")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -12,7 +13,7 @@ from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
 from app.triage.templates import records
 from app.web.actions import actions_of
-from app.web.http import ApiError, answer, guarded, tenant_of
+from app.web.http import ApiError, answer, guarded, require_tenant, tenant_of, tenant_scope
 from app.web.lookup import find, here, incident_view
 from app.web.routing import (
     Rebalancing,
@@ -30,6 +31,7 @@ from tables.triage import triage
 INCIDENT_STATUSES = ("firing", "resolved")
 MAX_LIMIT = 1000
 STATS_FIELDS = ("template_id", "template", "acks", "resolves", "actionable", "noise")
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 @app.page("/api/v1/alerts/{alert_id}")
@@ -40,7 +42,7 @@ class AlertView(View):
     joined another alert's episode answers that alert, with ``requested_id`` and ``joined``.
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, alert_id: str) -> Response:
         """The alert or 404 (``?local=1``: this worker's partitions only, for the others)."""
         if request.query.get("local") == "1":
@@ -52,6 +54,7 @@ class AlertView(View):
         found = await find(request, alert_id)
         if found is None:
             raise ApiError(404, "not_found", f"no alert {alert_id}")
+        require_tenant(found["alert"]["tenant"])
         return answer(self, found["alert"])
 
 
@@ -64,10 +67,15 @@ class IncidentList(View):
     default 50) and ``offset``; the answer says ``total`` and ``next_offset`` (null at the end).
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
         """This worker's incidents, merged with the other workers' unless ``local=1``."""
-        keep = incident_filter(request.query)
+        scope = tenant_scope(request)
+        wanted = incident_filter(request.query)
+
+        def keep(incident: dict[str, Any]) -> bool:
+            return (scope is None or incident["tenant"] in scope) and wanted(incident)
+
         limit = _limit(request.query.get("limit", "50"))
         offset = _whole(request.query.get("offset", "0"), "offset")
         heads = (incident_view(row) for key, row in incidents.items() if _listed(key, row))
@@ -124,7 +132,7 @@ class ClusterList(View):
     most frequent first: ``{template_id, template, count}``.
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
         """Answered by the worker that owns the tenant's templates."""
         tenant = tenant_of(request)
@@ -151,13 +159,14 @@ class IncidentView(View):
     """``GET /api/v1/incidents/{id}``."""
 
     @routed(incidents, "incident_id")
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, incident_id: str) -> Response:
         """The incident or 404."""
         partition = partition_of(incident_id, PARTITIONS)
         head = incidents.read(partition, incident_id) if is_head(incident_id) else None
         if head is None:
             raise ApiError(404, "not_found", f"no incident {incident_id}")
+        require_tenant(head["tenant"])
         return answer(self, {**incident_view(head), "actions": await actions_of(incident_id)})
 
 
@@ -169,7 +178,7 @@ class FingerprintView(View):
     template is the statistics' (from the last feedback) or the current episode's alert's.
     """
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request, fingerprint: str) -> Response:
         """The statistics or 404."""
         key = episode_key(tenant_of(request), fingerprint)
@@ -205,8 +214,17 @@ class FingerprintView(View):
 
 
 def _whole(text: str, name: str) -> int:
-    if not text.isdigit():
-        raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text!r}")
+    """A whole number of ASCII digits, up to a billion (``²`` and 5,000 digits are refused).
+
+    >>> _whole("12", "offset")
+    12
+    >>> _whole("²", "offset")
+    Traceback (most recent call last):
+    ...
+    app.web.http.ApiError: offset: expected a whole number, got '²'
+    """
+    if _DIGITS.fullmatch(text) is None:
+        raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text[:20]!r}")
     return int(text)
 
 
@@ -215,11 +233,12 @@ def _time(text: str | None, name: str) -> str | None:
         return None
     try:
         return format_time(parse_time(text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None
 
 
 def _limit(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
-        raise ApiError(400, "invalid_query", f"limit: expected 1 to {MAX_LIMIT}, got {text!r}")
+    if _DIGITS.fullmatch(text) is None or not 1 <= int(text) <= MAX_LIMIT:
+        detail = f"limit: expected 1 to {MAX_LIMIT}, got {text[:20]!r}"
+        raise ApiError(400, "invalid_query", detail)
     return int(text)

@@ -40,7 +40,7 @@ class Named(Protocol):
     def partitions(self) -> int: ...
 
 
-class Rebalancing(Exception):
+class Rebalancing(KeyError):
     """No worker owns the partition right now: the workers are rebalancing."""
 
 
@@ -79,13 +79,21 @@ def routed(table: Named, match_info: str) -> Callable[[Handler], Handler]:
 
 
 async def from_other_workers(
-    request: Request, table: Named, field: str, enough: int
+    request: Request,
+    table: Named,
+    field: str,
+    enough: int,
+    *,
+    path: str | None = None,
+    query: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The first ``enough`` items of ``field`` in the answers of every other worker holding
-    partitions of ``table`` to the same query, asked with ``local=1`` (a listing's merge)."""
-    query = {**request.query, "local": "1", "offset": "0", "limit": str(enough)}
+    partitions of ``table`` to the same query (or to ``path`` with ``query``), asked with
+    ``local=1`` (a listing's merge)."""
+    asked = request.query if query is None else query
+    local = {**asked, "local": "1", "offset": "0", "limit": str(enough)}
     found: list[dict[str, Any]] = []
-    for status, body in await ask_all(workers(table), request, request.url.path, query):
+    for status, body in await ask_all(workers(table), request, path or request.url.path, local):
         if status != 200:
             raise ApiError(503, "worker_unavailable", f"another worker answered {status}")
         found += body[field]

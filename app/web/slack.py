@@ -25,6 +25,7 @@ from faust.web import Request, Response, View
 
 from app.faust_app import app, settings
 from app.records import format_time, utc_now
+from app.runtime.partitions import partition_of
 from app.silences import parse_silence
 from app.slack_interactions import Click, SlackRequestError, read_click, updated, verify
 from app.web.feedback import feedback_of, publish_feedback
@@ -66,7 +67,9 @@ class SlackInteractions(View):
             raise ApiError(503, "rebalancing", "partitions are being reassigned") from None
         if owner is not None:
             return await forward(self, request, owner)
-        incident = incidents_table.get(click.incident_id)
+        incident = incidents_table.read(
+            partition_of(click.incident_id, incidents_table.partitions), click.incident_id
+        )
         if incident is None:
             note = f"alertflow has no incident {click.incident_id} (any more)"
         else:
@@ -96,8 +99,8 @@ async def _act(click: Click, incident: dict[str, Any]) -> str:
     action = "acknowledge" if click.action == "acknowledge" else "resolve"
     body = {"by": f"slack:{click.user_name}", "actionable": True}
     records = [
-        feedback_of(body, alert_id, click.incident_id, action, incident["tenant"])
-        for alert_id in incident["alerts"]
+        feedback_of(body, alert_id, click.incident_id, action, incident["tenant"], "incident")
+        for alert_id, _ in incident["sample"]
     ]
     await publish_feedback(records)
     done = "👀 Acknowledged" if action == "acknowledge" else "✅ Resolved"

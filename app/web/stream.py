@@ -29,7 +29,7 @@ from app.live.feed import LiveFeed, TooManyClients
 from app.live.hub import Closed, Dropped, Keep, Subscriber
 from app.live.sources import TYPES, Event
 from app.web.alert_list import alert_filter
-from app.web.http import ApiError, guarded
+from app.web.http import ApiError, guarded, tenant_scope
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,14 @@ def stream_filter(query: Mapping[str, Any]) -> Keep:
 class Stream(View):
     """``GET /api/v1/stream``: WebSocket or Server-Sent Events."""
 
-    @guarded()
+    @guarded("read")
     async def get(self, request: Request) -> Response:
-        """Stream until the client goes away or the worker stops."""
-        keep = stream_filter(request.query)
+        """Stream until the client goes away or the worker stops (the caller's tenants only)."""
+        wanted, scope = stream_filter(request.query), tenant_scope(request)
+
+        def keep(event: Event) -> bool:
+            return (scope is None or event.tenant in scope) and wanted(event)
+
         resume = request.query.get("cursor") or request.headers.get("Last-Event-ID")
         try:
             start = cursor.decode(resume) if resume else None

@@ -285,6 +285,7 @@ def _worker(settings: Settings) -> int:
             app,
             loglevel=settings.log_level,
             logging_config=logs.logging_config(settings.log_format, settings.log_level),
+            quiet=settings.log_format == "json",  # no banner, no "-INT-": every line is JSON
         )
         # From warning up Faust's terminal spinner sets the root logger to DEBUG, so every
         # debug record of Faust and aiokafka (one per message sent) is built, then dropped.

@@ -40,7 +40,9 @@ async def send(
 
 
 def stage(name: str) -> Stage:
-    """The runtime's view of stage ``name``: producer, dead-letter topic, metrics."""
+    """The runtime's view of stage ``name``: producer, dead-letter topic, metrics (its
+    dead-letter series exported at 0 from the start, so the first one shows in ``rate()``)."""
+    metrics.dead_letters.labels(name)
     return Stage(name, producer, topics.deadletter, _observe, _dead_lettered, _fault)
 
 

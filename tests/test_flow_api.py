@@ -137,23 +137,42 @@ def test_resolved_incident_sends_a_resolved_notification(
     assert note["alert_ids"] == [alert_id]
 
 
-def test_unparseable_record_on_raw_topic_goes_to_deadletter_and_the_stage_goes_on(
+def _feedback(alert_id: str, by: str) -> bytes:
+    """An acknowledgement as an outside producer writes it (no incident named)."""
+    record = {
+        "alert_id": alert_id,
+        "kind": "ack",
+        "actionable": True,
+        "by": by,
+        "at": "2026-11-23T10:00:00Z",
+    }
+    return json.dumps(record).encode()
+
+
+def test_unparseable_record_on_feedback_topic_goes_to_deadletter_and_the_stage_goes_on(
     worker: Worker,
     bootstrap: str,
     deadletters: TopicReader,
     enriched: TopicReader,
 ) -> None:
+    """``alerts.feedback`` is the topic outsiders write to (``alerts.raw`` is the bridge's
+    audit record of what it accepted): what the stage cannot read goes to the dead letters."""
     marker = unique("garbage")
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
-    producer.produce("alerts.raw", key=marker.encode(), value=b"{not json " + marker.encode())
-    producer.produce("alerts.raw", key=marker.encode(), value=b'{"source": "pager", "payload": {}}')
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce("alerts.feedback", key=marker.encode(), value=b"{not json " + marker.encode())
+    producer.produce(
+        "alerts.feedback", key=marker.encode(), value=b'{"alert_id": 7, "kind": "ack"}'
+    )
     producer.flush(10)
     letters = deadletters.wait(lambda key, value: key == marker, count=2)
-    assert {value["stage"] for _, value, _ in letters} == {"normalize"}
-    assert all(value["error"] and value["topic"] == "alerts.raw" for _, value, _ in letters)
-    assert any(marker in value["value"] for _, value, _ in letters)
+    assert {value["stage"] for _, value, _ in letters} == {"incident_feedback"}
+    assert all(value["error"] and value["topic"] == "alerts.feedback" for _, value, _ in letters)
+    assert any(marker in str(value["value"]) for _, value, _ in letters)
     (alert_id,) = _post_alerts(worker, {"title": "still flowing"}, unique("api"))
     enriched.wait(lambda key, value: key == alert_id)
+    producer.produce("alerts.feedback", key=alert_id.encode(), value=_feedback(alert_id, marker))
+    producer.flush(10)
+    await_view(worker, f"/api/v1/alerts/{alert_id}", lambda body: body["acknowledged"])
 
 
 def test_metrics_and_health(worker: Worker, enriched: TopicReader) -> None:
@@ -173,31 +192,23 @@ def test_metrics_and_health(worker: Worker, enriched: TopicReader) -> None:
         assert name in text, name
 
 
-def test_compressed_raw_records_from_other_producers_are_read(
+def test_compressed_feedback_from_other_producers_is_read(
     worker: Worker,
     bootstrap: str,
     enriched: TopicReader,
 ) -> None:
     """aiokafka's lz4, zstd and snappy codecs are installed (Faust would crash otherwise)."""
     tenant = unique("codec")
-    for codec in ("lz4", "zstd", "snappy", "gzip"):
-        producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "compression.type": codec,
-                "partitioner": "murmur2_random",
-            }
-        )
-        raw = {
-            "source": "api",
-            "tenant": tenant,
-            "received_at": "2026-11-23T10:00:00.000Z",
-            "context": {},
-            "payload": {"title": f"compressed with {codec}"},
-        }
-        producer.produce("alerts.raw", key=codec.encode(), value=json.dumps(raw).encode())
+    codecs = ("lz4", "zstd", "snappy", "gzip")
+    ids = [
+        _post_alerts(worker, {"title": f"compressed with {codec}"}, tenant)[0] for codec in codecs
+    ]
+    for alert_id in ids:
+        enriched.wait(lambda key, value, alert_id=alert_id: key == alert_id)
+    for codec, alert_id in zip(codecs, ids, strict=True):
+        producer = Producer({"bootstrap.servers": bootstrap, "compression.type": codec})
+        producer.produce("alerts.feedback", key=alert_id.encode(), value=_feedback(alert_id, codec))
         producer.flush(10)
-    records = enriched.wait(lambda key, value: value["tenant"] == tenant, count=4)
-    assert {value["title"] for _, value, _ in records} == {
-        f"compressed with {codec}" for codec in ("lz4", "zstd", "snappy", "gzip")
-    }
+    for codec, alert_id in zip(codecs, ids, strict=True):
+        view = await_view(worker, f"/api/v1/alerts/{alert_id}", lambda body: body["acknowledged"])
+        assert view["feedback"][0]["by"] == codec

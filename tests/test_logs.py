@@ -151,7 +151,9 @@ def test_a_dead_letter_is_logged_with_its_stage(
 ) -> None:
     marker = uuid.uuid4().hex
     producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce("alerts.raw", key=marker.encode(), value=b'{"source": "' + marker.encode())
+    producer.produce(
+        "alerts.feedback", key=marker.encode(), value=b'{"alert_id": "' + marker.encode()
+    )
     assert producer.flush(15) == 0
     deadletters.wait(lambda key, _: key == marker, timeout=60)
     logged = eventually(
@@ -159,5 +161,5 @@ def test_a_dead_letter_is_logged_with_its_stage(
         30,
         "the dead letter's log line",
     )
-    assert logged[-1]["level"] == "error" and logged[-1]["stage"] == "normalize"
+    assert logged[-1]["level"] == "error" and logged[-1]["stage"] == "incident_feedback"
     assert "Traceback" in logged[-1]["exception"]

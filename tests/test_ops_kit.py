@@ -174,6 +174,6 @@ def test_consumer_lag_is_exported_per_topic_and_partition(busy_worker: Worker) -
     families = {f.name: f for f in text_string_to_metric_families(scrape(busy_worker))}
     samples: list[Any] = families["alertflow_consumer_lag"].samples
     topics = {sample.labels["topic"] for sample in samples}
-    assert {"alerts.raw", "alerts.feedback"} <= topics
+    assert {"alerts.normalized", "alerts.feedback"} <= topics
     assert not [t for t in topics if t.endswith("-changelog")], "tables are not consumer lag"
     assert all(sample.value >= 0 and sample.labels["partition"].isdigit() for sample in samples)

@@ -30,6 +30,7 @@ import faust
 import orjson
 from aiokafka.errors import KafkaError
 
+from app.logs import record_fields
 from app.runtime.batches import item, unpack
 from app.runtime.outbox import MAX_RECORD_BYTES, Outbox, Producer
 from app.runtime.partitions import partition_of
@@ -231,6 +232,7 @@ def _dead_letter(
         topic,
         record.position,
         exc_info=error,
+        extra={"stage": stage.name, **record_fields(record.value)},
     )
     stage.dead_lettered(stage.name)
     letter = dead_letter(stage.name, topic, record.key, record.value, error)

@@ -55,7 +55,7 @@ from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
 from app.settings import SettingsError
 from app.sinks.base import deliver
-from app.stages import stage
+from app.stages import periodic, stage
 from tables.actions import actions as actions_table
 
 log = logging.getLogger(__name__)
@@ -417,6 +417,7 @@ async def actions(stream: faust.StreamT[Any]) -> None:
 
 
 @app.timer(interval=WATCH_SECONDS)  # type: ignore[untyped-decorator]
+@periodic
 async def watch_runs() -> None:
     """On the owner of the runs: send a ``check`` for each run that may need one."""
     if not _owns_runs():

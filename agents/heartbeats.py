@@ -29,7 +29,7 @@ from app.faust_app import app
 from app.records import epoch_ms
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
-from app.stages import send, stage
+from app.stages import periodic, send, stage
 from tables.heartbeats import heartbeats as heartbeats_table
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ async def heartbeats(stream: faust.StreamT[Any]) -> None:
 
 
 @app.timer(interval=CLOCK_SECONDS)  # type: ignore[untyped-decorator]
+@periodic
 async def heartbeat_clock() -> None:
     """On the worker that owns the heartbeats: a tick when one is due."""
     if _PARTITION not in app.assignor.assigned_actives():

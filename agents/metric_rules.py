@@ -31,7 +31,7 @@ from app.metric_rules.points import Point, point_of
 from app.records import RawAlert, utc_now
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
-from app.stages import producer, stage
+from app.stages import periodic, producer, stage
 from tables.rule_states import rule_states
 from tables.rules import rules as rules_table
 
@@ -130,6 +130,7 @@ async def refresh_rules() -> None:
 
 
 @app.timer(interval=TICK_SECONDS)  # type: ignore[untyped-decorator]
+@periodic
 async def tick_metric_rules() -> None:
     """Advance event time on this worker's partitions of ``metrics.points``."""
     value = orjson.dumps({"at_ms": int(time.time() * 1000)})

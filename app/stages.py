@@ -3,9 +3,13 @@ routing configuration snapshot."""
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from aiokafka.errors import KafkaError
 
 from app import health, metrics, topics
 from app.config import load_config
@@ -17,6 +21,7 @@ from app.runtime.stage import Stage, Topic
 from app.runtime.state import forget_all
 from app.triage.routing import Snapshot
 
+log = logging.getLogger(__name__)
 producer = Producer(settings.bootstrap)
 snapshot = Snapshot(load_config(), Thresholds(settings.notify_threshold, settings.digest_threshold))
 
@@ -37,6 +42,22 @@ async def send(
     raw = None if value is None else orjson.dumps(value)
     encoded = None if key is None else (orjson.dumps(key) if json_key else key.encode())
     await producer.send({(topic.name, partition): [(encoded, raw, timestamp_ms)]})
+
+
+def periodic(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A timer's job that writes to Kafka: while the broker is away a write fails, which is
+    logged, and the next run tries again (an exception would stop the worker)."""
+
+    @functools.wraps(job)
+    async def run() -> None:
+        try:
+            await job()
+        except (KafkaError, OSError) as error:
+            log.warning(
+                "%s: not done this time (%r); the next run tries again", job.__name__, error
+            )
+
+    return run
 
 
 def stage(name: str) -> Stage:

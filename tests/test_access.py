@@ -18,7 +18,16 @@ import yaml
 
 from app.access import digest
 from tests.endpoints import endpoints
-from tests.harness import API_TOKEN, REPO, TopicReader, Worker, eventually, http, unique
+from tests.harness import (
+    API_TOKEN,
+    REPO,
+    TopicReader,
+    Worker,
+    eventually,
+    free_port,
+    http,
+    unique,
+)
 
 A, B = unique("tenant-a"), unique("tenant-b")
 SECRETS = {  # token → (id, role, tenants)
@@ -38,7 +47,19 @@ GRANTED = {
 
 
 @pytest.fixture(scope="module")
-def scoped(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+def scoped_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of this module's own: the session's worker would share its consumer group."""
+    from app.broker import embedded_broker
+
+    kafka = embedded_broker(tmp_path_factory.mktemp("scoped-kafka"), REPO / ".cache", free_port())
+    try:
+        yield kafka.start()
+    finally:
+        kafka.stop()
+
+
+@pytest.fixture(scope="module")
+def scoped(scoped_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     directory = tmp_path_factory.mktemp("scoped")
     config = directory / "alertflow.yaml"
     entries = [
@@ -47,7 +68,7 @@ def scoped(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     ]
     config.write_text(yaml.safe_dump({"tokens": entries}))
     process = Worker(
-        bootstrap,
+        scoped_bootstrap,
         directory,
         env={"ALERTFLOW_CONFIG": str(config), "ALERTFLOW_API_TOKEN": API_TOKEN},
     )
@@ -98,8 +119,8 @@ def test_each_role_gets_exactly_what_it_is_granted(scoped: Worker, role: str) ->
             assert http(method, url, token="wrong").status == 401, (method, path)
 
 
-def test_a_token_acts_only_for_its_tenants(scoped: Worker, bootstrap: str) -> None:
-    enriched = TopicReader(bootstrap, "alerts.enriched")
+def test_a_token_acts_only_for_its_tenants(scoped: Worker, scoped_bootstrap: str) -> None:
+    enriched = TopicReader(scoped_bootstrap, "alerts.enriched")
     try:
         (a_id,) = _ingest(scoped, "ingest-a-secret", {"title": "disk A"})  # its one tenant
         (b_id,) = _ingest(scoped, "admin-secret", {"title": "disk B", "tenant": B})
@@ -163,7 +184,7 @@ def test_a_token_acts_only_for_its_tenants(scoped: Worker, bootstrap: str) -> No
     )
 
 
-def test_the_alertmanager_api_keeps_tenants_apart(scoped: Worker, bootstrap: str) -> None:
+def test_the_alertmanager_api_keeps_tenants_apart(scoped: Worker, scoped_bootstrap: str) -> None:
     name = unique("AmTenants")
 
     def post(token: str, **labels: str) -> int:

@@ -127,7 +127,8 @@ def decide(
     if fingerprint is not None and seq is not None and seq <= fingerprint.get("seq", -1):
         return _replayed(session, fingerprint, alert)
     parts = {incident: list(part) for incident, part in (session or {}).get("parts", {}).items()}
-    session = {"parts": parts, "due": 0}
+    closed = [incident for incident in (session or {}).get("closed", []) if incident in parts]
+    session = {"parts": parts, "due": 0, **({"closed": closed} if closed else {})}
     at = epoch_ms(alert["starts_at"]) if at is None else at
     summaries: list[dict[str, Any]] = []
     if fingerprint is not None and fingerprint["alert"] == alert["id"]:

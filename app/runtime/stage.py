@@ -177,7 +177,7 @@ async def run_stage(
 def _text(key: Any) -> str:
     """A message key as text (undecodable bytes replaced).
 
-    >>> _text(b"k\xff"), _text(None)
+    >>> _text(b"k\\xff"), _text(None)
     ('k�', '')
     """
     if isinstance(key, bytes):
@@ -274,6 +274,8 @@ def dead_letter(
     ...                      ValueError("too big"))
     >>> letter["error"], letter["truncated"], len(letter["value"]) <= 64 * 1024
     ('ValueError: too big', True, True)
+    >>> dead_letter("notify", "alerts.feedback", "k", b'{"a": ', ValueError("no JSON"))["value"]
+    '{"a": '
     """
     from app.records import utc_now
 
@@ -284,7 +286,7 @@ def dead_letter(
         "error": f"{type(error).__name__}: {error}"[:4096],
         "topic": topic,
         "key": key,
-        "value": encoded[:DEAD_VALUE_BYTES] if truncated else value,
+        "value": encoded[:DEAD_VALUE_BYTES] if truncated or isinstance(value, bytes) else value,
         "at": utc_now(),
     }
     if truncated:

@@ -28,8 +28,6 @@ class StorageError(OSError):
 class RowStore(Store):
     """A Faust RocksDB store with raw access to the database of one partition."""
 
-    logger = logging.getLogger(Store.__module__)  # its chatter is Faust's store's
-
     def get_raw(self, partition: int, key: bytes) -> bytes | None:
         """The stored bytes of ``key`` in ``partition``, or ``None``."""
         with self._guarded(partition):
@@ -75,3 +73,7 @@ class RowStore(Store):
         else:
             with self._guarded(partition):
                 yield from self._visible_items(self._db_for_partition(partition))
+
+
+# Its chatter is Faust's store's (set after the class: mode gives each subclass its module's).
+RowStore.logger = logging.getLogger(Store.__module__)

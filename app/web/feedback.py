@@ -27,7 +27,7 @@ from app.faust_app import app, settings
 from app.records import Feedback, utc_now
 from app.runtime.outbox import Message
 from app.runtime.partitions import partition_of
-from app.stages import producer, send
+from app.stages import periodic, producer, send
 from app.web.http import (
     ApiError,
     acknowledged,
@@ -206,6 +206,7 @@ async def _mark_used(link: Link) -> None:
 
 
 @app.timer(interval=600.0)
+@periodic
 async def forget_expired_links() -> None:
     """Tombstone the used links that have expired: nobody can present them any more."""
     now = time.time()

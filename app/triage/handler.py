@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.correlation import cooccurrence, links, phase, storm
+from app.learning.features import kind_of
 from app.learning.model import Example, Learner
+from app.learning.novelty import NOT_NEWS, quiet_for
 from app.learning.scoring import score_alert
 from app.learning.store import Model
 from app.records import Alert, epoch_ms
@@ -129,13 +131,16 @@ class Triage:
             alert = {**alert, "template_id": template.id, "template": template.text}
             routing = self.snapshot.routing(alert)
             learner = self._model_of(rows, tenant).learner
-            triaged = score_alert(learner, alert, routing.thresholds, at)
+            quiet = NOT_NEWS
+            if alert["status"] == "firing":
+                fresh = record.position > applied
+                quiet = quiet_for(rows, tenant, kind_of(alert), alert["service"], at, fresh)
+            triaged = score_alert(learner, alert, routing.thresholds, at, quiet)
             triaged["route"] = routing.route.name
             triaged["routes"] = routing.routes
             triaged["group"] = routing.group
             triaged["config_version"] = self.snapshot.version
             if alert["status"] == "firing":
-                fresh = record.position > applied
                 triaged["phase"] = _phase(head["phases"], triaged, at, fresh)
                 hint = self._storm(rows, head, tenant, triaged, at, fresh, handled)
                 if hint is not None:

@@ -59,8 +59,8 @@ def test_an_alert_never_resolved_times_out_and_comes_back_as_a_new_episode(
     assert any("resolve_timeout" in reason for reason in ended["reasons"])
     (_, again), *_ = deduped.wait(lambda key, value: value.get("id") == second_id)
     assert again["status"] == "firing" and again["fingerprint"] == ended["fingerprint"]
-    assert "sent again after it was resolved for want of messages: a new episode" in (
-        again["reasons"]
+    assert (
+        "sent again after it was resolved for want of messages: a new episode" in (again["reasons"])
     )
     # no message of the scan ever comes again: the ticks move dedup's clock past its minute
     (_, swept), *_ = deduped.wait(

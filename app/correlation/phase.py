@@ -31,7 +31,7 @@ from typing import Any
 MIN_PAUSE_MS = 5_000
 MAX_PAUSE_MS = 5 * 60_000
 PAUSE_FACTOR = 20
-MIN_ALERTS = 10  # before its pace counts
+MIN_ALERTS = 50  # before its pace counts
 ALPHA = 0.1  # weight of the newest pause in the mean
 
 Phase = list[float]  # [started ms, newest ms, mean gap ms, alerts]
@@ -53,7 +53,7 @@ def pause_limit(phase: Phase) -> float:
 def advance(phase: Phase | None, at: int) -> Phase:
     """The scope's phase after a new alert at ``at`` (ms): the same one, or a new one after a
     pause too long for its pace. An alert older than the phase's newest one (a sender's delay)
-    belongs to it.
+    belongs to it and leaves its pace as it was.
 
     >>> p = advance(None, 0)
     >>> for n in range(1, 100):  # a burst: ten alerts a second
@@ -67,9 +67,11 @@ def advance(phase: Phase | None, at: int) -> Phase:
         return [at, at, 0.0, 1]
     started, newest, gap = phase[:3]
     alerts = phase[3] if len(phase) > 3 else MIN_ALERTS
-    pause = max(at - newest, 0)
+    if at < newest:  # a sender's delay: it tells nothing of the pace
+        return [started, newest, gap, alerts + 1]
+    pause = at - newest
     mean = pause if alerts == 1 else gap + ALPHA * (pause - gap)
-    return [started, max(at, newest), round(mean, 3), alerts + 1]
+    return [started, at, round(mean, 3), alerts + 1]
 
 
 def stamp(phases: dict[str, Phase], scopes: list[str]) -> dict[str, int]:

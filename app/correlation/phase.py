@@ -20,8 +20,9 @@ lasts one phase of its scope (:mod:`app.correlation.storm`).
 
 Chosen on the AIT scenarios of ``make eval-ait`` (dev data): any ``MIN_PAUSE_MS`` from 3 to 7
 seconds separates their bursts (pauses of 8 and 10 s between two tools on one host, up to 3 s
-within one); ``PAUSE_FACTOR`` from 10 to 50 gave the same grouping. For the simulated streams
-of ``scripts/replay`` (at most a few new alerts a minute per service) the pause is the cap.
+within one); ``PAUSE_FACTOR`` from 10 to 50 gave the same grouping. ``MIN_ALERTS`` on the
+simulated streams of ``scripts/replay``: with 10, a storm whose alerts Alertmanager delayed
+was split. There (a few new alerts a minute per service) the pause is the cap.
 """
 
 from __future__ import annotations

@@ -97,6 +97,8 @@ def _write(ctx: Context, out: Outputs, partition: Timers) -> None:
         )
     for key, fact in out.facts:
         ctx.emit(topics.fingerprint_feedback, key, fact)
+    for group, close in out.closed:
+        ctx.emit(topics.triaged, group, close)
     for alert_id, row in out.inhibitors:
         ctx.emit(inhibitors_changelog, alert_id, row, partition=0)
     for incident_id, due_ms in out.due.items():

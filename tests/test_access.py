@@ -198,7 +198,13 @@ def test_the_alertmanager_api_keeps_tenants_apart(scoped: Worker, bootstrap: str
     assert http("POST", url, silence, token="operate-a-secret").status == 403
     made = http("POST", url, silence, token="admin-secret")
     assert made.status == 200
-    eventually(lambda: http("GET", url, token="admin-secret").body, 30, "the silence listed")
+    eventually(
+        lambda: (
+            made.body["silenceID"] in {s["id"] for s in http("GET", url, token="admin-secret").body}
+        ),
+        30,
+        "the silence listed",
+    )
     assert made.body["silenceID"] not in {
         s["id"] for s in http("GET", url, token="read-a-secret").body
     }

@@ -48,7 +48,7 @@ def test_a_merged_incident_redirects_to_the_one_it_joined(
     assert gone["alert_ids"] == [] and gone["alert_count"] == 0
     joined = await_view(worker, f"/api/v1/incidents/{storm}", lambda b: b["alert_count"] == 2)
     assert first["id"] in joined["alert_ids"] and joined["firing_count"] == 2  # its receivers
-    assert joined["timeline"][-1]["what"] == "absorbed"  # hear of it at the next group interval
+    assert joined["timeline"][-1]["kind"] == "absorbed"  # hear of it at the next group interval
     again = eventually(lambda: enriched.matching(lambda k, v: k == first["id"])[1:])
     assert again[0][1]["incident_id"] == storm and again[0][1]["merged_from"] == old
 

@@ -89,7 +89,7 @@ def test_alerts_are_published_paged_and_viewable(
         2,
         2,
     )
-    assert [e["what"] for e in incident["timeline"]][:2] == ["opened", "firing"]
+    assert [e["kind"] for e in incident["timeline"]][:2] == ["opened", "firing"]
     listed = await_view(worker, f"/api/v1/incidents?tenant={tenant}")
     assert [i["id"] for i in listed["incidents"]] == [incident_id]
     assert http("GET", f"{worker.url}/api/v1/alerts/{uuid.uuid4().hex}").status == 404
@@ -162,7 +162,7 @@ def test_acknowledge_labels_and_resolving_the_incident_closes_it_once(
         worker, f"/api/v1/incidents/{incident_id}", lambda b: b["status"] == "resolved"
     )
     assert incident["resolved_by"] == "bob" and incident["acknowledged_by"] == "ann"
-    assert any(entry["what"] == "closed" for entry in incident["timeline"])
+    assert any(entry["kind"] == "closed" for entry in incident["timeline"])
     eventually(lambda: [e for e in _learned(examples, ids[1]) if e["label"] is False])
     time.sleep(2)  # ticks come every second: nothing more is owed
     notes = [p["body"] for p in receiver.posts if p["body"]["incident_id"] == incident_id]

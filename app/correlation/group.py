@@ -220,11 +220,14 @@ def _place(
 ) -> tuple[str, str]:
     """The incident a new firing alert joins, or a new one, and why; its counts follow."""
     parts: dict[str, Part] = session["parts"]
+    closed: list[str] = session.get("closed", [])
     chosen = _own_last(parts, fingerprint, alert, window, at)
+    if chosen is not None and chosen[0] in closed:
+        chosen = None  # a person closed it: a re-fire is news
     storm = alert.get("storm")
     first = False
     if chosen is None:
-        live = _live(parts, window, alert, at)
+        live = _live(parts, window, alert, at, closed)
         if live is not None:
             alerts = parts[live][ALERTS]
             chosen = live, f"joined incident of {alerts} alerts: same {grouped_by(group, alert)}"
@@ -307,13 +310,30 @@ def _superseded(
         summaries.append(_closed(alert, group, fingerprint["incident"], before))
 
 
-def _live(parts: dict[str, Part], window: Window, alert: Alert, at: int) -> str | None:
+def close(session: Session | None, incident: str) -> Session | None:
+    """The session once a person closed ``incident`` (resolved it through the API): it takes
+    no more alerts, so the group's next firing alert opens a new incident (the last
+    ``MAX_PARTS`` closings are kept, like the parts).
+
+    >>> s = close({"parts": {"i1": [0, 0, 0, 1, 1, 1, ""]}, "due": 0}, "i1")
+    >>> s["closed"], close(None, "i1")
+    (['i1'], None)
+    """
+    if session is None:
+        return None
+    closed = [i for i in session.get("closed", []) if i != incident]
+    return {**session, "closed": [*closed, incident][-MAX_PARTS:]}
+
+
+def _live(
+    parts: dict[str, Part], window: Window, alert: Alert, at: int, closed: list[str]
+) -> str | None:
     """Rule 2: the newest incident of the group that is firing, within the gap of its newest
-    alert and its lifetime, and not in another cluster than the alert."""
+    alert and its lifetime, not closed by a person, and not in another cluster than the alert."""
     cluster = _cluster(alert)
     found, newest = None, -1
     for incident, part in parts.items():
-        if part[FIRING] <= 0 or part[LAST] <= newest:
+        if part[FIRING] <= 0 or part[LAST] <= newest or incident in closed:
             continue
         if at - part[LAST] > window.gap_ms or at - part[OPENED] > window.max_ms:
             continue

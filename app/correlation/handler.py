@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.correlation.group import decide
+from app.correlation.group import close, decide
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.triage.routing import Snapshot
@@ -43,6 +43,11 @@ def correlate(
     joined = 0
     now = None
     for record in records:
+        if record.value.get("kind") == "close":  # notify: a person closed the incident
+            closed = close(rows.get(record.key), record.value["incident_id"])
+            if closed is not None:
+                rows.put(record.key, closed)
+            continue
         alert: Alert = record.value
         group = record.key
         key = fingerprint_key(group, alert["fingerprint"])

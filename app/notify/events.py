@@ -122,6 +122,10 @@ def _on_incident(step: Step, incident_id: str, value: dict[str, Any]) -> None:
     after = act(head, value, max(step.timers.clock_ms, epoch_ms(value["at"])))
     if after is not head:
         step.put_head(after)
+        if head["closed"] is None and after["closed"] is not None:  # a person closed it:
+            close = {"kind": "close", "incident_id": incident_id, "tenant": head["tenant"]}
+            for group in after.get("groups") or []:  # its groups' next alerts open a new one
+                step.out.closed.append((group, close))
 
 
 def delivered(step: Step, incident_id: str, result: dict[str, Any], position: int) -> None:

@@ -27,6 +27,7 @@ from typing import Any, NotRequired, TypedDict
 from app.records import format_time
 
 SAMPLE = 20  # alert ids kept per sample (alert_ids, shown, muted; in notifications too)
+MAX_GROUPS = 8  # correlation groups an incident remembers, to close their sessions
 RECENT = 50  # the last visible changes kept, for "what changed since the last notification"
 NAMES = 10  # services and templates kept
 TIMELINE = 50  # timeline entries kept (the oldest go)
@@ -53,6 +54,7 @@ class Change(TypedDict):
     pages: bool  # decided notify and not muted
     opened: bool  # correlate says the route's min_alerts are reached
     labels: dict[str, str]  # what routing sees (the head keeps its first alert's)
+    group: NotRequired[str | None]  # its correlation group (triage's key of correlate)
 
 
 class Incident(TypedDict):
@@ -97,6 +99,7 @@ class Incident(TypedDict):
     merged_from: list[str]  # incidents merged into it (a sample) …
     merged_count: int  # … and how many
     forwarded: int  # contributions sent on to ``merged_into``
+    groups: NotRequired[list[str]]  # correlation groups of its alerts (the first MAX_GROUPS)
     handover: NotRequired[dict[str, Any]]  # its summary when merged (app.notify.merge)
     merge_position: NotRequired[int]
 
@@ -207,7 +210,7 @@ def fold_all(incident: Incident | None, changes: list[Change]) -> Incident:
 
     >>> h = fold_all(None, [change(f"a{n}", None, ["firing", False], at_ms=n, incident_id="i")
     ...                     for n in range(3)])
-    >>> h["alerts"], [entry["what"] for entry in h["timeline"]], h["timeline"][-1]["added"]
+    >>> h["alerts"], [entry["kind"] for entry in h["timeline"]], h["timeline"][-1]["added"]
     (3, ['opened', 'firing', 'alerts'], 3)
     """
     head = copied(incident) if incident is not None else _opened(changes[0])
@@ -233,6 +236,10 @@ def _apply(head: Incident, found: Change) -> None:
         head["visible"] += 1 if seen_now else -1
         note_visible(head, alert_id, seen_now)
     _take_fields(head, found)
+    group = found.get("group")
+    groups = head.get("groups") or []
+    if group and group not in groups and len(groups) < MAX_GROUPS:
+        head["groups"] = [*groups, group]
     if status == "firing" and was_status != "firing" and head["closed"] is not None:
         head["closed"] = None
         add_event(head, found["at_ms"], "reopened")
@@ -254,7 +261,7 @@ def acknowledge(incident: Incident, kind: str, by: str, at: str) -> Incident:
         return incident
     head = copied(incident)
     head["acknowledged"] = {"kind": kind, "by": by, "at": at}
-    head["timeline"] = kept([*head["timeline"], {"at": at, "what": "acknowledged", "by": by}])
+    head["timeline"] = kept([*head["timeline"], {"at": at, "kind": "acknowledged", "by": by}])
     return head
 
 
@@ -273,7 +280,7 @@ def close(incident: Incident, by: str, at: str, at_ms: int) -> Incident:
     head = acknowledge(incident, "resolve", by, at)
     head = copied(head)
     head["closed"] = {"by": by, "at": at}
-    head["timeline"] = kept([*head["timeline"], {"at": at, "what": "closed", "by": by}])
+    head["timeline"] = kept([*head["timeline"], {"at": at, "kind": "closed", "by": by}])
     return settle(head, at_ms, pages=False, opened=False)
 
 
@@ -289,7 +296,7 @@ def note_sent(
     receiver's first message (``reference``, e.g. Slack's ``ts``) as its thread.
 
     >>> h = note_sent(new_incident("i1", "t", "x", {}), "ops", "firing", "firing", "T", "17.1")
-    >>> h["notified"], h["timeline"][-1]["what"], h["threads"]
+    >>> h["notified"], h["timeline"][-1]["kind"], h["threads"]
     ({'ops:firing': 'T'}, 'notified', {'ops': '17.1'})
     """
     head = copied(incident)
@@ -298,7 +305,7 @@ def note_sent(
     threads = head.get("threads") or {}
     if reference and receiver not in threads:
         head["threads"] = {**threads, receiver: reference}
-    entry = {"at": at, "what": "notified", "receiver": receiver, "change": change_kind}
+    entry = {"at": at, "kind": "notified", "receiver": receiver, "detail": change_kind}
     head["timeline"] = kept([*head["timeline"], entry])
     return head
 
@@ -402,8 +409,8 @@ def mark_muted(head: Incident, alert_id: str, muted: bool) -> None:
         head["muted_ids"].remove(alert_id)
 
 
-def add_event(head: Incident, at_ms: int, what: str, **fields: Any) -> None:
-    head["timeline"] = kept([*head["timeline"], {"at": ms_time(at_ms), "what": what, **fields}])
+def add_event(head: Incident, at_ms: int, kind: str, **fields: Any) -> None:
+    head["timeline"] = kept([*head["timeline"], {"at": ms_time(at_ms), "kind": kind, **fields}])
 
 
 def _timeline_alerts(head: Incident, at_ms: int, *, new: bool, resolved: bool) -> None:
@@ -411,8 +418,8 @@ def _timeline_alerts(head: Incident, at_ms: int, *, new: bool, resolved: bool) -
     if not new and not resolved:
         return
     last = head["timeline"][-1] if head["timeline"] else None
-    if last is None or last["what"] != "alerts":
-        last = {"at": ms_time(at_ms), "what": "alerts", "added": 0, "resolved": 0}
+    if last is None or last["kind"] != "alerts":
+        last = {"at": ms_time(at_ms), "kind": "alerts", "added": 0, "resolved": 0}
         head["timeline"] = kept([*head["timeline"], last])
     else:
         last = head["timeline"][-1] = dict(last)

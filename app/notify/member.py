@@ -148,6 +148,7 @@ def apply(
         "pages": public.get("decision") == "notify" and alert["status"] == "firing",
         "opened": alert.get("incident_open", True) is not False,
         "labels": labels,
+        "group": alert.get("group"),
     }
     return member, found
 

@@ -67,6 +67,7 @@ class Outputs:
     examples: list[Example] = field(default_factory=list)
     results: list[tuple[bool, str, dict[str, Any]]] = field(default_factory=list)
     facts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    closed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (group, close)
     inhibitors: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
     deliveries: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     due: dict[str, int | None] = field(default_factory=dict)  # the due index once it is done

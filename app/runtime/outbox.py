@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ProducerClosed
 from aiokafka.structs import RecordMetadata
 
 from app.runtime.batches import MAX_BATCH_BYTES, pack
@@ -153,8 +154,20 @@ class Producer:
             return self._producer
 
     async def send(self, messages: dict[Place, list[Message]]) -> dict[Place, int]:
-        """Send every message; return each place's last offset once all are acknowledged."""
-        producer = await self._started()
+        """Send every message; return each place's last offset once all are acknowledged.
+
+        A producer that was closed (the worker shut its services down and up again) is
+        replaced by a new one; what failed is for the caller to send again.
+        """
+        try:
+            return await self._send(await self._started(), messages)
+        except ProducerClosed:
+            self._producer = None
+            return await self._send(await self._started(), messages)
+
+    async def _send(
+        self, producer: AIOKafkaProducer, messages: dict[Place, list[Message]]
+    ) -> dict[Place, int]:
         pending: list[tuple[Place, asyncio.Future[RecordMetadata], int]] = []
         for (topic, partition), queued in messages.items():
             for batch, count in _batches(producer, queued):

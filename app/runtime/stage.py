@@ -154,8 +154,17 @@ async def run_stage(
         async for event in source.events():
             async with window.lock:
                 started = time.perf_counter()
-                records = _records(event)
-                await _applied(stage, event, records, handle, window.outbox)
+                try:
+                    records = _records(event)
+                except (ValueError, TypeError) as error:  # not JSON, not a batch: an outsider's
+                    message = event.message
+                    raw = Record(
+                        _text(event.key), event.value, message.offset * POSITIONS_PER_OFFSET
+                    )
+                    _dead_letter(stage, message.topic, raw, error, window.outbox)
+                    records = []
+                else:
+                    await _applied(stage, event, records, handle, window.outbox)
                 elapsed = time.perf_counter() - started
                 stage.observe(stage.name, len(records), elapsed)
                 window.busy += elapsed
@@ -163,6 +172,17 @@ async def run_stage(
     except BaseException:
         window.outbox.clear()
         raise
+
+
+def _text(key: Any) -> str:
+    """A message key as text (undecodable bytes replaced).
+
+    >>> _text(b"k\xff"), _text(None)
+    ('k�', '')
+    """
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "replace")
+    return "" if key is None else str(key)
 
 
 def _records(event: faust.EventT) -> list[Record]:

@@ -10,6 +10,7 @@ offsets — is Faust's own. Registered as the ``rowstore://`` store through Faus
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -26,6 +27,8 @@ class StorageError(OSError):
 
 class RowStore(Store):
     """A Faust RocksDB store with raw access to the database of one partition."""
+
+    logger = logging.getLogger(Store.__module__)  # its chatter is Faust's store's
 
     def get_raw(self, partition: int, key: bytes) -> bytes | None:
         """The stored bytes of ``key`` in ``partition``, or ``None``."""

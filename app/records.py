@@ -59,10 +59,21 @@ class Alert(TypedDict):
     config_version: NotRequired[str]  # triage: the configuration snapshot it was routed with
     features: NotRequired[dict[str, float | str]]  # triage: what the model saw
     storm: NotRequired[dict[str, str]]  # triage: the storm of its scope, while one lasts
+    phase: NotRequired[dict[str, int]]  # triage: start of its scopes' current phases
 
 
 INTERNAL_FIELDS = frozenset(
-    ("seq", "fingerprint_rate", "route", "routes", "group", "config_version", "features", "storm")
+    (
+        "seq",
+        "fingerprint_rate",
+        "route",
+        "routes",
+        "group",
+        "config_version",
+        "features",
+        "storm",
+        "phase",
+    )
 )
 
 

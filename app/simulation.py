@@ -40,6 +40,7 @@ from app.records import RawAlert, format_time
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 GROUP_INTERVAL = timedelta(minutes=5)
+API_REPOST = timedelta(minutes=4)  # API callers re-post a lasting alert within resolve_timeout
 GROUP_BY = ("alertname", "cluster", "service")  # the senders' Alertmanager route
 DEPENDENTS = {  # service → the services that call it
     "postgres": ("orders-api", "payments-api"),
@@ -248,13 +249,12 @@ class _Sim:
             host=self.host("web"), n=self.rng.randrange(2, 5000), pct=self.rng.randrange(80, 99)
         )
         payload = {"title": title, "severity": severity, "service": "misc"}
-        moment, reposts = start, self.rng.randrange(1, 3)
-        for _ in range(reposts):
+        ends = start + timedelta(minutes=10) * self.rng.randrange(1, 3)
+        moment = start
+        while moment < ends:  # within the API's resolve timeout (5 minutes), as senders must
             self.add(moment, "api", payload, {}, incident, actionable, "noise")
-            moment += timedelta(minutes=10)
-        self.add(
-            moment, "api", {**payload, "status": "resolved"}, {}, incident, actionable, "noise"
-        )
+            moment += API_REPOST
+        self.add(ends, "api", {**payload, "status": "resolved"}, {}, incident, actionable, "noise")
 
 
 def generate(

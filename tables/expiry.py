@@ -2,7 +2,9 @@
 
 A stage lists each row that may expire in the bucket of the hour it expires in
 (:meth:`Expiry.schedule`); each handler call sweeps the buckets whose hour has passed
-(:meth:`Expiry.sweep`), a few rows at a time, never a scan. A bucket is a count and chunks of
+(:meth:`Expiry.sweep`), a few rows at a time, never a scan. Buckets may be finer than an hour
+(``bucket_ms``), and a stage may take the keys of the passed buckets to act on them itself
+(:meth:`Expiry.take`) rather than have them deleted. A bucket is a count and chunks of
 ``CHUNK`` keys, so listing a key rewrites two short rows, not the hour's whole list. A row
 touched after it was listed is listed again in its new hour; the sweep asks the stage whether a
 listed row is really due before deleting it. All rows are written in the partition being
@@ -37,25 +39,28 @@ SWEEP_HOURS = 48  # buckets swept per call at most (a worker that was away catch
 
 
 class Expiry:
-    """The expiry buckets of one table, under keys starting with ``prefix``."""
+    """The expiry buckets of one table, under keys starting with ``prefix``, each ``bucket_ms``
+    of event time (an hour unless told), at most ``per_call`` of them swept per call."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, bucket_ms: int = HOUR_MS, per_call: int = SWEEP_HOURS) -> None:
         self.prefix = prefix
+        self.bucket_ms = bucket_ms
+        self.per_call = per_call
 
     def _bucket(self, partition: int, hour: int) -> str:
         return f"{self.prefix}|{partition}|{hour}"
 
     def position(self, partition: int) -> str:
-        """Key of the row saying up to which hour the partition's buckets were swept."""
+        """Key of the row saying up to which bucket the partition's buckets were swept."""
         return f"{self.prefix}|{partition}|swept"
 
     def schedule(
         self, rows: RowAccess, partition: int, key: str, due_ms: int, before_ms: int | None
     ) -> None:
-        """List ``key`` in the bucket of the hour ``due_ms`` falls in, unless ``before_ms``
-        (when it was listed last) falls in the same hour."""
-        hour = due_ms // HOUR_MS
-        if before_ms is not None and before_ms // HOUR_MS == hour:
+        """List ``key`` in the bucket ``due_ms`` falls in, unless ``before_ms`` (when it was
+        listed last) falls in the same bucket."""
+        hour = due_ms // self.bucket_ms
+        if before_ms is not None and before_ms // self.bucket_ms == hour:
             return
         bucket = self._bucket(partition, hour)
         count = rows.get(bucket, 0)
@@ -80,8 +85,8 @@ class Expiry:
         """
         by_hour: dict[int, list[str]] = {}
         for key, due_ms, before_ms in entries:
-            hour = due_ms // HOUR_MS
-            if before_ms is None or before_ms // HOUR_MS != hour:
+            hour = due_ms // self.bucket_ms
+            if before_ms is None or before_ms // self.bucket_ms != hour:
                 by_hour.setdefault(hour, []).append(key)
         for hour, keys in by_hour.items():
             bucket = self._bucket(partition, hour)
@@ -101,29 +106,53 @@ class Expiry:
         now_ms: int,
         due: Callable[[str, Any], int | None],
     ) -> list[str]:
-        """Delete the listed rows of the hours before ``now_ms`` that are due by then
+        """Delete the listed rows of the buckets before ``now_ms`` that are due by then
         (``due(key, row)``: the row's expiry time, or ``None`` for never); return their keys."""
-        hour = now_ms // HOUR_MS
+        deleted: list[str] = []
+        for key in self.take(rows, partition, now_ms):
+            row = rows.get(key)
+            if row is None:
+                continue
+            when = due(key, row)
+            if when is not None and when <= now_ms:
+                rows.delete(key)
+                deleted.append(key)
+        return deleted
+
+    def take(self, rows: RowAccess, partition: int, now_ms: int) -> list[str]:
+        """The keys listed in the buckets that passed before ``now_ms``'s bucket (each once:
+        the buckets are deleted); the caller decides what is due.
+
+        >>> from app.runtime.state import MemoryRows
+        >>> rows, minutes = MemoryRows(), Expiry("m", bucket_ms=60_000)
+        >>> minutes.take(rows, 0, 0)  # the first call only starts the partition's clock
+        []
+        >>> minutes.schedule(rows, 0, "k", due_ms=90_000, before_ms=None)
+        >>> minutes.take(rows, 0, 119_999), minutes.take(rows, 0, 120_000)
+        ([], ['k'])
+        >>> minutes.take(rows, 0, 600_000), minutes.next_bucket_ms(rows, 0)
+        ([], 600000)
+        """
+        hour = now_ms // self.bucket_ms
         position = self.position(partition)
         swept = rows.get(position)
         if swept is None:  # the partition's first sweep starts now
             rows.put(position, hour - 1)
             return []
-        stop = min(hour - 1, swept + SWEEP_HOURS)
+        stop = min(hour - 1, swept + self.per_call)
         if stop <= swept:
             return []
-        deleted: list[str] = []
+        keys: list[str] = []
         for passed in range(swept + 1, stop + 1):
-            for key in self._take(rows, self._bucket(partition, passed)):
-                row = rows.get(key)
-                if row is None:
-                    continue
-                when = due(key, row)
-                if when is not None and when <= now_ms:
-                    rows.delete(key)
-                    deleted.append(key)
+            keys += self._take(rows, self._bucket(partition, passed))
         rows.put(position, stop)
-        return deleted
+        return keys
+
+    def next_bucket_ms(self, rows: RowAccess, partition: int) -> int | None:
+        """Start of the first bucket not swept yet (``None`` before the first sweep): a row
+        listed earlier than that would never be swept."""
+        swept = rows.get(self.position(partition))
+        return None if swept is None else (swept + 1) * self.bucket_ms
 
     def _take(self, rows: RowAccess, bucket: str) -> list[str]:
         """The keys listed in ``bucket``; the bucket and its chunks are deleted."""
@@ -198,8 +227,7 @@ class ExpiringRows:
     def flush(self) -> None:
         """List the written rows that carry a ``due``, then write every row to the table."""
         entries: list[tuple[str, int, int | None]] = []
-        swept = self.get(self.expiry.position(self.partition))
-        next_hour = None if swept is None else (swept + 1) * HOUR_MS
+        next_hour = self.expiry.next_bucket_ms(self, self.partition)
         for key in self._written:
             value = self._read[key]
             if isinstance(value, dict) and isinstance(value.get("due"), int):

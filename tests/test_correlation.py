@@ -512,3 +512,33 @@ def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> 
 
     placed = {a["incident_id"] for _, _, a in outputs if "incident_id" in a}
     assert len({end(i) for i in placed}) == 1, "every alert of the storm in one incident"
+
+
+def _burst(s: Stream, start: float, count: int, every_s: float, tool: str) -> list[Alert]:
+    """Distinct alerts of one rule on one service, ``every_s`` seconds apart."""
+    return [
+        s.send(
+            start + n * every_s / 60,
+            "Web400",
+            f"{tool} request {n} answered 400",
+            service="web",
+            path=f"/{tool}/{start}/{n}",
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_burst_after_a_pause_too_long_for_its_pace_is_another_incident() -> None:
+    s = Stream()
+    _baseline(s)
+    first = _burst(s, 70, 200, 0.1, "dirb")  # 20 s at ten a second, a few pauses of 3 s inside
+    first += _burst(s, 70 + 23 / 60, 50, 0.1, "dirb")
+    second = _burst(s, 70 + 38 / 60, 200, 0.1, "wpscan")  # 10 s of silence before it
+    assert len({s.incident(a) for a in first}) == 1, "3 s is within its phase"
+    assert len({s.incident(a) for a in second}) == 1
+    assert s.incident(first[0]) != s.incident(second[0]), "same rule, same service, new phase"
+    assert first[0]["phase"]["service web"] != second[0]["phase"]["service web"]
+    slow = [
+        s.send(90 + n, "Web400", f"slow request {n} answered 400", service="web") for n in (0, 2, 4)
+    ]
+    assert len({s.incident(a) for a in slow}) == 1, "at a slow pace the group gap is the limit"

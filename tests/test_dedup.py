@@ -1,5 +1,5 @@
 """Dedup rules on real payloads: re-sends, state changes, episodes, Sentry issues, flapping,
-replays, expiry and per-source policies."""
+replays, expiry, per-source policies and episodes of sources that never resolve."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 
 from agents.dedup import POLICIES, DedupPolicy, Ticks, decide, tick, track
-from app.config import ConfigError, load_config
+from app.config import Config, ConfigError, load_config
+from app.dedup.timeout import TIMEOUTS, timed_out
+from app.learning.scoring import Thresholds
+from app.pipeline import Pipeline
 from app.records import Alert, epoch_ms
-from app.sources import normalize, split_alertmanager, split_sentry_webhook
+from app.sources import normalize, split_alertmanager, split_api, split_sentry_webhook
+from app.triage.routing import Snapshot
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared/fixtures"
 AM = POLICIES["alertmanager"]
@@ -39,6 +43,18 @@ def _sentry(action: str, received_at: str, **issue: Any) -> Alert:
         json.dumps(body).encode(), resource="issue", tenant="t", received_at=received_at
     )
     return normalize(raw[0])
+
+
+def _api(
+    received_at: str, status: str = "firing", title: str = "IDS: web 400 on intranet"
+) -> Alert:
+    body = {"title": title, "status": status, "labels": {"host": "intranet", "rule": "W-400"}}
+    raw = split_api(json.dumps(body).encode(), tenant="t", received_at=received_at)
+    return normalize(raw[0])
+
+
+def _at(minutes: float) -> str:
+    return f"2026-11-23T07:{int(minutes):02d}:{round(minutes % 1 * 60):02d}Z"
 
 
 class Feed:
@@ -203,3 +219,101 @@ def test_a_flap_that_settles_resolved_is_not_released_twice() -> None:
     ticks = track({"due": {}, "released": [], "swept": -1}, "t|f", feed.state, policy)
     _, _, out = tick(ticks, {"t|f": feed.state}.get, epoch_ms("2026-11-23T08:00:00Z"), 9, {})
     assert out == [], "the next stage already knows it resolved"
+
+
+API = POLICIES["api"]
+
+
+def test_the_api_resolves_an_alert_not_sent_again_within_its_timeout() -> None:
+    assert API.resolve_timeout_ms == 300_000, "global.resolve_timeout's default"
+    feed = Feed(API)
+    first = feed(_api(_at(0)))
+    assert first is not None
+    assert feed(_api(_at(4))) is None and feed(_api(_at(8))) is None, "re-sent in time: counted"
+    state, ended = timed_out(feed.state, epoch_ms(_at(13)), API)
+    assert ended is None, "13:00 is not past 08:00 + 5m"
+    state, ended = timed_out(feed.state, epoch_ms(_at(14)), API)
+    assert ended is not None and state is not None
+    assert (ended["id"], ended["status"]) == (first["id"], "resolved")
+    assert ended["ends_at"] == "2026-11-23T07:13:00.000Z" and ended["duplicate_count"] == 3
+    assert ended["reasons"][-1] == "no message for 5m (the resolve_timeout of its source): resolved"
+    feed.state = state
+    again = feed(_api(_at(14)))
+    assert again is not None and again["id"] != first["id"] and again["status"] == "firing"
+    assert again["seq"] == 3 and feed.state["episodes"] == 2
+    assert again["reasons"][-1] == (
+        "sent again after it was resolved for want of messages: a new episode"
+    )
+
+
+def test_the_senders_own_resolve_after_a_timeout_passes_nothing() -> None:
+    feed = Feed(API)
+    feed(_api(_at(0)))
+    feed.state, ended = timed_out(feed.state, epoch_ms(_at(10)), API)
+    assert ended is not None
+    assert feed(_api(_at(10), status="resolved")) is None
+    assert feed.state["status"] == "resolved" and feed.state["episodes"] == 1
+
+
+def test_timeouts_are_not_flapping() -> None:
+    feed = Feed(API)
+    episodes = []
+    for n in range(7):  # fires every 8 minutes: 3 re-fires, but 6 changes with the timeouts,
+        feed.state, ended = timed_out(feed.state, epoch_ms(_at(n * 8)), API)  # in 20 minutes
+        out = feed(_api(_at(n * 8)))
+        assert out is not None and (n == 0 or ended is not None)
+        episodes.append(out["id"])
+    assert len(set(episodes)) == 7 and feed.state["held"] == 0
+
+
+def test_sources_that_resolve_themselves_have_no_timeout_unless_told(tmp_path: Path) -> None:
+    assert POLICIES["alertmanager"].resolve_timeout_ms == 0
+    assert POLICIES["sentry"].resolve_timeout_ms == 0
+    feed = Feed(AM)
+    feed(_am("firing", "2026-11-23T07:00:00Z"))
+    assert timed_out(feed.state, epoch_ms("2026-11-24T07:00:00Z"), AM) == (feed.state, None)
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "global: {resolve_timeout: 10m}\ndedup:\n  alertmanager: {resolve_timeout: 2m}\n"
+    )
+    policies = load_config({"ALERTFLOW_CONFIG": str(path)}).dedup
+    assert policies["api"].resolve_timeout_ms == 600_000
+    assert policies["alertmanager"].resolve_timeout_ms == 120_000
+    path.write_text("dedup:\n  api: {resolve_timeout: 0}\n")
+    assert load_config({"ALERTFLOW_CONFIG": str(path)}).dedup["api"].resolve_timeout_ms == 0
+    # an Alertmanager alert re-sent with its startsAt after its timeout: a new episode
+    feed = Feed(policies["alertmanager"])
+    first = feed(_am("firing", "2026-11-23T07:00:00Z"))
+    feed.state, ended = timed_out(feed.state, epoch_ms("2026-11-23T07:03:00Z"), feed.policy)
+    again = feed(_am("firing", "2026-11-23T07:03:00Z"))
+    assert first and ended and again and again["id"] != first["id"]
+
+
+def test_an_episode_that_gets_no_more_messages_is_resolved_as_the_clock_passes() -> None:
+    pipeline = Pipeline(Snapshot(Config(), Thresholds()), 0.35)
+    (fired,), _ = pipeline.send(_api(_at(0)))
+    other, _ = pipeline.send(_api(_at(3), title="IDS: ssh login on vpn"))
+    assert [a["status"] for a in other] == ["firing"]
+    assert pipeline.advance(epoch_ms(_at(4.5)))[0] == [], "not past 00:00 + 5m yet"
+    assert pipeline.advance(epoch_ms(_at(5.5)))[0] == [], "its minute bucket is not over yet"
+    (resolved,), _ = pipeline.advance(epoch_ms(_at(6)))
+    assert (resolved["id"], resolved["status"]) == (fired["id"], "resolved")
+    assert resolved["incident_id"] == fired["incident_id"]
+    assert resolved["ends_at"] == "2026-11-23T07:05:00.000Z"
+    (second,), _ = pipeline.advance(epoch_ms(_at(9)))
+    assert second["title"] == "IDS: ssh login on vpn" and second["status"] == "resolved"
+    buckets = [k for k in pipeline.dedup_rows.data if k.startswith(TIMEOUTS.prefix)]
+    assert buckets == [TIMEOUTS.position(0)], "swept buckets are deleted: nothing grows"
+    (back,), _ = pipeline.send(_api(_at(30)))
+    assert back["status"] == "firing" and back["id"] != fired["id"]
+
+
+def test_an_alert_still_sent_to_is_looked_at_again_not_resolved() -> None:
+    pipeline = Pipeline(Snapshot(Config(), Thresholds()), 0.35)
+    (fired,), _ = pipeline.send(_api(_at(0)))
+    for minute in range(1, 40):  # re-sent every minute for 40 minutes: one episode
+        assert pipeline.send(_api(_at(minute)))[0] == []
+    buckets = [k for k in pipeline.dedup_rows.data if k.startswith(TIMEOUTS.prefix + "|0|")]
+    assert len(buckets) <= 3, "listed once per timeout, not once per re-send"
+    (resolved,), _ = pipeline.advance(epoch_ms(_at(46)))
+    assert resolved["id"] == fired["id"] and resolved["ends_at"] == "2026-11-23T07:44:00.000Z"

@@ -225,3 +225,26 @@ def test_the_model_view_reads_what_triage_learned(bootstrap: str, worker: Worker
     view = await_view(worker, f"/api/v1/models/{tenant}", lambda body: body["samples"] >= 1)
     assert view["samples"] == 1 and view["samples_by_source"] == {"resolve": 1}
     assert view["kinds"]["DiskFull"]["noise"] == 1.0
+
+
+def test_the_model_view_shows_the_rules_phases_and_a_kinds_novelty(
+    worker: Worker, correlated: Records
+) -> None:
+    tenant = unique("novel")
+    t0 = _past()
+    alerts = [
+        _alert("PortScan", f"Port scan of web{n}", t0 + timedelta(seconds=n), service="web")
+        for n in range(3)
+    ]
+    _post(worker, tenant, alerts, '{}:{alertname="PortScan"}')
+    found = correlated.wait(lambda k, v: v["tenant"] == tenant, count=3)
+    assert all(value["phase"][f"tenant {tenant}"] for _, value in found)
+    view = await_view(worker, f"/api/v1/models/{tenant}", lambda body: body["phases"])
+    assert set(view["rules"]) >= {"first_on_service", "quiet_on_service", "phase", "storm"}
+    assert view["phases"]["service web"]["alerts"] == 3
+    novel = http("GET", f"{worker.url}/api/v1/models/{tenant}?kind=PortScan&service=web").body
+    assert novel["last_fired_ms"] is not None and novel["longest_quiet_ms"] == 0
+    unseen = http("GET", f"{worker.url}/api/v1/models/{tenant}?kind=PortScan&service=db").body
+    assert unseen["last_fired_ms"] is None
+    bad = http("GET", f"{worker.url}/api/v1/models/{tenant}?kind=PortScan")
+    assert bad.status == 400 and bad.body["error"] == "invalid"

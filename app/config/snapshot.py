@@ -21,7 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from app.config.build import TreeBuilder, escalation_policies, inhibit_rules
-from app.config.dedup import POLICIES, DedupPolicy, dedup_policies
+from app.config.dedup import POLICIES, RESOLVE_TIMEOUT_MS, DedupPolicy, dedup_policies
 from app.config.problems import ConfigError, Problems, location
 from app.config.receivers import AlertmanagerReceiver
 from app.config.routes import DEFAULT_ROUTE, Route, match
@@ -67,7 +67,7 @@ class Config:
     time_intervals: Mapping[str, tuple[TimeInterval, ...]] = field(default_factory=dict)
     dedup: Mapping[str, DedupPolicy] = field(default_factory=lambda: dict(POLICIES))
     options: NotifyOptions = NotifyOptions()
-    resolve_timeout_ms: int = 5 * 60_000  # global.resolve_timeout
+    resolve_timeout_ms: int = RESOLVE_TIMEOUT_MS  # global.resolve_timeout
     heartbeats: Mapping[str, Heartbeat] = field(default_factory=dict)  # name → heartbeat
     warnings: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
@@ -320,6 +320,7 @@ def _assemble(
     _template_warning([t for _, p, s in specs for t in s.templates], each("receivers"), problems)
     notify = (once("notify") or ("", NotifySpec()))[1]
     dedup = once("dedup")
+    resolve_timeout_ms = global_.resolve_timeout or RESOLVE_TIMEOUT_MS
     return Config(
         route=route,
         receivers=dict(receivers.sinks),
@@ -327,9 +328,9 @@ def _assemble(
         inhibit_rules=inhibit_rules(each("inhibit_rules")),
         escalations=escalations,
         time_intervals=intervals,
-        dedup=dedup_policies(dedup[1] if dedup else None),
+        dedup=dedup_policies(dedup[1] if dedup else None, resolve_timeout_ms),
         options=_options(notify),
-        resolve_timeout_ms=global_.resolve_timeout or 5 * 60_000,
+        resolve_timeout_ms=resolve_timeout_ms,
         heartbeats=_heartbeats(each("heartbeats"), problems),
         warnings=tuple(problems.warnings),
     )
@@ -378,8 +379,9 @@ def _global_warnings(spec: GlobalSpec, problems: Problems) -> None:
     if spec.resolve_timeout is not None:
         problems.warn(
             "global.resolve_timeout",
-            "kept in the snapshot (resolve_timeout_ms) for alerts posted to /api/v2/alerts;"
-            " Alertmanager's webhook alerts carry their own end time",
+            "the resolve timeout of alerts posted to /api/v1/alerts and /api/v2/alerts (dedup's"
+            " api policy, unless dedup.api.resolve_timeout says otherwise); Alertmanager's"
+            " webhook alerts carry their own end time",
         )
 
 

@@ -125,6 +125,9 @@ class DedupPolicySpec(Spec):
     settle: Duration | None = None
     expire_after: Duration | None = None
     merge_episodes: Flag | None = None
+    resolve_timeout: DurationOrZero | None = Field(
+        default=None, description="a firing episode not sent again for this long resolves; 0: never"
+    )
 
 
 class DedupSpec(Spec):

@@ -10,7 +10,9 @@ order:
    in it and it resolved at most ``group_gap`` ago — or whatever the gap when dedup held
    flapping changes back in between (``held_changes``): a flapping alert stays one incident;
 2. the group's live incident: firing, the alert within its window — and in the alert's
-   cluster (a ``cluster`` label), as no rule joins alerts of two clusters;
+   cluster (a ``cluster`` label), as no rule joins alerts of two clusters, and in the same
+   phase of the alert's service (:mod:`app.correlation.phase`: a burst after a pause too long
+   for its pace is another incident, whatever the window);
 3. the incident of the storm its scope is in (triage's hint, ``storm``);
 4. otherwise a new incident.
 
@@ -20,7 +22,8 @@ group sends when an incident opens in it or has no firing alert of it left.
 
 State is two bounded rows: the group's *session* — per incident it holds alerts of
 (``parts``, at most ``MAX_PARTS``): ``[opened ms, newest alert ms, touched ms, firing,
-alerts, open, cluster]`` — and per fingerprint its last alert and incident (``f`` row).
+alerts, open, cluster, phase]`` (``phase``: ``[service scope, start ms]`` of its newest alert)
+— and per fingerprint its last alert and incident (``f`` row).
 Counts, never lists of alerts. A route's ``min_alerts`` / ``min_distinct_alerts`` count the
 group's firing alerts (one per fingerprint: dedup passes one episode at a time). Each record
 is applied once: a record whose ``seq`` is not above the fingerprint row's is a replay and
@@ -35,12 +38,13 @@ from typing import Any
 
 from app.correlation.index import CLUSTER as CLUSTER_LABEL
 from app.correlation.index import places_of
+from app.correlation.phase import service_scope
 from app.records import Alert, epoch_ms
 
 KEEP_RESOLVED_MS = 24 * 3_600_000  # a group part or fingerprint without firing alerts …
 KEEP_FIRING_MS = 7 * 86_400_000  # … or with firing ones is remembered this long untouched
 MAX_PARTS = 8  # incidents a group's session keeps counts of
-OPENED, LAST, TOUCHED, FIRING, ALERTS, OPEN, CLUSTER = range(7)  # fields of a part
+OPENED, LAST, TOUCHED, FIRING, ALERTS, OPEN, CLUSTER, PHASE = range(8)  # fields of a part
 
 Part = list[Any]
 Session = dict[str, Any]  # {"parts": {incident id: Part}, "due": ms}
@@ -135,7 +139,7 @@ def decide(
         incident, reason = _state_change(parts, fingerprint, alert, window, group, at, summaries)
     elif alert["status"] != "firing":
         incident = incident_id(group, at)
-        parts[incident] = [at, at, event_ms(alert, at), 0, 1, 0, _cluster(alert)]
+        parts[incident] = [at, at, event_ms(alert, at), 0, 1, 0, _cluster(alert), None]
         reason = "a resolve of an alert never seen firing: an incident of its own"
     else:
         incident, reason = _place(session, fingerprint, alert, window, group, at, summaries)
@@ -244,7 +248,10 @@ def _place(
         and fingerprint["status"] == "firing"
         and fingerprint["incident"] == incident
     )
-    part = parts.setdefault(incident, [at, at, at, 0, 0, 0, _cluster(alert)])
+    part = parts.setdefault(incident, [at, at, at, 0, 0, 0, _cluster(alert), None])
+    if len(part) <= PHASE:
+        part.append(None)  # a part kept before phases
+    part[PHASE] = _phase(alert) or part[PHASE]
     part[ALERTS] += 1
     part[LAST] = max(part[LAST], at)
     part[TOUCHED] = max(part[TOUCHED], at)
@@ -333,12 +340,28 @@ def _live(
             continue
         if cluster and part[CLUSTER] and part[CLUSTER] != cluster:
             continue
+        if _apart(part, alert):
+            continue
         found, newest = incident, part[LAST]
     return found
 
 
 def _cluster(alert: Alert) -> str:
     return alert["labels"].get(CLUSTER_LABEL, "")
+
+
+def _phase(alert: Alert) -> list[Any] | None:
+    """``[service scope, phase start]`` of an alert triage stamped, else ``None``."""
+    scope = service_scope(alert["service"])
+    start = (alert.get("phase") or {}).get(scope)
+    return None if start is None else [scope, start]
+
+
+def _apart(part: Part, alert: Alert) -> bool:
+    """Whether ``alert`` is of another phase of the service of the part's newest alert."""
+    mine = _phase(alert)
+    theirs = part[PHASE] if len(part) > PHASE else None
+    return bool(mine and theirs and mine[0] == theirs[0] and mine[1] != theirs[1])
 
 
 def _opened(
@@ -361,6 +384,7 @@ def _opened(
         "services": [alert["service"]] if alert["service"] else [],
         "group_key": alert.get("group_key"),
         "storm": None,
+        "phase": alert.get("phase") or {},
     }
 
 

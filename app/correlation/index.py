@@ -78,15 +78,18 @@ def new_incident(summary: dict[str, Any]) -> Incident:
         "group_keys": [summary["group_key"]] if summary.get("group_key") else [],
         "storm": None,
         "into": None,
+        "phases": dict(summary.get("phase") or {}),
         "due": 0,
     }
     row["due"] = due(row, summary["opened_ms"])
     return row
 
 
-def storm_incident(incident_id: str, scope: str, at: int, cluster: str) -> Incident:
-    """The row of an incident of its own for a storm of ``scope`` (``fresh``: it holds nothing
-    of its own yet)."""
+def storm_incident(
+    incident_id: str, scope: str, at: int, cluster: str, phase: int | None = None
+) -> Incident:
+    """The row of an incident of its own for a storm of ``scope`` in its ``phase`` (``fresh``:
+    it holds nothing of its own yet)."""
     places = {CLUSTER: cluster} if cluster else {}
     row: Incident = {
         **new_incident(
@@ -96,6 +99,7 @@ def storm_incident(incident_id: str, scope: str, at: int, cluster: str) -> Incid
                 "gap_ms": 0,
                 "max_ms": 0,
                 "places": places,
+                "phase": {} if phase is None else {scope: phase},
             }
         ),
         "storm": scope,
@@ -212,6 +216,7 @@ def united(into: Incident, absorbed: Incident, at: int, storm: bool) -> Incident
         "group_keys": list(dict.fromkeys([*into["group_keys"], *absorbed["group_keys"]]))[
             -MAX_GROUP_KEYS:
         ],
+        "phases": {**absorbed.get("phases", {}), **into.get("phases", {})},
     }
     merged["due"] = due(merged, at)
     return merged

@@ -17,7 +17,9 @@ Correlation opens an incident per correlation group; these rules, run by triage 
 5. ``J`` holds a template that co-occurred with ``I``'s (:mod:`app.correlation.cooccurrence`).
 
 Rules 2–5 never join across clusters, and a storm's incident (which holds every kind of
-content) is left out of rules 3–5; rules 3–5 need ``J`` live (:func:`app.correlation.index.live`).
+content) is left out of rules 3–5; rules 3–5 need ``J`` live (:func:`app.correlation.index.live`)
+and never join two phases of one service, rule 2 never two phases of the storm's scope
+(:mod:`app.correlation.phase`: a burst after a pause too long for its pace is another step).
 When a storm starts, it collapses into the first incident of its scope opened in the minute
 before and the others of that minute are merged into it (:func:`storm_started`); with none
 known yet, into an incident of its own, which the first of them to be heard of replaces.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.correlation import cooccurrence, storm
+from app.correlation import cooccurrence, phase, storm
 from app.correlation.index import (
     CLUSTER,
     Incident,
@@ -113,7 +115,8 @@ def storm_started(
     placed before anyone could know — go into the first of them; without any known yet, the
     storm gets an incident of its own (``fresh``: the first of them to be heard of takes its
     place, :func:`opened`)."""
-    _, at, _, cluster = started
+    at, cluster = started[1], started[3]
+    stamp = {scope: started[4]} if len(started) > 4 and started[4] is not None else {}
     reason = (
         f"opened in the minute before the alert storm of {scope} was detected:"
         " merged into the storm's incident"
@@ -127,9 +130,11 @@ def storm_started(
             continue
         if cluster and row["places"].get(CLUSTER, cluster) != cluster:
             continue
+        if phase.apart(row.get("phases"), stamp, scope):
+            continue  # opened in an earlier phase of the scope: another storm's, or none
         first.setdefault(row["id"], row)
     if not first:
-        fresh = storm_incident(started[0], scope, at, cluster)
+        fresh = storm_incident(started[0], scope, at, cluster, stamp.get(scope))
         rows.put(incident_key(tenant, fresh["id"]), fresh)
         return fresh["id"], []
     into, *others = sorted(first.values(), key=lambda row: (row["opened_ms"], row["id"]))
@@ -211,8 +216,14 @@ def _candidates(rows: RowAccess, tenant: str, kind: str, value: str, row: Incide
 
 
 def _joinable(other: Incident, row: Incident, at: int) -> bool:
-    """Rules 3–5: live, not a storm's incident, not in another cluster."""
-    return live(other, at) and not other["storm"] and not elsewhere(other, row["places"])
+    """Rules 3–5: live, not a storm's incident, not in another cluster, not in another phase
+    of one of its services."""
+    if not live(other, at) or other["storm"] or elsewhere(other, row["places"]):
+        return False
+    mine, theirs = row.get("phases") or {}, other.get("phases") or {}
+    return not any(
+        phase.apart(mine, theirs, scope) for scope in mine if scope.startswith("service ")
+    )
 
 
 def _group_key(rows: RowAccess, tenant: str, row: Incident) -> tuple[Incident, str] | None:
@@ -233,6 +244,8 @@ def _storm(
             continue
         started, newest = current[1], current[2]
         if not started - MINUTE_MS <= at <= max(newest, started + MINUTE_MS):
+            continue
+        if len(current) > 4 and phase.apart(row.get("phases"), {scope: current[4]}, scope):
             continue
         into = root(rows, tenant, current[0])
         if into is None or elsewhere(into, row["places"]):

@@ -5,9 +5,11 @@ Rates are counted per *scope* (``tenant <t>`` and ``service <s>``) for each new 
 in event time (``starts_at``), per minute: ``[minute, count, mean, variance, previous count]``
 with an EWMA baseline of finished minutes. A scope storms when the new alerts of the last minute
 number at least ``STORM_MIN`` and ``STORM_FACTOR`` times the baseline plus three standard
-deviations. A storm is ``[incident id, started ms, newest ms, cluster]``: the incident it
-collapses into (a fresh id), and it lasts until no new alert of the scope came at storm pace
-(``STORM_PACE`` in the last minute) for ``STORM_QUIET_MS``. While it lasts, triage stamps a
+deviations. A storm is ``[incident id, started ms, newest ms, cluster, phase]``: the incident
+it collapses into (a fresh id), and it lasts until no new alert of the scope came at storm pace
+(``STORM_PACE`` in the last minute) for ``STORM_QUIET_MS``, and no longer than the scope's
+phase it started in (:mod:`app.correlation.phase`): after a pause too long for its pace, the
+scope's next burst is a storm of its own. While it lasts, triage stamps a
 *hint* on each new alert of the scope (``{"scope", "incident_id", "words"}``); correlation
 puts an alert that would open a new incident into the storm's incident instead.
 """
@@ -32,7 +34,7 @@ KEEP_RATE_MS = 7 * 86_400_000  # … and none quiet for longer than this
 CLUSTER = "cluster"  # a storm never takes alerts of another cluster
 
 Rate = list[float]  # [minute, count, mean, variance, previous minute's count]
-Storm = list[Any]  # [incident id, started ms, newest alert ms, cluster or ""]
+Storm = list[Any]  # [incident id, started ms, newest alert ms, cluster or "", phase start ms]
 
 
 def scopes(alert: Alert) -> list[str]:
@@ -161,19 +163,24 @@ def note(
     alert: Alert,
     at: int,
     count: bool,
+    phases: dict[str, int] | None = None,
 ) -> tuple[dict[str, str] | None, list[str]]:
-    """Count a new firing alert (when ``count``) and say which storm takes it.
+    """Count a new firing alert (when ``count``) and say which storm takes it; ``phases`` is
+    the alert's phase stamp (scope → start of the scope's current phase).
 
     ``rates`` (scope → rate) and ``storms`` (scope → storm) are updated in place. Returns the
     hint for the alert (``None`` outside storms) and the scopes whose storm this alert started.
 
-    >>> rates, storms = {}, {}
+    >>> rates, storms, phase = {}, {}, {"tenant t": 60_000}
     >>> a = {"tenant": "t", "service": "", "labels": {}}
-    >>> [note("t", rates, storms, a, 60_000 + n, True)[0] for n in range(9)][-1] is None
+    >>> [note("t", rates, storms, a, 60_000 + n, True, phase)[0] for n in range(9)][-1] is None
     True
-    >>> hint, started = note("t", rates, storms, a, 60_010, True)
+    >>> hint, started = note("t", rates, storms, a, 60_010, True, phase)
     >>> started, hint["incident_id"] == storms["tenant t"][0], hint["words"][:24]
     (['tenant t'], True, 'alert storm: 10 new aler')
+    >>> hint, started = note("t", rates, storms, a, 70_000, True, {"tenant t": 70_000})
+    >>> started, storms["tenant t"][1]  # a new phase of the scope: a storm of its own
+    (['tenant t'], 70000)
     """
     hint: dict[str, str] | None = None
     started: list[str] = []
@@ -183,9 +190,12 @@ def note(
             continue
         rates[scope] = rate
         storm = storms.get(scope)
+        phase = (phases or {}).get(scope)
+        if storm is not None and not same_phase(storm, phase):
+            storm = None  # it ended with its phase
         if not active(storm, at) and count and storming(rate, at):
             cluster = alert["labels"].get(CLUSTER, "")
-            storm = storms[scope] = [storm_id(tenant, scope, at), at, at, cluster]
+            storm = storms[scope] = [storm_id(tenant, scope, at), at, at, cluster, phase]
             started.append(scope)
         if hint is None and storm is not None and _takes(storm, rate, alert, at):
             storm[2] = max(storm[2], at)
@@ -195,6 +205,18 @@ def note(
                 "words": words(rate, scope, at, scope in started),
             }
     return hint, started
+
+
+def same_phase(storm: Storm, phase: int | None) -> bool:
+    """Whether a storm belongs to the phase ``phase`` of its scope (storms and alerts from
+    before phases were kept belong to any).
+
+    >>> same_phase(["s", 0, 0, "", 5], 5), same_phase(["s", 0, 0, "", 5], 9)
+    (True, False)
+    >>> same_phase(["s", 0, 0, ""], 9), same_phase(["s", 0, 0, "", 5], None)
+    (True, True)
+    """
+    return len(storm) < 5 or storm[4] is None or phase is None or storm[4] == phase
 
 
 def _takes(storm: Storm, rate: Rate, alert: Alert, at: int) -> bool:

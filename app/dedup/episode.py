@@ -16,6 +16,10 @@ released in its latest state, with the reason in ``reasons``. Release rides on e
 next message of the fingerprint, or any later message of the same partition whose
 ``received_at`` is past the settle time (:func:`tick`).
 
+Sources that never resolve (``resolve_timeout`` of their policy, :mod:`app.dedup.timeout`): a
+firing episode not sent again within the timeout is resolved by dedup, and the next message of
+the fingerprint opens a new episode.
+
 Every record passed on carries ``seq`` — how many records of its fingerprint passed, this one
 included — so later stages apply each state change of an alert once, whatever path it took or
 how often it was replayed, and ``fingerprint_rate``, the decayed count of the fingerprint's
@@ -40,7 +44,7 @@ KEEP_RELEASES = 256
 RATE_HALF_LIFE_MS = 3_600_000
 
 
-_NEW_FIELDS = {
+_NEW_FIELDS: dict[str, Any] = {
     "changes": [],
     "sent": [],
     "held": 0,
@@ -48,6 +52,8 @@ _NEW_FIELDS = {
     "source": "",
     "passed": 0,
     "rate": [0.0, 0],
+    "last": None,
+    "timed_out": False,
 }
 
 
@@ -70,6 +76,8 @@ class Episode(TypedDict):
     source: str  # whose policy applies
     passed: int  # records passed on for the fingerprint, all episodes: the next one's ``seq``
     rate: list[float]  # decayed count of passed records (half-life RATE_HALF_LIFE_MS), last ms
+    last: Alert | None  # the firing alert passed last, when the source has a resolve_timeout
+    timed_out: bool  # resolved by dedup: no message came within the source's resolve_timeout
 
 
 class Ticks(TypedDict):
@@ -108,9 +116,25 @@ def decide(
     (True, 2, ['fired again after it resolved: a new episode'])
     """
     if state is not None:
-        state = {**_NEW_FIELDS, **state}  # type: ignore[typeddict-item]
+        state = {**_NEW_FIELDS, **state}  # type: ignore[assignment]
         if offset <= state["offset"]:
             return state, _replayed(state, alert)
+    return _remember(*_decide(state, alert, offset, policy), policy)
+
+
+def _remember(
+    episode: Episode, passed: Alert | None, policy: DedupPolicy
+) -> tuple[Episode, Alert | None]:
+    """Keep the firing alert passed last where the source has a ``resolve_timeout``: what dedup
+    resolves for want of messages (:mod:`app.dedup.timeout`)."""
+    if policy.resolve_timeout_ms and passed is not None and passed["status"] == "firing":
+        episode = {**episode, "last": {**passed, "reasons": []}}
+    return episode, passed
+
+
+def _decide(
+    state: Episode | None, alert: Alert, offset: int, policy: DedupPolicy
+) -> tuple[Episode, Alert | None]:
     at = epoch_ms(alert["received_at"])
     if state is not None and at - epoch_ms(state["last_seen"]) > policy.expire_after_ms:
         state = None  # forgotten: a fresh start
@@ -171,7 +195,7 @@ def release(
     alert = episode["pending"]
     if alert is None or not episode["held"] or settles_at(episode, policy) > now_ms:  # type: ignore[operator]
         return episode, None
-    return _settle({**_NEW_FIELDS, **episode}, alert, policy, [])  # type: ignore[typeddict-item]
+    return _remember(*_settle({**_NEW_FIELDS, **episode}, alert, policy, []), policy)  # type: ignore[typeddict-item]
 
 
 def settles_at(episode: Episode, policy: DedupPolicy) -> int | None:
@@ -221,7 +245,7 @@ def decayed(rate: list[float], now_ms: int) -> float:
     (1.0, 2.0)
     """
     count, last = rate
-    return count * 0.5 ** (max(now_ms - last, 0) / RATE_HALF_LIFE_MS)
+    return float(count * 0.5 ** (max(now_ms - last, 0) / RATE_HALF_LIFE_MS))
 
 
 def tick(
@@ -277,14 +301,20 @@ def _identify(state: Episode | None, alert: Alert, policy: DedupPolicy) -> tuple
     firing = state["status"] == "firing"
     if policy.merge_episodes and firing and alert["id"] != state["alert_id"]:
         return {**alert, "id": state["alert_id"]}, []  # an event of the open issue
+    timed_out = state.get("timed_out", False)
+    if timed_out and alert["status"] != "firing":  # the sender's resolve, after dedup's
+        return {**alert, "id": state["alert_id"]}, []
     if firing or alert["status"] != "firing":
         return alert, []
     if alert["id"] == state["alert_id"]:
-        if not policy.merge_episodes:  # Alertmanager re-fires with a new startsAt: a late re-send
-            return {**alert, "status": "resolved"}, []
-        # Sentry's "unresolved" names the issue's first sighting: a regression, a new episode
+        if not policy.merge_episodes and not timed_out:
+            return {**alert, "status": "resolved"}, []  # Alertmanager re-fires with a new startsAt
+        # Sentry's "unresolved" names the issue's first sighting, and a message after a timeout
+        # is the sender still firing: either way a new episode
         again = alert_id(alert["tenant"], alert["fingerprint"], epoch_ms(alert["received_at"]))
         alert = {**alert, "id": again}
+    if timed_out:
+        return alert, ["sent again after it was resolved for want of messages: a new episode"]
     return alert, ["fired again after it resolved: a new episode"]
 
 
@@ -308,10 +338,13 @@ def _fold(state: Episode | None, alert: Alert, offset: int, new_episode: bool) -
             "source": alert.get("source", ""),
             "passed": state["passed"] if state else 0,
             "rate": state["rate"] if state else [0.0, 0],
+            "last": None,
+            "timed_out": False,
         }
     return {
         **state,
         "status": alert["status"],
+        "timed_out": state["timed_out"] and alert["status"] == state["status"],
         "last_seen": max(state["last_seen"], seen_at),
         "count": state["count"] + 1,
         "total": state["total"] + 1,

@@ -28,8 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.correlation import cooccurrence, links, storm
+from app.correlation import cooccurrence, links, phase, storm
+from app.learning.features import kind_of
 from app.learning.model import Example, Learner
+from app.learning.novelty import NOT_NEWS, quiet_for
 from app.learning.scoring import score_alert
 from app.learning.store import Model
 from app.records import Alert, epoch_ms
@@ -129,13 +131,17 @@ class Triage:
             alert = {**alert, "template_id": template.id, "template": template.text}
             routing = self.snapshot.routing(alert)
             learner = self._model_of(rows, tenant).learner
-            triaged = score_alert(learner, alert, routing.thresholds, at)
+            quiet = NOT_NEWS
+            if alert["status"] == "firing":
+                fresh = record.position > applied
+                quiet = quiet_for(rows, tenant, kind_of(alert), alert["service"], at, fresh)
+            triaged = score_alert(learner, alert, routing.thresholds, at, quiet)
             triaged["route"] = routing.route.name
             triaged["routes"] = routing.routes
             triaged["group"] = routing.group
             triaged["config_version"] = self.snapshot.version
             if alert["status"] == "firing":
-                fresh = record.position > applied
+                triaged["phase"] = _phase(head["phases"], triaged, at, fresh)
                 hint = self._storm(rows, head, tenant, triaged, at, fresh, handled)
                 if hint is not None:
                     triaged["storm"] = hint
@@ -147,8 +153,10 @@ class Triage:
             handled.outputs.append((TRIAGED, routing.group, triaged))
         for tenant, at in latest.items():
             self._templates[tenant].save(rows, tenant)
-            storm.prune(heads[tenant]["rates"], at)
-            storm.quiet(heads[tenant]["storms"], at)
+            head = heads[tenant]
+            storm.prune(head["rates"], at)
+            head["phases"] = {s: p for s, p in head["phases"].items() if s in head["rates"]}
+            storm.quiet(head["storms"], at)
         return max(latest.values(), default=None)
 
     def _storm(
@@ -162,7 +170,9 @@ class Triage:
         handled: Handled,
     ) -> dict[str, str] | None:
         """Count a new firing alert in its scopes' rates; the storm hint it gets, if any."""
-        hint, started = storm.note(tenant, head["rates"], head["storms"], alert, at, count=fresh)
+        hint, started = storm.note(
+            tenant, head["rates"], head["storms"], alert, at, fresh, alert.get("phase")
+        )
         for scope in started:
             current = head["storms"][scope]
             incident, merges = links.storm_started(rows, tenant, head, scope, current)
@@ -222,6 +232,16 @@ class Triage:
         return self._models[tenant]
 
 
+def _phase(phases: dict[str, phase.Phase], alert: Alert, at: int, fresh: bool) -> dict[str, int]:
+    """The phase stamp of a new firing alert: its scopes' phases, advanced by it when it is
+    not a replay."""
+    scopes = storm.scopes(alert)
+    if fresh:
+        for scope in scopes:
+            phases[scope] = phase.advance(phases.get(scope), at)
+    return phase.stamp(phases, scopes)
+
+
 def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> dict[str, Any]:
     """The tenant's head row, as a copy of its own for this call (rows are shared)."""
     if tenant not in heads:
@@ -229,6 +249,7 @@ def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> 
         heads[tenant] = {
             "rates": {scope: list(rate) for scope, rate in row.get("rates", {}).items()},
             "storms": {scope: list(storm) for scope, storm in row.get("storms", {}).items()},
+            "phases": {scope: list(p) for scope, p in row.get("phases", {}).items()},
             "recent": list(row.get("recent", [])),
             "opened": list(row.get("opened", [])),
             "due": row.get("due", 0),

@@ -143,7 +143,9 @@ class Notifier:
                 incident.due_ms = due
                 heapq.heappush(self._due, (due, incident_id))
             return
-        news = tuple(a for a in incident.news if incident.alerts.get(a) == "firing")
+        news = tuple(
+            a for a in incident.alerts if a in incident.news and incident.alerts[a] == "firing"
+        )
         incident.told_ms, incident.news = now_ms, set()
         if news:
             self._tell(now_ms, incident_id, "update", news)

@@ -42,9 +42,9 @@ RULES = {
 def model_view(tenant: str, learner: Learner, head: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the API shows of a tenant's model and of what triage keeps of its alerts.
 
-    >>> view = model_view("t", Learner(0.35), {"phases": {"service db": [0, 9_000, 2.0, 40]}})
+    >>> view = model_view("t", Learner(0.35), {"phases": {"service db": [0, 9_000, 2.0, 60]}})
     >>> view["samples"], view["roc_auc"], view["kinds"], view["phases"]["service db"]
-    (0, None, {}, {'since_ms': 0, 'newest_ms': 9000, 'mean_gap_ms': 2.0, 'alerts': 40, \
+    (0, None, {}, {'since_ms': 0, 'newest_ms': 9000, 'mean_gap_ms': 2.0, 'alerts': 60, \
 'pause_limit_ms': 5000})
     """
     kinds = {

@@ -29,7 +29,7 @@ from app.learning.labels import LabelPolicy
 from app.notify import events
 from app.notify.delivery import Deliveries
 from app.notify.muting import Muting
-from app.notify.step import Outputs, Settings, Step, Tables
+from app.notify.step import LOG, Outputs, Settings, Step, Tables
 from app.notify.timers import Timers
 from app.runtime import Context, Record, partition_of, run_stage
 from app.runtime.batches import item
@@ -124,11 +124,15 @@ def _lost(key: str, incident_id: str) -> None:
 def _timers(partition: int) -> Timers:
     """The partition's timers, indexed from its rows the first time after an assignment."""
     if partition not in _partitions:
-        _partitions[partition] = Timers.rebuilt(
+        rebuilt = Timers.rebuilt(
             timers.items(partition),
             lambda key: nflog.read(partition, key),
             CONFIG.current.options.resend_after_ms,
         )
+        swept = nflog.read(partition, LOG.position(partition))
+        if swept is not None:  # the clock had passed the swept hours before: it starts there
+            rebuilt.advance((int(swept) + 1) * LOG.bucket_ms)
+        _partitions[partition] = rebuilt
     return _partitions[partition]
 
 

@@ -57,10 +57,21 @@ class Expiry:
     def schedule(
         self, rows: RowAccess, partition: int, key: str, due_ms: int, before_ms: int | None
     ) -> None:
-        """List ``key`` in the bucket ``due_ms`` falls in, unless ``before_ms`` (when it was
-        listed last) falls in the same bucket."""
-        hour = due_ms // self.bucket_ms
-        if before_ms is not None and before_ms // self.bucket_ms == hour:
+        """List ``key`` in the bucket ``due_ms`` falls in — or in the first bucket not swept
+        yet, when that one was (a late or backfilled row is never left behind the sweep) —
+        unless ``before_ms`` (when it was listed last) falls in the same bucket.
+
+        >>> from app.runtime.state import MemoryRows
+        >>> rows, hours = MemoryRows(), Expiry("h")
+        >>> hours.take(rows, 0, 10 * HOUR_MS)  # swept up to hour 9
+        []
+        >>> hours.schedule(rows, 0, "late", due_ms=HOUR_MS, before_ms=None)
+        >>> hours.take(rows, 0, 11 * HOUR_MS)
+        ['late']
+        """
+        first = self._first_open(rows, partition)
+        hour = max(due_ms // self.bucket_ms, first)
+        if before_ms is not None and before_ms // self.bucket_ms == hour:  # listed there still
             return
         bucket = self._bucket(partition, hour)
         count = rows.get(bucket, 0)
@@ -83,9 +94,10 @@ class Expiry:
         >>> rows.get("e|0|0"), len(rows.get("e|0|0|0")), rows.get("e|0|0|1")
         (70, 64, ['k64', 'k65', 'k66', 'k67', 'k68', 'k69'])
         """
+        first = self._first_open(rows, partition)
         by_hour: dict[int, list[str]] = {}
         for key, due_ms, before_ms in entries:
-            hour = due_ms // self.bucket_ms
+            hour = max(due_ms // self.bucket_ms, first)
             if before_ms is None or before_ms // self.bucket_ms != hour:
                 by_hour.setdefault(hour, []).append(key)
         for hour, keys in by_hour.items():
@@ -147,6 +159,11 @@ class Expiry:
             keys += self._take(rows, self._bucket(partition, passed))
         rows.put(position, stop)
         return keys
+
+    def _first_open(self, rows: RowAccess, partition: int) -> int:
+        """The first bucket not swept yet (0 before the partition's first sweep)."""
+        swept = rows.get(self.position(partition))
+        return 0 if swept is None else int(swept) + 1
 
     def next_bucket_ms(self, rows: RowAccess, partition: int) -> int | None:
         """Start of the first bucket not swept yet (``None`` before the first sweep): a row
@@ -227,13 +244,10 @@ class ExpiringRows:
     def flush(self) -> None:
         """List the written rows that carry a ``due``, then write every row to the table."""
         entries: list[tuple[str, int, int | None]] = []
-        next_hour = self.expiry.next_bucket_ms(self, self.partition)
         for key in self._written:
             value = self._read[key]
             if isinstance(value, dict) and isinstance(value.get("due"), int):
-                # a row due in an hour already swept goes in the next one to be swept
-                due = value["due"] if next_hour is None else max(value["due"], next_hour)
-                entries.append((key, due, self._listed[key]))
+                entries.append((key, value["due"], self._listed[key]))
                 self._listed[key] = value["due"]
         self.expiry.schedule_many(self, self.partition, entries)
         for key in self._written:

@@ -87,6 +87,7 @@ def test_noise_stops_paging_and_acknowledged_kind_keeps_paging_across_restart(
     (_, probe, _), *_ = enriched.wait(lambda key, value: key == probe_id)
 
     eventually(lambda: caught_up(bootstrap), 45, "the worker to commit everything")
+    model = _model(worker, tenant, 2 * LESSONS)  # the probe moved the tenant's phases
     worker.stop(kill=True)
     worker.start()
 

@@ -326,6 +326,26 @@ def close(session: Session | None, incident: str) -> Session | None:
     return {**session, "closed": [*closed, incident][-MAX_PARTS:]}
 
 
+def closed_by_person(session: Session, incident: str, tenant: str, group: str) -> dict[str, Any]:
+    """The ``closed`` summary that tells triage a person closed ``incident``: the tenant-wide
+    rules merge nothing into it any more.
+
+    >>> closed_by_person({"parts": {"i1": [0, 0, 5, 1, 1, 1, ""]}}, "i1", "t", "g")["at_ms"]
+    5
+    """
+    part = session["parts"].get(incident)
+    touched = int(part[TOUCHED]) if part is not None else 0
+    return {
+        "kind": "closed",
+        "incident_id": incident,
+        "tenant": tenant,
+        "group": group,
+        "opened_ms": int(part[OPENED]) if part is not None else touched,
+        "at_ms": touched,
+        "by_person": True,
+    }
+
+
 def _live(
     parts: dict[str, Part], window: Window, alert: Alert, at: int, closed: list[str]
 ) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.correlation.group import close, decide
+from app.correlation.group import close, closed_by_person, decide
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.triage.routing import Snapshot
@@ -44,9 +44,12 @@ def correlate(
     now = None
     for record in records:
         if record.value.get("kind") == "close":  # notify: a person closed the incident
-            closed = close(rows.get(record.key), record.value["incident_id"])
+            incident = record.value["incident_id"]
+            closed = close(rows.get(record.key), incident)
             if closed is not None:
                 rows.put(record.key, closed)
+                summary = closed_by_person(closed, incident, record.value["tenant"], record.key)
+                outputs.append((OPENED, record.value["tenant"], summary))
             continue
         alert: Alert = record.value
         group = record.key

@@ -98,11 +98,12 @@ def opened(
 
 
 def closed(rows: RowAccess, tenant: str, summary: dict[str, Any]) -> None:
-    """Take a ``closed`` summary: one group of the incident has no firing alert left."""
+    """Take a ``closed`` summary: one group of the incident has no firing alert left, or a
+    person closed it (``by_person``: nothing joins it any more)."""
     row = root(rows, tenant, summary["incident_id"])
     if row is None:
         return
-    row = {**row, "parts": max(0, row["parts"] - 1)}
+    row = {**row, "parts": 0 if summary.get("by_person") else max(0, row["parts"] - 1)}
     row["due"] = due(row, summary["at_ms"])
     rows.put(incident_key(tenant, row["id"]), row)
 

@@ -21,7 +21,7 @@ from app.config.routes import group_labels
 from app.matchers import MatcherError, parse_matcher
 from app.notify.member import view
 from app.records import format_time, parse_time
-from app.web.http import ApiError
+from app.web.http import ApiError, query_time
 from app.web.routing import from_other_workers
 from tables.members import members
 
@@ -122,7 +122,7 @@ def alert_filter(query: Mapping[str, Any]) -> AlertFilter:
         raise ApiError(400, "invalid_query", f"status: expected one of {STATUSES}")
     if equal.get("decision") not in (None, *DECISIONS):
         raise ApiError(400, "invalid_query", f"decision: expected one of {DECISIONS}")
-    since, until = _time(query.get("since"), "since"), _time(query.get("until"), "until")
+    since, until = query_time(query.get("since"), "since"), query_time(query.get("until"), "until")
     matchers = [_matcher(text) for text in _all(query, "filter")]
 
     def keep(alert: Mapping[str, Any]) -> bool:
@@ -173,12 +173,3 @@ def _matcher(text: str) -> Any:
         return parse_matcher(text)
     except MatcherError as exc:
         raise ApiError(400, "invalid_query", f"filter: {exc}") from None
-
-
-def _time(text: str | None, name: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        return format_time(parse_time(text))
-    except (ValueError, OverflowError):
-        raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None

@@ -22,8 +22,8 @@ from faust.web import Request, Response, View
 
 from app.access import Principal
 from app.faust_app import app, settings
-from app.records import format_time, parse_time, utc_now
-from app.web.http import ApiError, answer, guarded, on_every_call
+from app.records import utc_now
+from app.web.http import ApiError, answer, guarded, on_every_call, query_time
 
 TOPIC = "audit.log"
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -81,7 +81,7 @@ def keep_filter(query: Any) -> Any:
     """
     who, method, path = query.get("who"), query.get("method"), query.get("path")
     status = query.get("status")
-    since, until = _time(query.get("since"), "since"), _time(query.get("until"), "until")
+    since, until = query_time(query.get("since"), "since"), query_time(query.get("until"), "until")
 
     def keep(entry: dict[str, Any]) -> bool:
         return (
@@ -172,12 +172,3 @@ def _number(text: str, name: str, low: int, high: int) -> int:
     if not text.isascii() or not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
         raise ApiError(400, "invalid_query", f"{name}: expected {low} to {high}, got {text[:20]!r}")
     return int(text)
-
-
-def _time(text: str | None, name: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        return format_time(parse_time(text))
-    except (ValueError, OverflowError):
-        raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None

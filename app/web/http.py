@@ -22,6 +22,7 @@ from faust.web import Request, Response, View
 from app import health, metrics
 from app.access import OPEN, Need, Principal, load_tokens
 from app.faust_app import settings
+from app.records import format_time, parse_time
 from app.sources import SourceError
 from app.sources.common import decode_json
 
@@ -206,6 +207,17 @@ def require_tenant(tenant: str) -> None:
         raise ApiError(
             403, "forbidden_tenant", f"token {who.id!r} may not act for tenant {tenant!r}"
         )
+
+
+def query_time(text: str | None, name: str) -> str | None:
+    """A query parameter's RFC 3339 time, normalised (``None`` when absent); 400 when it is not
+    one (or out of range)."""
+    if text is None:
+        return None
+    try:
+        return format_time(parse_time(text))
+    except (ValueError, OverflowError):
+        raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None
 
 
 def header(request: Request, name: str) -> str:

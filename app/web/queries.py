@@ -13,7 +13,15 @@ from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
 from app.triage.templates import records
 from app.web.actions import actions_of
-from app.web.http import ApiError, answer, guarded, require_tenant, tenant_of, tenant_scope
+from app.web.http import (
+    ApiError,
+    answer,
+    guarded,
+    query_time,
+    require_tenant,
+    tenant_of,
+    tenant_scope,
+)
 from app.web.lookup import find, here, incident_view
 from app.web.routing import (
     Rebalancing,
@@ -108,7 +116,7 @@ def incident_filter(query: Any) -> Any:
     template = query.get("template")
     if status is not None and status not in INCIDENT_STATUSES:
         raise ApiError(400, "invalid_query", f"status: expected one of {INCIDENT_STATUSES}")
-    since, until = _time(query.get("since"), "since"), _time(query.get("until"), "until")
+    since, until = query_time(query.get("since"), "since"), query_time(query.get("until"), "until")
 
     def keep(incident: dict[str, Any]) -> bool:
         last_seen = format_time(parse_time(incident["last_seen"]))
@@ -226,15 +234,6 @@ def _whole(text: str, name: str) -> int:
     if _DIGITS.fullmatch(text) is None:
         raise ApiError(400, "invalid_query", f"{name}: expected a whole number, got {text[:20]!r}")
     return int(text)
-
-
-def _time(text: str | None, name: str) -> str | None:
-    if text is None:
-        return None
-    try:
-        return format_time(parse_time(text))
-    except (ValueError, OverflowError):
-        raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None
 
 
 def _limit(text: str) -> int:

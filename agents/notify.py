@@ -34,9 +34,10 @@ from app.notify.timers import Timers
 from app.runtime import Context, Record, partition_of, run_stage
 from app.runtime.batches import item
 from app.runtime.outbox import Outbox
+from app.runtime.state import Rows
 from app.silences import Silence
 from app.sinks.base import Outcome
-from app.stages import producer, stage
+from app.stages import periodic, producer, stage
 from tables.incidents import incidents
 from tables.inhibitors import changelog as inhibitors_changelog
 from tables.inhibitors import read_sources
@@ -129,9 +130,9 @@ def _timers(partition: int) -> Timers:
             lambda key: nflog.read(partition, key),
             CONFIG.current.options.resend_after_ms,
         )
-        swept = nflog.read(partition, LOG.position(partition))
-        if swept is not None:  # the clock had passed the swept hours before: it starts there
-            rebuilt.advance((int(swept) + 1) * LOG.bucket_ms)
+        swept_to = LOG.next_bucket_ms(Rows(nflog, partition), partition)
+        if swept_to is not None:  # the clock had passed the swept hours before: it starts there
+            rebuilt.advance(swept_to)
         _partitions[partition] = rebuilt
     return _partitions[partition]
 
@@ -164,6 +165,7 @@ async def notify(stream: faust.StreamT[Any]) -> None:
 
 
 @app.timer(interval=max(CONFIG.current.options.tick_interval_ms, 1000) / 1000)  # type: ignore[untyped-decorator]
+@periodic
 async def tick() -> None:
     """Advance event time on this worker's partitions, so timers fire without new alerts."""
     if not CONFIG.current.options.tick_interval_ms:
@@ -173,10 +175,7 @@ async def tick() -> None:
     for tp in app.assignor.assigned_actives():
         if tp.topic == topics.notify_events.name:
             outbox.item(tp.topic, tp.partition, item("", value))
-    try:
-        await outbox.flush()
-    except Exception as error:  # the next tick comes soon
-        log.warning("ticks not sent: %s", error)
+    await outbox.flush()
 
 
 @app.timer(interval=CONFIG.current.options.reload_interval_ms / 1000)  # type: ignore[untyped-decorator]

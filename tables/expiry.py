@@ -69,15 +69,7 @@ class Expiry:
         >>> hours.take(rows, 0, 11 * HOUR_MS)
         ['late']
         """
-        first = self._first_open(rows, partition)
-        hour = max(due_ms // self.bucket_ms, first)
-        if before_ms is not None and before_ms // self.bucket_ms == hour:  # listed there still
-            return
-        bucket = self._bucket(partition, hour)
-        count = rows.get(bucket, 0)
-        chunk = f"{bucket}|{count // CHUNK}"
-        rows.put(chunk, [*rows.get(chunk, []), key])
-        rows.put(bucket, count + 1)
+        self.schedule_many(rows, partition, [(key, due_ms, before_ms)])
 
     def schedule_many(
         self, rows: RowAccess, partition: int, entries: Iterable[tuple[str, int, int | None]]
@@ -94,11 +86,11 @@ class Expiry:
         >>> rows.get("e|0|0"), len(rows.get("e|0|0|0")), rows.get("e|0|0|1")
         (70, 64, ['k64', 'k65', 'k66', 'k67', 'k68', 'k69'])
         """
-        first = self._first_open(rows, partition)
+        first = (self.next_bucket_ms(rows, partition) or 0) // self.bucket_ms
         by_hour: dict[int, list[str]] = {}
         for key, due_ms, before_ms in entries:
             hour = max(due_ms // self.bucket_ms, first)
-            if before_ms is None or before_ms // self.bucket_ms != hour:
+            if before_ms is None or before_ms // self.bucket_ms != hour:  # else listed there still
                 by_hour.setdefault(hour, []).append(key)
         for hour, keys in by_hour.items():
             bucket = self._bucket(partition, hour)
@@ -159,11 +151,6 @@ class Expiry:
             keys += self._take(rows, self._bucket(partition, passed))
         rows.put(position, stop)
         return keys
-
-    def _first_open(self, rows: RowAccess, partition: int) -> int:
-        """The first bucket not swept yet (0 before the partition's first sweep)."""
-        swept = rows.get(self.position(partition))
-        return 0 if swept is None else int(swept) + 1
 
     def next_bucket_ms(self, rows: RowAccess, partition: int) -> int | None:
         """Start of the first bucket not swept yet (``None`` before the first sweep): a row

@@ -90,10 +90,9 @@ def timed_out(
 
 
 def schedule(rows: RowAccess, partition: int, key: str, due_ms: int) -> None:
-    """List the episode ``key`` to be looked at once ``due_ms`` (its end) passed; in the first
-    bucket not swept yet when that one is earlier."""
-    start = TIMEOUTS.next_bucket_ms(rows, partition)
-    TIMEOUTS.schedule(rows, partition, key, max(due_ms, start or due_ms), None)
+    """List the episode ``key`` to be looked at once ``due_ms`` (its end) passed (in the first
+    bucket not swept yet when that one is earlier, as :meth:`Expiry.schedule` does)."""
+    TIMEOUTS.schedule(rows, partition, key, due_ms, None)
 
 
 def sweep(

@@ -7,31 +7,6 @@ feedback is in Kafka; a row is dropped (tombstone) once its link has expired.
 
 from __future__ import annotations
 
-import faust
+from tables.topic_table import topic_table
 
-from app.faust_app import app
-
-TOPIC = "links.used"
-
-
-class _TopicTable(faust.GlobalTable):
-    """A global table whose changelog topic has a plain name of its own."""
-
-    def _changelog_topic_name(self) -> str:
-        return TOPIC
-
-
-links_used = app.tables.add(
-    _TopicTable(
-        app,
-        name="links_used",
-        beacon=app.tables.beacon,
-        standby_buffer_size=1,
-        is_global=True,
-        key_type=str,
-        partitions=1,
-        recovery_buffer_size=1,
-        synchronize_all_active_partitions=True,
-        help=__doc__,
-    )
-)
+links_used = topic_table("links_used", "links.used", __doc__ or "")

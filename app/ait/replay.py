@@ -21,7 +21,7 @@ from app.ait import stream
 from app.ait.notifier import Notifier, Told, carried
 from app.ait.score import Notification
 from app.config import Config
-from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, Observation, join
+from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, join, observation
 from app.learning.model import Learner
 from app.learning.scoring import Thresholds
 from app.pipeline import Pipeline
@@ -99,7 +99,7 @@ def replay(
                 result.alerts += 1
                 decision = alert["decision"] or ""
                 result.decisions[decision] = result.decisions.get(decision, 0) + 1
-            absorb(alert["id"], _observation(alert), OBSERVATIONS)
+            absorb(alert["id"], observation(alert), OBSERVATIONS)
             notifier.alert(alert, now)
 
     def answer(until: int) -> None:
@@ -137,21 +137,6 @@ def replay(
     result.alert_of = alert_of
     result.learner = pipeline.triage.learners().get(TENANT)
     return result
-
-
-def _observation(alert: Alert) -> Observation:
-    features = alert.get("features") or {}
-    return {
-        "alert_id": alert["id"],
-        "tenant": alert["tenant"],
-        "kind": str(features.get("kind", "")),
-        "status": alert["status"],
-        "features": features,
-        "score": alert["score"] or 0.0,
-        "decision": alert["decision"] or "",
-        "starts_at": alert["starts_at"],
-        "ends_at": alert["ends_at"],
-    }
 
 
 def _schedule(

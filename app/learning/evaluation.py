@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, Observation, join
+from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, join, observation
 from app.learning.model import Learner
 from app.learning.scoring import Thresholds
 from app.learning.streams import Scored, Simulated, Source, recorded_stream
@@ -148,19 +148,7 @@ def _decided(
 ) -> None:
     """Note a scored alert and hand what the model saw to the labels join."""
     truth[alert["id"]] = actionable
-    features = alert.get("features") or {}
-    observation: Observation = {
-        "alert_id": alert["id"],
-        "tenant": alert["tenant"],
-        "kind": str(features.get("kind", "")),
-        "status": alert["status"],
-        "features": features,
-        "score": alert["score"] or 0.0,
-        "decision": alert["decision"] or "",
-        "starts_at": alert["starts_at"],
-        "ends_at": alert["ends_at"],
-    }
-    absorb(alert["id"], observation, OBSERVATIONS)
+    absorb(alert["id"], observation(alert), OBSERVATIONS)
     result.scored.append(
         Decided(
             epoch_ms(alert["starts_at"]),

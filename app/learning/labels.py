@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 
 from app.learning.features import Features
 from app.learning.model import Example
-from app.records import Feedback, epoch_ms
+from app.records import Alert, Feedback, epoch_ms
 
 OBSERVATIONS = "learning.observations"
 FEEDBACK = "alerts.feedback"
@@ -37,6 +37,27 @@ class Observation(TypedDict):
     decision: str
     starts_at: str
     ends_at: str | None
+
+
+def observation(alert: Alert) -> Observation:
+    """What the model saw of a scored alert, as the labels join keeps it.
+
+    >>> observation({"id": "a1", "tenant": "t", "status": "firing", "features": {"kind": "k"},
+    ...              "score": None, "decision": None, "starts_at": "T", "ends_at": None})["kind"]
+    'k'
+    """
+    features = alert.get("features") or {}
+    return {
+        "alert_id": alert["id"],
+        "tenant": alert["tenant"],
+        "kind": str(features.get("kind", "")),
+        "status": alert["status"],
+        "features": features,
+        "score": alert["score"] or 0.0,
+        "decision": alert["decision"] or "",
+        "starts_at": alert["starts_at"],
+        "ends_at": alert["ends_at"],
+    }
 
 
 class Joined(TypedDict):

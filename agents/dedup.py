@@ -12,8 +12,6 @@ A ``{"kind": "tick", "at_ms"}`` record, which each worker sends to its partition
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,14 +24,10 @@ from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
 from app.faust_app import app
 from app.records import Alert, epoch_ms
 from app.runtime import Context, Record, run_stage
-from app.runtime.batches import item
-from app.runtime.outbox import Outbox
 from app.runtime.state import Rows
-from app.stages import producer, stage
+from app.stages import periodic, send_ticks, stage
 from tables.dedup import alias_key, dedup, episode_key, ticks_key
 from tables.expiry import Expiry
-
-log = logging.getLogger(__name__)
 
 EXPIRY = Expiry("\x00dedup")
 CONFIG = load_config()
@@ -144,17 +138,9 @@ async def dedup_stage(stream: faust.StreamT[Any]) -> None:
 
 
 @app.timer(interval=max(CONFIG.options.tick_interval_ms, 1000) / 1000)  # type: ignore[untyped-decorator]
+@periodic
 async def tick_partitions() -> None:
     """Move the clock of this worker's dedup partitions, so held alerts settle and timed-out
     episodes resolve when no alert comes."""
-    if not CONFIG.options.tick_interval_ms:
-        return
-    outbox = Outbox(producer)
-    value = {"kind": "tick", "at_ms": int(time.time() * 1000)}
-    for tp in app.assignor.assigned_actives():
-        if tp.topic == topics.normalized.name:
-            outbox.item(tp.topic, tp.partition, item("", value))
-    try:
-        await outbox.flush()
-    except Exception as error:  # the next tick comes soon
-        log.warning("dedup ticks not sent: %s", error)
+    if CONFIG.options.tick_interval_ms:
+        await send_ticks(topics.normalized)

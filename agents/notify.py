@@ -32,12 +32,10 @@ from app.notify.muting import Muting
 from app.notify.step import LOG, Outputs, Settings, Step, Tables
 from app.notify.timers import Timers
 from app.runtime import Context, Record, partition_of, run_stage
-from app.runtime.batches import item
-from app.runtime.outbox import Outbox
 from app.runtime.state import Rows
 from app.silences import Silence
 from app.sinks.base import Outcome
-from app.stages import periodic, producer, stage
+from app.stages import periodic, producer, send_ticks, stage
 from tables.incidents import incidents
 from tables.inhibitors import changelog as inhibitors_changelog
 from tables.inhibitors import read_sources
@@ -168,14 +166,8 @@ async def notify(stream: faust.StreamT[Any]) -> None:
 @periodic
 async def tick() -> None:
     """Advance event time on this worker's partitions, so timers fire without new alerts."""
-    if not CONFIG.current.options.tick_interval_ms:
-        return
-    outbox = Outbox(producer)
-    value = {"kind": "tick", "at_ms": _wall_ms()}
-    for tp in app.assignor.assigned_actives():
-        if tp.topic == topics.notify_events.name:
-            outbox.item(tp.topic, tp.partition, item("", value))
-    await outbox.flush()
+    if CONFIG.current.options.tick_interval_ms:
+        await send_ticks(topics.notify_events)
 
 
 @app.timer(interval=CONFIG.current.options.reload_interval_ms / 1000)  # type: ignore[untyped-decorator]

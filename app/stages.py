@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,8 @@ from app import health, metrics, topics
 from app.config import load_config
 from app.faust_app import app, settings
 from app.learning.scoring import Thresholds
-from app.runtime.outbox import Producer
+from app.runtime.batches import item
+from app.runtime.outbox import Outbox, Producer
 from app.runtime.partitions import partition_of
 from app.runtime.stage import Stage, Topic
 from app.runtime.state import forget_all
@@ -42,6 +44,17 @@ async def send(
     raw = None if value is None else orjson.dumps(value)
     encoded = None if key is None else (orjson.dumps(key) if json_key else key.encode())
     await producer.send({(topic.name, partition): [(encoded, raw, timestamp_ms)]})
+
+
+async def send_ticks(topic: Topic) -> None:
+    """A tick (``{"kind": "tick", "at_ms": now}``) to each partition of ``topic`` this worker
+    is assigned: the stage reading it moves its clock on while no alert comes."""
+    outbox = Outbox(producer)
+    value = {"kind": "tick", "at_ms": int(time.time() * 1000)}
+    for tp in app.assignor.assigned_actives():
+        if tp.topic == topic.name:
+            outbox.item(tp.topic, tp.partition, item("", value))
+    await outbox.flush()
 
 
 def periodic(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

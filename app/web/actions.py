@@ -31,6 +31,7 @@ from app.actions.submit import send_event
 from app.faust_app import app, settings
 from app.links import LinkError
 from app.web.http import ApiError, act_as, answer, authenticate, guarded, read_json
+from app.web.pages import CAPABILITY_HEADERS, page
 from app.web.routing import forward, owner_of, routed
 from tables.actions import actions as actions_table
 
@@ -155,7 +156,7 @@ class ActionDecision(View):
             raise ApiError(405, "method_not_allowed", "POST a rollback with the API token")
         run = _find(run_id)
         query = {k: request.query[k] for k in ("sig", "exp") if signed and k in request.query}
-        return self.html(decision_page(run, decision, query), headers=dict(PAGE_HEADERS))
+        return self.html(decision_page(run, decision, query), headers=dict(CAPABILITY_HEADERS))
 
     @routed(actions_table, "run_id")
     @guarded("operate", link=True)
@@ -180,20 +181,13 @@ class ActionDecision(View):
             run_id, {"kind": "decision", "run_id": run_id, "decision": decision, "by": by}
         )
         if "text/html" in request.headers.get("Accept", ""):
-            done = _page(
+            done = page(
                 "Recorded",
                 f"<p>{escape(decision)}: {escape(run['receiver'])} — you can close this page.</p>",
+                width_em=36,
             )
-            return self.html(done, status=202, headers=dict(PAGE_HEADERS))
+            return self.html(done, status=202, headers=dict(CAPABILITY_HEADERS))
         return answer(self, {"run_id": run_id, "decision": decision, "by": by}, 202)
-
-
-PAGE_HEADERS = {  # the URL is a capability: keep it out of caches and referrers
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-}
 
 
 def decision_page(run: dict[str, Any], decision: str, query: dict[str, str]) -> str:
@@ -216,23 +210,13 @@ def decision_page(run: dict[str, Any], decision: str, query: dict[str, str]) -> 
         if waiting
         else f"<p>Already {escape(run['status'])}: nothing to decide.</p>"
     )
-    return _page(
+    return page(
         f"{decision.capitalize()} {run['receiver']}?",
         f"<p><b>{escape(str(run['title']))}</b></p><p>It would:</p><ol>{steps}</ol>"
         + (f"<p>Rollback if it fails:</p><ol>{undo}</ol>" if undo else "")
         + f"<p>Until {escape(runs.at_text(run['approval']['expires_ms']))}. Nothing happens "
         f"until you press the button.</p>{button}",
-    )
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        '<!doctype html><html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} · alertflow</title>"
-        "<style>body{font-family:sans-serif;max-width:36em;margin:2em auto;padding:0 1em}"
-        "button{font-size:1.1em;padding:.6em 1em;margin:.3em 0;width:100%}</style>"
-        f"</head><body><h1>{escape(title)}</h1>{body}</body></html>"
+        width_em=36,
     )
 
 

@@ -39,6 +39,7 @@ from app.web.http import (
     require_tenant,
 )
 from app.web.lookup import find
+from app.web.pages import CAPABILITY_HEADERS, page
 from app.web.routing import routed
 from tables.incidents import incidents as incidents_table
 from tables.links_used import links_used as links_used_table
@@ -142,8 +143,8 @@ class IncidentFeedback(View):
         if link is not None:
             _refuse_used(link)
         query = {k: request.query[k] for k in ("sig", "exp", "by") if link and k in request.query}
-        page = confirmation_page(incident, action, query)
-        return self.html(page, headers=dict(_PAGE_HEADERS))
+        shown = confirmation_page(incident, action, query)
+        return self.html(shown, headers=dict(CAPABILITY_HEADERS))
 
     @routed(incidents_table, "incident_id")
     @guarded("operate", link=True)
@@ -173,7 +174,7 @@ class IncidentFeedback(View):
                 await acknowledged(_mark_used(link))
         if "text/html" in request.headers.get("Accept", ""):  # the confirmation page's form
             done = done_page(incident, action, len(records))
-            return self.html(done, status=202, headers=dict(_PAGE_HEADERS))
+            return self.html(done, status=202, headers=dict(CAPABILITY_HEADERS))
         return answer(self, {"ids": ids}, 202)
 
 
@@ -226,12 +227,6 @@ def _as_the_link_says(body: dict[str, Any], request: Request, link: Link) -> dic
     return {**body, "by": link.by, "actionable": actionable}
 
 
-_PAGE_HEADERS = {  # the page's URL carries a capability: keep it out of caches and referrers
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
-}
 _WORDS = {"acknowledge": "Acknowledge", "resolve": "Resolve"}
 
 
@@ -292,7 +287,7 @@ def confirmation_page(incident: dict[str, Any], action: str, query: dict[str, st
         f'<button type="submit">{escape(label)}</button></form>'
         for value, label in choices
     )
-    return _page(
+    return page(
         f"{word} incident?",
         f"<p><b>{escape(str(incident['title']))}</b></p>"
         f"<p>{escape(str(incident['status']))} · {escape(str(incident['severity']))} · "
@@ -309,19 +304,8 @@ def done_page(incident: dict[str, Any], action: str, count: int) -> str:
     True
     """
     done = {"acknowledge": "Acknowledged", "resolve": "Resolved"}[action]
-    return _page(
+    return page(
         done,
         f"<p>{done}: <b>{escape(str(incident['title']))}</b> — {count} alert(s) of incident "
         f"{escape(str(incident['id']))}. You can close this page.</p>",
-    )
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        '<!doctype html><html><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)} · alertflow</title>"
-        "<style>body{font-family:sans-serif;max-width:32em;margin:2em auto;padding:0 1em}"
-        "button{font-size:1.1em;padding:.6em 1em;margin:.3em 0;width:100%}</style>"
-        f"</head><body><h1>{escape(title)}</h1>{body}</body></html>"
     )

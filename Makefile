@@ -34,6 +34,7 @@ test: install $(KAFKA_JARS) test-tools lint
 lint: install
 	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait
 	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait
+	$(BIN)/mypy
 
 bench: install $(KAFKA_JARS)
 	$(BIN)/python scripts/bench

@@ -50,7 +50,7 @@ from app.actions.sink import ActionSink
 from app.actions.spec import ActionSpec, allowed
 from app.actions.submit import send_event
 from app.config import Config, Reloader, match
-from app.faust_app import app, settings
+from app.faust_app import app, every, settings
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
 from app.settings import SettingsError
@@ -416,7 +416,7 @@ async def actions(stream: faust.StreamT[Any]) -> None:
     await run_stage(stage("actions"), stream, handle, [actions_table])
 
 
-@app.timer(interval=WATCH_SECONDS)  # type: ignore[untyped-decorator]
+@every(WATCH_SECONDS)
 @periodic
 async def watch_runs() -> None:
     """On the owner of the runs: send a ``check`` for each run that may need one."""
@@ -428,7 +428,7 @@ async def watch_runs() -> None:
             await send_event(run["id"], {"kind": "check", "run_id": run["id"]})
 
 
-@app.timer(interval=CONFIG.current.options.reload_interval_ms / 1000)  # type: ignore[untyped-decorator]
+@every(CONFIG.current.options.reload_interval_ms / 1000)
 async def reload_actions() -> None:
     """Follow the configuration file, as the notify agent does."""
     if CONFIG.maybe_reload():

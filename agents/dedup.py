@@ -21,7 +21,7 @@ from app import metrics, topics
 from app.config import POLICIES, DedupPolicy, load_config
 from app.dedup import timeout
 from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
-from app.faust_app import app
+from app.faust_app import app, every
 from app.records import Alert, epoch_ms
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
@@ -43,7 +43,7 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
     """Decide every record of one message; pass on what changed state."""
     rows = ctx.rows(dedup)
     bookkeeping = ticks_key(ctx.partition)
-    ticks: Ticks = rows.get(bookkeeping) or {"due": {}, "released": []}
+    ticks: Ticks = rows.get(bookkeeping) or Ticks(due={}, released=[])
     before_ticks = ticks
     now_ms = 0
     dropped = held = 0
@@ -137,7 +137,7 @@ async def dedup_stage(stream: faust.StreamT[Any]) -> None:
     await run_stage(stage("dedup"), stream, handle, [dedup])
 
 
-@app.timer(interval=max(CONFIG.options.tick_interval_ms, 1000) / 1000)  # type: ignore[untyped-decorator]
+@every(max(CONFIG.options.tick_interval_ms, 1000) / 1000)
 @periodic
 async def tick_partitions() -> None:
     """Move the clock of this worker's dedup partitions, so held alerts settle and timed-out

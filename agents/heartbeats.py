@@ -25,7 +25,7 @@ from app import heartbeats as beats
 from app import topics
 from app.bridge import publish
 from app.current_config import current
-from app.faust_app import app
+from app.faust_app import app, every
 from app.records import epoch_ms
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
@@ -116,7 +116,7 @@ async def heartbeats(stream: faust.StreamT[Any]) -> None:
     await run_stage(stage("heartbeats"), stream, handle, [heartbeats_table])
 
 
-@app.timer(interval=CLOCK_SECONDS)  # type: ignore[untyped-decorator]
+@every(CLOCK_SECONDS)
 @periodic
 async def heartbeat_clock() -> None:
     """On the worker that owns the heartbeats: a tick when one is due."""

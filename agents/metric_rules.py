@@ -23,13 +23,14 @@ import orjson
 
 from app import topics
 from app.bridge import publish
-from app.faust_app import app
+from app.faust_app import app, every
 from app.metric_rules.alerts import fired, resolved
 from app.metric_rules.evaluate import Series, Transition, step
 from app.metric_rules.index import RuleIndex
 from app.metric_rules.points import Point, point_of
 from app.records import RawAlert, utc_now
 from app.runtime import Context, Record, run_stage
+from app.runtime.outbox import Message, Place
 from app.runtime.state import Rows
 from app.stages import periodic, producer, stage
 from tables.rule_states import rule_states
@@ -123,18 +124,18 @@ async def metric_rules(stream: faust.StreamT[Any]) -> None:
     await run_stage(stage("metric_rules"), stream, handle, [rule_states])
 
 
-@app.timer(interval=REFRESH_SECONDS)  # type: ignore[untyped-decorator]
+@every(REFRESH_SECONDS)
 async def refresh_rules() -> None:
     """Recompile the rules that changed (the ``rules`` table follows its topic)."""
     INDEX.refresh(rules_table.values())
 
 
-@app.timer(interval=TICK_SECONDS)  # type: ignore[untyped-decorator]
+@every(TICK_SECONDS)
 @periodic
 async def tick_metric_rules() -> None:
     """Advance event time on this worker's partitions of ``metrics.points``."""
     value = orjson.dumps({"at_ms": int(time.time() * 1000)})
-    ticks = {
+    ticks: dict[Place, list[Message]] = {
         (topics.metric_ticks.name, tp.partition): [(None, value, None)]
         for tp in app.assignor.assigned_actives()
         if tp.topic == topics.metric_points.name

@@ -24,7 +24,7 @@ import faust
 
 from app import metrics, topics
 from app.config import Reloader
-from app.faust_app import app, settings
+from app.faust_app import app, at_start, every, settings
 from app.learning.labels import LabelPolicy
 from app.notify import events
 from app.notify.delivery import Deliveries
@@ -162,7 +162,7 @@ async def notify(stream: faust.StreamT[Any]) -> None:
     await run_stage(stage("notify"), stream, handle, [incidents, members, nflog, timers])
 
 
-@app.timer(interval=max(CONFIG.current.options.tick_interval_ms, 1000) / 1000)  # type: ignore[untyped-decorator]
+@every(max(CONFIG.current.options.tick_interval_ms, 1000) / 1000)
 @periodic
 async def tick() -> None:
     """Advance event time on this worker's partitions, so timers fire without new alerts."""
@@ -170,13 +170,13 @@ async def tick() -> None:
         await send_ticks(topics.notify_events)
 
 
-@app.timer(interval=CONFIG.current.options.reload_interval_ms / 1000)  # type: ignore[untyped-decorator]
+@every(CONFIG.current.options.reload_interval_ms / 1000)
 async def reload_config() -> None:
     """Pick up a changed ALERTFLOW_CONFIG (routes, receivers, rules) atomically."""
     CONFIG.maybe_reload()
 
 
-@app.task  # type: ignore[untyped-decorator]
+@at_start
 async def reload_on_sighup() -> None:
     """``kill -HUP <worker>`` reloads the configuration at once."""
     asyncio.get_running_loop().add_signal_handler(

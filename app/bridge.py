@@ -89,7 +89,7 @@ def prepare(raws: list[RawAlert]) -> Request:
         ids.append(alert["id"])
         latest = max(latest, epoch_ms(alert["starts_at"]))
     tenant = raws[0]["tenant"] if raws else "default"
-    audit = [(tenant.encode(), value, latest or None) for value in _audit_values(raws)]
+    audit: list[Message] = [(tenant.encode(), v, latest or None) for v in _audit_values(raws)]
     return Request(ids, alerts, audit, partition_of(tenant, topics.raw.partitions), pings)
 
 

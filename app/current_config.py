@@ -8,7 +8,7 @@ own), loaded on first use and re-read when a file's mtime changes, every
 from __future__ import annotations
 
 from app.config import Config, Reloader
-from app.faust_app import app
+from app.faust_app import every
 
 _reloader: Reloader | None = None
 
@@ -21,7 +21,7 @@ def current() -> Config:
     return _reloader.current
 
 
-@app.timer(interval=current().options.reload_interval_ms / 1000)  # type: ignore[untyped-decorator]
+@every(current().options.reload_interval_ms / 1000)
 async def reload_current() -> None:
     """Pick up a changed file."""
     if _reloader is not None:

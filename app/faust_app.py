@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 
 import faust
 
@@ -48,6 +49,25 @@ app = faust.App(
     web_application_options={"client_max_size": MAX_BODY_BYTES, "middlewares": [json_errors]},
     autodiscover=False,
 )
+
+
+Job = Callable[[], Awaitable[None]]
+
+
+def every(seconds: float) -> Callable[[Job], Job]:
+    """Run the decorated job every ``seconds`` while the worker runs (``app.timer``, typed)."""
+
+    def register(job: Job) -> Job:
+        app.timer(interval=seconds)(job)
+        return job
+
+    return register
+
+
+def at_start(job: Job) -> Job:
+    """Run ``job`` once when the worker has started (``app.task``, typed)."""
+    app.task(job)
+    return job
 
 
 TOPOLOGY = (

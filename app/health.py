@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka.conn import AIOKafkaConnection, create_conn  # type: ignore[import-untyped]
-from aiokafka.protocol.admin import ApiVersionRequest  # type: ignore[import-untyped]
+from aiokafka.conn import AIOKafkaConnection, create_conn
+from aiokafka.protocol.admin import ApiVersionRequest
 
 BROKER = "broker"
 PROBE_INTERVAL_S = 0.25

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiokafka.client import AIOKafkaClient  # type: ignore[import-untyped]
+from aiokafka.client import AIOKafkaClient
 
 MIN_BACKOFF_S = 0.5
 

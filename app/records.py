@@ -87,6 +87,7 @@ class Feedback(TypedDict):
     by: str
     at: str
     note: NotRequired[str | None]
+    scope: NotRequired[Literal["alert", "incident"]]  # "incident": resolve closes the incident
     tenant: NotRequired[str]  # the alert's tenant (for the live stream's filter)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from math import comb
 
-from sklearn.metrics import adjusted_rand_score  # type: ignore[import-untyped]
+from sklearn.metrics import adjusted_rand_score
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -140,13 +140,14 @@ def _sink_model(kind: str, cls: type) -> type[Delivery]:
             hint = Annotated[list[str], Field(min_length=1)] | str
         default = ... if spec.default is dataclasses.MISSING else spec.default
         fields[spec.name] = (hint, Field(default, alias=ALIASES.get(spec.name, spec.name)))
-    model: type[Delivery] = create_model(
-        f"{kind.capitalize()}Receiver", __base__=Delivery, **fields
+    return cast(
+        type[Delivery], create_model(f"{kind.capitalize()}Receiver", __base__=Delivery, **fields)
     )
-    return model
 
 
-SINK_MODELS = {kind: _sink_model(kind, cls) for kind, cls in SINK_TYPES.items()}
+SINK_MODELS: dict[str, type[BaseModel]] = {
+    kind: _sink_model(kind, cls) for kind, cls in SINK_TYPES.items()
+}
 SINK_MODELS["action"] = action_model(Delivery, NAME_PATTERN)  # remediation: nested settings
 SINK_TYPES["action"] = ActionSink
 _ALERTFLOW_RECEIVER: Any = Annotated[

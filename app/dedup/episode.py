@@ -29,7 +29,7 @@ scoring model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
 from app.config import POLICIES, DedupPolicy
@@ -253,7 +253,7 @@ def tick(
     read: Callable[[str], Episode | None],
     now_ms: int,
     offset: int,
-    policies: dict[str, DedupPolicy],
+    policies: Mapping[str, DedupPolicy],
 ) -> tuple[Ticks, dict[str, Episode], list[Alert]]:
     """Release every held row of the partition that settled by ``now_ms``: the new bookkeeping,
     the rows to write, the alerts to pass. A replayed offset passes its releases again.

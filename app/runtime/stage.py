@@ -148,6 +148,8 @@ async def run_stage(
     tables: Sequence[StateTable] = (),
 ) -> None:
     """Feed the records of each message of ``stream`` to ``handle``; never die on one record."""
+    if not isinstance(stream, faust.Stream):  # noack(): the window acknowledges messages itself
+        raise TypeError(f"{stage.name}: expected a Faust stream, got {type(stream).__name__}")
     source = stream.noack()
     window = _Window(stage, source, tables)
     try:
@@ -185,7 +187,7 @@ def _text(key: Any) -> str:
     return "" if key is None else str(key)
 
 
-def _records(event: faust.EventT) -> list[Record]:
+def _records(event: faust.EventT[Any]) -> list[Record]:
     message = event.message
     first = message.offset * POSITIONS_PER_OFFSET
     return [
@@ -195,7 +197,7 @@ def _records(event: faust.EventT) -> list[Record]:
 
 
 async def _applied(
-    stage: Stage, event: faust.EventT, records: list[Record], handle: Handler, outbox: Outbox
+    stage: Stage, event: faust.EventT[Any], records: list[Record], handle: Handler, outbox: Outbox
 ) -> None:
     """Handle the records of one message, waiting out storage failures: while RocksDB cannot
     write (a full disk) the stage reports the fault, holds the message and tries again, so
@@ -216,7 +218,7 @@ async def _applied(
 
 
 async def _apply(
-    stage: Stage, event: faust.EventT, records: list[Record], handle: Handler, outbox: Outbox
+    stage: Stage, event: faust.EventT[Any], records: list[Record], handle: Handler, outbox: Outbox
 ) -> None:
     """Handle the records of one message; on failure one by one, the faulty to dead letters."""
     message = event.message
@@ -317,13 +319,13 @@ class _Window:
         self.tables = {table.changelog: table for table in tables}
         self.outbox = Outbox(stage.producer)
         self.lock = asyncio.Lock()  # handling a message and sending a window never interleave
-        self._events: list[faust.EventT] = []
+        self._events: list[faust.EventT[Any]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._due = False
         self._length = FLUSH_AFTER
         self.busy = 0.0
 
-    async def taken(self, event: faust.EventT) -> None:
+    async def taken(self, event: faust.EventT[Any]) -> None:
         """Note a handled message (under ``lock``); send the window when it is time."""
         self._events.append(event)
         if len(self._events) >= TAKE_EVENTS or self._due:

@@ -26,7 +26,7 @@ from typing import Any, Protocol, cast
 
 import faust
 import orjson
-from faust.types import TP
+from faust.types import TP, TableT
 
 from app.runtime.outbox import Outbox
 from app.runtime.store import RowStore
@@ -56,7 +56,7 @@ class StateTable:
     def __init__(self, app: faust.App, name: str, partitions: int, help: str) -> None:
         self.name = name
         self.partitions = partitions
-        self.table: faust.Table = app.Table(
+        self.table: TableT[bytes, bytes] = app.Table(
             name,
             key_type=bytes,  # bytes: Faust's "raw" serializer, both for keys and values
             value_type=bytes,

@@ -112,7 +112,7 @@ class RetryPolicy:
         """
         if retry_after is not None and retry_after > self.max_delay:
             return None
-        backoff = draw * min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        backoff = draw * min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
         return max(backoff, retry_after or 0.0)
 
 

@@ -74,7 +74,7 @@ def event(notification: dict[str, Any], routing_key: str) -> dict[str, Any]:
     if summary.last_seen:
         payload["timestamp"] = summary.last_seen
     links = [{"href": url, "text": label} for label, url in summary.links.items()]
-    result = {**base, "payload": payload, "client": "alertflow"}
+    result: dict[str, Any] = {**base, "payload": payload, "client": "alertflow"}
     if links:
         result |= {"client_url": links[0]["href"], "links": links}
     return result

@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import orjson
@@ -23,7 +23,7 @@ from faust.web import Request, Response, View
 
 from app import links, topics
 from app.access import Principal
-from app.faust_app import app, settings
+from app.faust_app import app, every, settings
 from app.records import Feedback, utc_now
 from app.runtime.outbox import Message
 from app.runtime.partitions import partition_of
@@ -44,7 +44,7 @@ from app.web.routing import routed
 from tables.incidents import incidents as incidents_table
 from tables.links_used import links_used as links_used_table
 
-ACTIONS = {"acknowledge": "ack", "resolve": "resolve"}
+ACTIONS: dict[str, Literal["ack", "resolve"]] = {"acknowledge": "ack", "resolve": "resolve"}
 LINK_ACTIONABLE = {"acknowledge": (True,), "resolve": (True, False)}  # what a link may say
 _link_lock = asyncio.Lock()
 _marking: dict[str, int] = {}  # signature → exp: used here, not yet back from links.used
@@ -56,7 +56,7 @@ def feedback_of(
     incident_id: str | None,
     action: str,
     tenant: str | None = None,
-    scope: str = "alert",
+    scope: Literal["alert", "incident"] = "alert",
 ) -> Feedback:
     """Validate the request body into a feedback record (``tenant`` for the live stream).
 
@@ -201,12 +201,12 @@ async def _mark_used(link: Link) -> None:
     for sig in [sig for sig, exp in _marking.items() if exp < now]:
         del _marking[sig]
     _marking[link.sig] = link.exp
-    record = {"incident_id": link.incident_id, "action": link.action, "by": link.by}
+    record: dict[str, Any] = {"incident_id": link.incident_id, "action": link.action, "by": link.by}
     record |= {"exp": link.exp, "at": utc_now()}
     await send(topics.links_used, link.sig, record, json_key=True)
 
 
-@app.timer(interval=600.0)
+@every(600.0)
 @periodic
 async def forget_expired_links() -> None:
     """Tombstone the used links that have expired: nobody can present them any more."""

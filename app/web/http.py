@@ -48,6 +48,13 @@ class ApiError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
+def aiohttp_request(request: Request) -> web.Request:
+    """The aiohttp request behind Faust's abstract one (Faust's web driver is aiohttp)."""
+    if not isinstance(request, web.Request):
+        raise TypeError(f"expected aiohttp's request, got {type(request).__name__}")
+    return request
+
+
 def answer(view: View, value: Any, status: int = 200) -> Response:
     """A JSON response (orjson)."""
     return view.bytes(orjson.dumps(value), content_type="application/json", status=status)
@@ -80,9 +87,10 @@ def guarded(
             except (KafkaError, TimeoutError) as exc:
                 detail = f"Kafka did not acknowledge the write, nothing was accepted: {exc!r}"
                 response = answer(view, {"error": "broker_unavailable", "detail": detail}, 503)
-            route = request.match_info.route.resource
+            served = aiohttp_request(request)
+            route = served.match_info.route.resource
             metrics.http_requests.labels(
-                route.canonical if route else request.path, str(response.status)
+                route.canonical if route else served.path, str(response.status)
             ).inc()
             for hook in _audit_hooks:
                 await hook(request, _caller.get(), response.status)
@@ -171,7 +179,7 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
 
 def require_json_media_type(request: Request) -> None:
     """Refuse a body that does not say it is JSON."""
-    media_type = request.content_type
+    media_type = aiohttp_request(request).content_type
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise ApiError(
             415, "unsupported_media_type", f"expected application/json, got {media_type}"

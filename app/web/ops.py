@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from faust.exceptions import ConsumerNotStarted
+from faust.tables.manager import TableManager
+from faust.transport.consumer import Consumer
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from app import health, metrics
-from app.faust_app import app, settings
+from app.faust_app import app, at_start, every, settings
 from app.metrics import REGISTRY
 from app.web.http import answer, guarded
 
@@ -25,12 +27,12 @@ def consuming_problem() -> str | None:
         return "the Kafka consumer has not started"
     if not assigned:
         return "no partitions are assigned to this worker"
-    if app.tables.recovery.in_recovery:
+    if isinstance(app.tables, TableManager) and app.tables.recovery.in_recovery:
         return "tables are recovering from their changelogs"
     return None
 
 
-@app.task
+@at_start
 async def probe_broker() -> None:
     """Keep the ``broker`` fault of :mod:`app.health` up to date while the worker runs."""
     await health.BrokerProbe(settings.bootstrap).run()
@@ -78,7 +80,7 @@ class Metrics(View):
         return self.bytes(generate_latest(REGISTRY), content_type=PROMETHEUS_TEXT)
 
 
-@app.timer(interval=LAG_INTERVAL)
+@every(LAG_INTERVAL)
 async def export_consumer_lag() -> None:
     """Lag of each partition the agents read here: high-water mark - committed offset.
 
@@ -86,17 +88,20 @@ async def export_consumer_lag() -> None:
     them, they are read only while recovering. Before the group's first commit of a
     partition its lag counts from offset 0.
     """
+    consumer = app.consumer
+    if not isinstance(consumer, Consumer):
+        return
     try:
-        assigned = app.consumer.assignment()
+        assigned = consumer.assignment()
     except ConsumerNotStarted:
         return
     own = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
-    committed = app.consumer._committed_offset  # Faust keeps no public copy before a commit
+    committed = consumer._committed_offset  # Faust keeps no public copy before a commit
     lags = {}
     for tp in assigned:
         if tp.topic in own or "__assignor" in tp.topic:
             continue
-        value = metrics.lag(app.consumer.highwater(tp), committed.get(tp) or 0)
+        value = metrics.lag(consumer.highwater(tp), committed.get(tp) or 0)
         if value is not None:
             lags[(tp.topic, tp.partition)] = value
     metrics.set_consumer_lag(lags)

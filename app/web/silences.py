@@ -85,7 +85,7 @@ class SilenceView(View):
 
 
 def _find(silence_id: str) -> Silence:
-    silence = silences_table.get(silence_id)
+    silence: Silence | None = silences_table.get(silence_id)
     if silence is None:
         raise ApiError(404, "not_found", f"no silence {silence_id}")
     require_in_scope(silence)

@@ -43,13 +43,13 @@ import faust
 from app import topics
 from app.actions import runs
 from app.actions.approval import decision_links, request_message
+from app.actions.configured import action_specs, approver_sinks, check_actions
 from app.actions.execute import run_steps
 from app.actions.plan import describe, plan_of
 from app.actions.render import RenderError
-from app.actions.sink import ActionSink
-from app.actions.spec import ActionSpec, allowed
+from app.actions.spec import allowed
 from app.actions.submit import send_event
-from app.config import Config, Reloader, match
+from app.config import Reloader, match
 from app.faust_app import app, every, settings
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
@@ -71,34 +71,6 @@ MAX_ALERT_IDS = 50
 
 _running: dict[str, asyncio.Task[None]] = {}  # run id → the task executing it here
 _asking: dict[str, asyncio.Task[None]] = {}  # run id → the task sending its approval request
-
-
-def action_specs(config: Config) -> dict[str, ActionSpec]:
-    """The configured action receivers by name."""
-    found = {}
-    for name, receiver in config.receivers.items():
-        if isinstance(receiver.sink, ActionSink):
-            found[name] = receiver.sink.spec
-    return found
-
-
-def approver_sinks(config: Config, approver: str) -> tuple[str, ...]:
-    """The sinks a receiver of the file stands for (an Alertmanager receiver may have several)."""
-    return tuple(config.receiver_sinks.get(approver, ()))
-
-
-def check_actions(config: Config, allow: tuple[str, ...]) -> None:
-    """Refuse actions whose programs may not run or whose approvers do not exist."""
-    specs = action_specs(config)
-    for name, spec in specs.items():
-        for program in spec.programs:
-            if (why := allowed(program, allow)) is not None:
-                raise SettingsError(f"receivers.{name}.command: {why}")
-        for approver in spec.approvers:
-            if not approver_sinks(config, approver) or approver in specs:
-                raise SettingsError(
-                    f"receivers.{name}.approvers: {approver!r} is not a notification receiver"
-                )
 
 
 CONFIG = Reloader()  # the same files as the notify agent's (raises ConfigError)

@@ -16,7 +16,6 @@ import secrets
 import signal
 import sys
 import tempfile
-import uuid
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -32,7 +31,6 @@ from app.settings import Settings, SettingsError, load_settings, read_by
 CACHE_DIR = Path(
     os.environ.get("ALERTFLOW_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache")
 )
-TAIL_TIMEOUT = 5.0  # seconds `tail` waits for the broker's metadata before giving up
 
 
 class _Command(click.Command):
@@ -105,7 +103,8 @@ def run() -> None:
     settings = _settings_with_data_dir()
     if settings.kafka_bootstrap:
         raise SystemExit(_worker(settings))
-    from app.broker import BrokerError, PortInUse, embedded_broker
+    from app.broker import PortInUse, embedded_broker
+    from app.kafka_admin import BrokerError
 
     try:
         with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, settings.kafka_port) as kafka:
@@ -127,7 +126,8 @@ def worker() -> None:
 def broker() -> None:
     """The embedded Kafka broker, with every topic created; Ctrl-C stops it."""
     settings = _settings_with_data_dir()
-    from app.broker import BrokerError, PortInUse, embedded_broker
+    from app.broker import PortInUse, embedded_broker
+    from app.kafka_admin import BrokerError
 
     try:
         with embedded_broker(settings.data_dir / "kafka", CACHE_DIR, settings.kafka_port) as kafka:
@@ -161,6 +161,8 @@ def templates() -> None:
 @click.option("--from-beginning", is_flag=True, help="start at the oldest record")
 def tail(topic: str, from_beginning: bool) -> None:
     """Follow a topic, one JSON record per line, until Ctrl-C."""
+    from app.tail import tail_topic
+
     raise SystemExit(tail_topic(_settings(), topic, from_beginning=from_beginning))
 
 
@@ -251,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _worker(settings: Settings) -> int:
     """Create the topics if missing, then run one Faust worker until Ctrl-C."""
-    from app import broker
+    from app import broker, kafka_admin
 
     try:
         tokens = load_tokens(settings.api_token)
@@ -260,9 +262,9 @@ def _worker(settings: Settings) -> int:
     if problem := insecure_bind(settings, tokens.open):
         _fail(f"configuration error: {problem}", 2)
     try:
-        broker.wait_for_broker(settings.bootstrap, timeout=60)
+        kafka_admin.wait_for_broker(settings.bootstrap, timeout=60)
         _create_topics(settings.bootstrap)
-    except broker.BrokerError as exc:
+    except kafka_admin.BrokerError as exc:
         _fail(f"{exc} (set KAFKA_BOOTSTRAP, or ALERTFLOW_KAFKA_PORT for the embedded one)", 1)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
@@ -275,7 +277,7 @@ def _worker(settings: Settings) -> int:
         _fail(f"configuration error: {exc}", 2)
     try:  # the tables' changelogs too: one Faust made as it started could miss its first assignment
         _create_topics(settings.bootstrap, with_changelogs=True)
-    except broker.BrokerError as exc:
+    except kafka_admin.BrokerError as exc:
         _fail(str(exc), 1)
     if not broker.port_free(settings.http_port, app.conf.web_bind):
         _port_in_use(broker.PortInUse(app.conf.web_bind, settings.http_port), "ALERTFLOW_HTTP_PORT")
@@ -308,64 +310,6 @@ def _tune_garbage_collector() -> None:
 
 def _port_in_use(exc: Any, variable: str, alternative: str = "") -> NoReturn:
     _fail(f"{exc}: set {variable} to a free port{alternative}", 2)
-
-
-def tail_topic(settings: Settings, topic: str, *, from_beginning: bool) -> int:
-    """Print every record of ``topic`` as one JSON line, until Ctrl-C.
-
-    Exits 1 with one line when no broker answers within ``TAIL_TIMEOUT`` or the topic does not
-    exist; librdkafka's own log is kept quiet.
-    """
-    from confluent_kafka import Consumer, KafkaError, KafkaException
-
-    quiet = {"bootstrap.servers": settings.bootstrap, "log_level": 0}
-    consumer = Consumer(
-        {
-            **quiet,
-            "group.id": f"alertflow-tail-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest" if from_beginning else "latest",
-        }
-    )
-    try:
-        try:
-            topics = consumer.list_topics(timeout=TAIL_TIMEOUT).topics
-        except KafkaException:
-            print(
-                f"alertflow tail: no Kafka broker answered at {settings.bootstrap} within "
-                f"{TAIL_TIMEOUT:.0f} s (set KAFKA_BOOTSTRAP or ALERTFLOW_KAFKA_PORT)",
-                file=sys.stderr,
-            )
-            return 1
-        if topic not in topics:
-            known = ", ".join(sorted(t for t in topics if not _internal(t)))
-            print(f"alertflow tail: no topic {topic!r}; the topics are: {known}", file=sys.stderr)
-            return 1
-        consumer.subscribe([topic])
-        while True:
-            message = consumer.poll(1.0)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.fatal() or error.code() in (
-                    KafkaError._ALL_BROKERS_DOWN,
-                    KafkaError.UNKNOWN_TOPIC_OR_PART,
-                ):
-                    print(f"alertflow tail: {error.str()}", file=sys.stderr)
-                    return 1
-                continue
-            sys.stdout.write((message.value() or b"null").decode("utf-8", "replace") + "\n")
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        consumer.close()
-
-
-def _internal(topic: str) -> bool:
-    """Kafka's, Faust's and the tables' own topics (nobody tails those by name)."""
-    return topic.startswith("_") or "__" in topic or topic.endswith("-changelog")
 
 
 def check_config(path: Path | None, alertmanager: Path | None = None) -> int:
@@ -407,7 +351,7 @@ def check_config(path: Path | None, alertmanager: Path | None = None) -> int:
 
 
 def _create_topics(bootstrap: str, *, with_changelogs: bool = False) -> None:
-    from app.broker import ensure_topics
+    from app.kafka_admin import ensure_topics
     from app.topics import partition_counts, topic_configs
 
     counts, configs = partition_counts(), topic_configs()

@@ -18,14 +18,12 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from app import broker as broker_module
 from app.broker import (
     KAFKA_VERSION,
-    BrokerError,
     EmbeddedBroker,
     TansuBroker,
     embedded_broker,
-    ensure_topics,
     fetch_jars,
-    wait_for_broker,
 )
+from app.kafka_admin import BrokerError, ensure_topics, wait_for_broker
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE_DIR = Path(os.environ.get("ALERTFLOW_CACHE_DIR", REPO / ".cache"))

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from app.cli import TAIL_TIMEOUT
 from app.settings import SPECS, read_by
+from app.tail import TAIL_TIMEOUT
 from tests.harness import REPO, TopicReader, Worker, eventually, http, unique
 
 ALERTFLOW = str(REPO / ".venv" / "bin" / "alertflow")

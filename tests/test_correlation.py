@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 
 from app.config import Config, from_document
-from app.correlation.group import MAX_PARTS, Window, decide
+from app.correlation.group import Window, decide
 from app.correlation.index import MAX_LISTED
+from app.correlation.session import MAX_PARTS
 from app.learning.scoring import Thresholds
 from app.pipeline import Pipeline
 from app.records import Alert, format_time

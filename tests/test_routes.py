@@ -138,7 +138,7 @@ def test_worker_refuses_invalid_routes_with_exit_code_2(tmp_path: Path) -> None:
     path.write_text("routes:\n  routes:\n    - matchers: ['sev=~(']\n")
     code = (
         "import sys; from app.cli import main; sys.argv=['alertflow','worker']; "
-        "import app.broker as b; b.wait_for_broker=lambda *a, **k: None; "
+        "import app.kafka_admin as b; b.wait_for_broker=lambda *a, **k: None; "
         "import app.cli as c; c._create_topics=lambda *a: None; sys.exit(main())"
     )
     env = {"ALERTFLOW_CONFIG": str(path), "ALERTFLOW_DATA_DIR": str(tmp_path), "PATH": ""}

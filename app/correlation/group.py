@@ -20,10 +20,10 @@ Tenant-wide joins (same groupKey, template, place, co-occurrence, storm) are not
 here: triage merges whole incidents (:mod:`app.correlation.links`) from the summaries this
 group sends when an incident opens in it or has no firing alert of it left.
 
-State is two bounded rows: the group's *session* — per incident it holds alerts of
-(``parts``, at most ``MAX_PARTS``): ``[opened ms, newest alert ms, touched ms, firing,
-alerts, open, cluster, phase]`` (``phase``: ``[service scope, start ms]`` of its newest alert)
-— and per fingerprint its last alert and incident (``f`` row).
+State is two bounded rows: the group's *session* (:mod:`app.correlation.session`) — per
+incident it holds alerts of (``parts``, at most ``MAX_PARTS``): ``[opened ms, newest alert ms,
+touched ms, firing, alerts, open, cluster, phase]`` (``phase``: ``[service scope, start ms]``
+of its newest alert) — and per fingerprint its last alert and incident (``f`` row).
 Counts, never lists of alerts. A route's ``min_alerts`` / ``min_distinct_alerts`` count the
 group's firing alerts (one per fingerprint: dedup passes one episode at a time). Each record
 is applied once: a record whose ``seq`` is not above the fingerprint row's is a replay and
@@ -39,16 +39,24 @@ from typing import Any
 from app.correlation.index import CLUSTER as CLUSTER_LABEL
 from app.correlation.index import places_of
 from app.correlation.phase import service_scope
+from app.correlation.session import (
+    ALERTS,
+    CLUSTER,
+    FIRING,
+    KEEP_FIRING_MS,
+    KEEP_RESOLVED_MS,
+    LAST,
+    OPEN,
+    OPENED,
+    PHASE,
+    TOUCHED,
+    Fingerprint,
+    Part,
+    Session,
+    bound,
+    closed_summary,
+)
 from app.records import Alert, epoch_ms
-
-KEEP_RESOLVED_MS = 24 * 3_600_000  # a group part or fingerprint without firing alerts …
-KEEP_FIRING_MS = 7 * 86_400_000  # … or with firing ones is remembered this long untouched
-MAX_PARTS = 8  # incidents a group's session keeps counts of
-OPENED, LAST, TOUCHED, FIRING, ALERTS, OPEN, CLUSTER, PHASE = range(8)  # fields of a part
-
-Part = list[Any]
-Session = dict[str, Any]  # {"parts": {incident id: Part}, "due": ms}
-Fingerprint = dict[str, Any]  # {"incident", "alert", "status", "seq", "touched", "opened", "due"}
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ def decide(
         "opened": opened,
         "due": touched + (KEEP_FIRING_MS if alert["status"] == "firing" else KEEP_RESOLVED_MS),
     }
-    _bound(session)
+    bound(session)
     reasons = [*alert["reasons"], reason]
     is_open = part is None or bool(part[OPEN])
     if not is_open:
@@ -197,7 +205,7 @@ def _state_change(
         if was == "firing" and now == "resolved":
             part[FIRING] = max(0, part[FIRING] - 1)
             if part[FIRING] == 0:
-                summaries.append(_closed(alert, group, incident, part))
+                summaries.append(closed_summary(alert, group, incident, part))
         elif was != "firing" and now == "firing":
             part[FIRING] += 1
             if part[FIRING] == 1:
@@ -308,42 +316,7 @@ def _superseded(
         return
     before[FIRING] -= 1
     if before[FIRING] == 0:
-        summaries.append(_closed(alert, group, fingerprint["incident"], before))
-
-
-def close(session: Session | None, incident: str) -> Session | None:
-    """The session once a person closed ``incident`` (resolved it through the API): it takes
-    no more alerts, so the group's next firing alert opens a new incident (the last
-    ``MAX_PARTS`` closings are kept, like the parts).
-
-    >>> s = close({"parts": {"i1": [0, 0, 0, 1, 1, 1, ""]}, "due": 0}, "i1")
-    >>> s["closed"], close(None, "i1")
-    (['i1'], None)
-    """
-    if session is None:
-        return None
-    closed = [i for i in session.get("closed", []) if i != incident]
-    return {**session, "closed": [*closed, incident][-MAX_PARTS:]}
-
-
-def closed_by_person(session: Session, incident: str, tenant: str, group: str) -> dict[str, Any]:
-    """The ``closed`` summary that tells triage a person closed ``incident``: the tenant-wide
-    rules merge nothing into it any more.
-
-    >>> closed_by_person({"parts": {"i1": [0, 0, 5, 1, 1, 1, ""]}}, "i1", "t", "g")["at_ms"]
-    5
-    """
-    part = session["parts"].get(incident)
-    touched = int(part[TOUCHED]) if part is not None else 0
-    return {
-        "kind": "closed",
-        "incident_id": incident,
-        "tenant": tenant,
-        "group": group,
-        "opened_ms": int(part[OPENED]) if part is not None else touched,
-        "at_ms": touched,
-        "by_person": True,
-    }
+        summaries.append(closed_summary(alert, group, fingerprint["incident"], before))
 
 
 def _live(
@@ -406,31 +379,6 @@ def _opened(
         "storm": None,
         "phase": alert.get("phase") or {},
     }
-
-
-def _closed(alert: Alert, group: str, incident: str, part: Part) -> dict[str, Any]:
-    return {
-        "kind": "closed",
-        "incident_id": incident,
-        "tenant": alert["tenant"],
-        "group": group,
-        "opened_ms": part[OPENED],
-        "at_ms": part[TOUCHED],
-    }
-
-
-def _bound(session: Session) -> None:
-    """At most ``MAX_PARTS`` parts: the ones without firing alerts go first, oldest first;
-    the session is due when its last part is."""
-    parts: dict[str, Part] = session["parts"]
-    if len(parts) > MAX_PARTS:
-        order = sorted(parts, key=lambda i: (parts[i][FIRING] > 0, parts[i][TOUCHED]))
-        for incident in order[: len(parts) - MAX_PARTS]:
-            del parts[incident]
-    session["due"] = max(
-        (p[TOUCHED] + (KEEP_FIRING_MS if p[FIRING] else KEEP_RESOLVED_MS) for p in parts.values()),
-        default=0,
-    )
 
 
 def _waiting(window: Window, part: Part) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.correlation.group import close, closed_by_person, decide
+from app.correlation.group import decide
+from app.correlation.session import close, closed_by_person
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.triage.routing import Snapshot

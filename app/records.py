@@ -116,6 +116,15 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def ms_time(ms: int) -> str:
+    """An event time in ms as RFC 3339.
+
+    >>> ms_time(1000)
+    '1970-01-01T00:00:01.000Z'
+    """
+    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
+
+
 def parse_time(text: str) -> datetime:
     """Parse RFC 3339 (nanoseconds and ``Z`` allowed) into an aware UTC datetime.
 

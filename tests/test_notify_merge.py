@@ -8,10 +8,10 @@ what the other incident holds, later alerts forwarded, replays applied once, cha
 from __future__ import annotations
 
 from app.notify.incident import change, fold
-from app.notify.incident import ms_time as at
 from app.notify.merge import absorb, redirect, summary
 from app.notify.plan import plan
 from app.notify.simulate import Simulation, config_of, sim_alert
+from app.records import ms_time as at
 
 MIN = 60_000
 CONFIG = config_of({"routes": {"receiver": "ops", "group_interval": "5m"}}, "ops")

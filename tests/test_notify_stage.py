@@ -6,9 +6,9 @@ incident heads, notifications logged and answered, feedback, timers, retention.
 
 from __future__ import annotations
 
-from app.notify.incident import ms_time
 from app.notify.muting import Muting
 from app.notify.simulate import Simulation, config_of, sim_alert
+from app.records import ms_time
 
 MIN = 60_000
 CONFIG = config_of(

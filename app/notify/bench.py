@@ -31,7 +31,7 @@ def _storm(n: int) -> tuple[str, dict]:  # type: ignore[type-arg]
 
 
 def _resolved(n: int) -> tuple[str, dict]:  # type: ignore[type-arg]
-    from app.notify.incident import ms_time
+    from app.records import ms_time
 
     incident, alert = _new(n)
     at = ms_time(ALERTS * 10 + n)

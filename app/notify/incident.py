@@ -21,16 +21,15 @@ True
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
-from app.records import format_time
+from app.notify.timeline import TIMELINE, appended, count_alerts, event
+from app.records import ms_time
 
 SAMPLE = 20  # alert ids kept per sample (alert_ids, shown, muted; in notifications too)
 MAX_GROUPS = 8  # correlation groups an incident remembers, to close their sessions
 RECENT = 50  # the last visible changes kept, for "what changed since the last notification"
 NAMES = 10  # services and templates kept
-TIMELINE = 50  # timeline entries kept (the oldest go)
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
 
 
@@ -242,10 +241,12 @@ def _apply(head: Incident, found: Change) -> None:
         head["groups"] = [*groups, group]
     if status == "firing" and was_status != "firing" and head["closed"] is not None:
         head["closed"] = None
-        add_event(head, found["at_ms"], "reopened")
+        head["timeline"] = event(head["timeline"], found["at_ms"], "reopened")
     settle(head, found["at_ms"], pages=found["pages"], opened=found["opened"])
     resolved = was_status == "firing" and status != "firing"
-    _timeline_alerts(head, found["at_ms"], new=found["was"] is None, resolved=resolved)
+    head["timeline"] = count_alerts(
+        head["timeline"], found["at_ms"], new=found["was"] is None, resolved=resolved
+    )
 
 
 def acknowledge(incident: Incident, kind: str, by: str, at: str) -> Incident:
@@ -261,7 +262,7 @@ def acknowledge(incident: Incident, kind: str, by: str, at: str) -> Incident:
         return incident
     head = copied(incident)
     head["acknowledged"] = {"kind": kind, "by": by, "at": at}
-    head["timeline"] = kept([*head["timeline"], {"at": at, "kind": "acknowledged", "by": by}])
+    head["timeline"] = appended(head["timeline"], {"at": at, "kind": "acknowledged", "by": by})
     return head
 
 
@@ -280,7 +281,7 @@ def close(incident: Incident, by: str, at: str, at_ms: int) -> Incident:
     head = acknowledge(incident, "resolve", by, at)
     head = copied(head)
     head["closed"] = {"by": by, "at": at}
-    head["timeline"] = kept([*head["timeline"], {"at": at, "kind": "closed", "by": by}])
+    head["timeline"] = appended(head["timeline"], {"at": at, "kind": "closed", "by": by})
     return settle(head, at_ms, pages=False, opened=False)
 
 
@@ -306,7 +307,7 @@ def note_sent(
     if reference and receiver not in threads:
         head["threads"] = {**threads, receiver: reference}
     entry = {"at": at, "kind": "notified", "receiver": receiver, "detail": change_kind}
-    head["timeline"] = kept([*head["timeline"], entry])
+    head["timeline"] = appended(head["timeline"], entry)
     return head
 
 
@@ -335,19 +336,10 @@ def visible_changes(incident: Incident, since: int) -> tuple[list[str], list[str
     return added[:SAMPLE], gone[:SAMPLE], kept == incident["version"] - since
 
 
-def ms_time(ms: int) -> str:
-    """An event time in ms as RFC 3339.
-
-    >>> ms_time(1000)
-    '1970-01-01T00:00:01.000Z'
-    """
-    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
-
-
 def _opened(found: Change) -> Incident:
     head = new_incident(found["incident_id"], found["tenant"], found["title"], found["labels"])
     head["first_seen"] = found["starts_at"]
-    add_event(head, found["at_ms"], "opened")
+    head["timeline"] = event(head["timeline"], found["at_ms"], "opened")
     return head
 
 
@@ -385,7 +377,7 @@ def settle(head: Incident, at_ms: int, *, pages: bool, opened: bool) -> Incident
         if status == "resolved":
             head["resolved_ms"] = at_ms
             head["prune_ms"] = None
-        add_event(head, at_ms, status)
+        head["timeline"] = event(head["timeline"], at_ms, status)
         head["status"] = status
     return head
 
@@ -407,28 +399,6 @@ def mark_muted(head: Incident, alert_id: str, muted: bool) -> None:
         head["muted_ids"].append(alert_id)
     elif not muted and alert_id in head["muted_ids"]:
         head["muted_ids"].remove(alert_id)
-
-
-def add_event(head: Incident, at_ms: int, kind: str, **fields: Any) -> None:
-    head["timeline"] = kept([*head["timeline"], {"at": ms_time(at_ms), "kind": kind, **fields}])
-
-
-def _timeline_alerts(head: Incident, at_ms: int, *, new: bool, resolved: bool) -> None:
-    """Count alerts added and resolved in the timeline, one entry per run of them."""
-    if not new and not resolved:
-        return
-    last = head["timeline"][-1] if head["timeline"] else None
-    if last is None or last["kind"] != "alerts":
-        last = {"at": ms_time(at_ms), "kind": "alerts", "added": 0, "resolved": 0}
-        head["timeline"] = kept([*head["timeline"], last])
-    else:
-        last = head["timeline"][-1] = dict(last)
-    last["added"] += int(new)
-    last["resolved"] += int(resolved)
-
-
-def kept(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return timeline[-TIMELINE:]
 
 
 def add_name(names: list[str], name: str | None) -> None:

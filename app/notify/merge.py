@@ -14,7 +14,6 @@ from typing import TypedDict
 from app.notify.incident import (
     SAMPLE,
     Incident,
-    add_event,
     add_name,
     copied,
     mark_muted,
@@ -23,6 +22,7 @@ from app.notify.incident import (
     settle,
     worse,
 )
+from app.notify.timeline import event
 
 
 class Summary(TypedDict):
@@ -71,7 +71,7 @@ def redirect(incident: Incident, into: str, at_ms: int, reason: str) -> Incident
     head["firing"] = head["visible"] = head["muted"] = 0
     head["shown"], head["muted_ids"] = [], []
     head["reasons"] = [f"merged into incident {into}: {reason}"]
-    add_event(head, at_ms, "merged", into=into, reason=reason)
+    head["timeline"] = event(head["timeline"], at_ms, "merged", into=into, reason=reason)
     return settle(head, at_ms, pages=False, opened=False)
 
 
@@ -122,5 +122,7 @@ def absorb(
     head["merged_count"] += 1
     if len(head["merged_from"]) < SAMPLE:
         head["merged_from"].append(given["id"])
-    add_event(head, at_ms, "absorbed", incident=given["id"], reason=reason)
+    head["timeline"] = event(
+        head["timeline"], at_ms, "absorbed", incident=given["id"], reason=reason
+    )
     return settle(head, at_ms, pages=given["wants_page"], opened=given["opened"])

@@ -86,7 +86,7 @@ class _Sizes:
 class Simulation:
     """The notify stage over ``partitions`` partitions of in-memory rows.
 
-    >>> from app.notify.incident import ms_time
+    >>> from app.records import ms_time
     >>> sim = Simulation(config_of({"routes": {"receiver": "ops"}}, "ops"))
     >>> sim.alerts([("i1", sim_alert("a1", "i1", 0))])
     >>> [(n["receiver"], n["change"], n["alert_ids"]) for n in sim.sent]
@@ -241,7 +241,7 @@ def config_of(document: dict[str, Any], *receivers: str) -> Config:
 
 def sim_alert(alert_id: str, incident_id: str, at_ms: int, **fields: Any) -> Alert:
     """A correlated alert as triage and correlate send it (defaults for what is not given)."""
-    from app.notify.incident import ms_time
+    from app.records import ms_time
 
     alert: dict[str, Any] = {
         "id": alert_id,

@@ -13,9 +13,9 @@ from typing import Any
 
 from faust.web import Request
 
-from app.notify.incident import ms_time
 from app.notify.member import view
 from app.notify.notification import alert_count, alert_ids
+from app.records import ms_time
 from app.web.http import ApiError
 from app.web.routing import ask_all, workers
 from tables.dedup import alias_key, dedup

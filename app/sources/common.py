@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping
@@ -139,12 +140,20 @@ def normal_time(value: object, path: str) -> str:
     """An RFC 3339 string or epoch seconds as :func:`~app.records.format_time` text."""
     try:
         if isinstance(value, str):
-            return format_time(parse_time(value))
+            return _normal_text(value)
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return format_time(datetime.fromtimestamp(value, UTC))
     except (ValueError, OverflowError, OSError):
         pass
     raise invalid(path, f"expected an RFC 3339 time, got {value!r}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _normal_text(text: str) -> str:
+    """RFC 3339 text as :func:`~app.records.format_time` text: the alerts of one request mostly
+    share their times (Alertmanager's zero ``endsAt``, a group's ``startsAt``), so a parsed
+    time is kept."""
+    return format_time(parse_time(text))
 
 
 def raw_alert(

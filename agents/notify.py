@@ -57,8 +57,16 @@ SETTINGS = Settings(
     ),
 )
 PARTITIONS = topics.notify_events.partitions
-deliveries = Deliveries(producer, topics.notify_events, lambda: app.http_client)
 _partitions: dict[int, Timers] = {}  # this worker's partitions: clock, due index, orphans
+
+
+def _lost(key: str, incident_id: str) -> None:
+    """A send whose result could not be reported: look at it again as a possible orphan."""
+    check_at = _wall_ms() + CONFIG.current.options.resend_after_ms
+    _timers(partition_of(incident_id, PARTITIONS)).check_later(check_at, key, incident_id)
+
+
+deliveries = Deliveries(producer, topics.notify_events, lambda: app.http_client, _lost)
 
 
 def handle(ctx: Context, records: Sequence[Record]) -> None:
@@ -111,13 +119,7 @@ def _write(ctx: Context, out: Outputs, partition: Timers) -> None:
 
 def _start(config: Any, sends: list[tuple[str, str, dict[str, Any]]]) -> None:
     for incident_id, key, message in sends:
-        deliveries.start(incident_id, key, message, config, _lost)
-
-
-def _lost(key: str, incident_id: str) -> None:
-    """A send whose result could not be reported: look at it again as a possible orphan."""
-    check_at = _wall_ms() + CONFIG.current.options.resend_after_ms
-    _timers(partition_of(incident_id, PARTITIONS)).check_later(check_at, key, incident_id)
+        deliveries.start(incident_id, key, message, config)
 
 
 def _timers(partition: int) -> Timers:

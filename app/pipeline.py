@@ -20,6 +20,7 @@ from app.correlation.handler import CORRELATED, correlate
 from app.dedup import timeout
 from app.dedup.episode import Episode, Ticks, decide, tick, track
 from app.learning.model import Example
+from app.notify.merge import merged_into
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
@@ -116,11 +117,7 @@ class Pipeline:
 
     def incident_of(self, incident_id: str) -> str:
         """The incident ``incident_id`` is part of after the merges so far."""
-        for _ in range(64):
-            if incident_id not in self.into:
-                break
-            incident_id = self.into[incident_id]
-        return incident_id
+        return merged_into(self.into, incident_id)
 
     def _through(self, alert: Alert, merges: list[Merge]) -> list[Alert]:
         correlated: list[Alert] = []

@@ -21,6 +21,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from app.ait.score import Notification
+from app.notify.merge import merged_into
 from app.records import Alert
 
 GROUP_WAIT_MS = 0
@@ -69,11 +70,7 @@ class Notifier:
 
     def root(self, incident_id: str) -> str:
         """The incident ``incident_id`` is part of after the merges so far."""
-        for _ in range(64):
-            if incident_id not in self.into:
-                break
-            incident_id = self.into[incident_id]
-        return incident_id
+        return merged_into(self.into, incident_id)
 
     def advance(self, now_ms: int) -> None:
         """Send the updates due by ``now_ms``."""

@@ -215,12 +215,20 @@ def _secret(
         return None
 
 
+def _required_secret(
+    where: str, key: str, value: str | None, file: str | None, problems: Problems, missing: str
+) -> str | None:
+    """:func:`_secret`, with the error ``missing`` at ``where.key`` when there is none."""
+    secret = _secret(where, key, value, file, problems)
+    if secret is None:
+        problems.error(f"{where}.{key}", missing)
+    return secret
+
+
 def _webhook(where: str, c: WebhookConfig, g: GlobalSpec, problems: Problems) -> Sink | None:
-    url = _secret(where, "url", c.url, c.url_file, problems)
-    if url is None:
-        problems.error(f"{where}.url", "one of url or url_file is required")
-        return None
-    return WebhookSink(url)
+    missing = "one of url or url_file is required"
+    url = _required_secret(where, "url", c.url, c.url_file, problems, missing)
+    return None if url is None else WebhookSink(url)
 
 
 def _slack(where: str, c: SlackConfig, g: GlobalSpec, problems: Problems) -> Sink | None:
@@ -239,9 +247,11 @@ def _pagerduty(where: str, c: PagerDutyConfig, g: GlobalSpec, problems: Problems
             "PagerDuty's Events API v1 (service_key) is not supported: use routing_key (v2)",
         )
         return None
-    key = _secret(where, "routing_key", c.routing_key, c.routing_key_file, problems)
+    missing = "required (or routing_key_file)"
+    key = _required_secret(
+        where, "routing_key", c.routing_key, c.routing_key_file, problems, missing
+    )
     if key is None:
-        problems.error(f"{where}.routing_key", "required (or routing_key_file)")
         return None
     try:
         routing_key(key)
@@ -294,19 +304,19 @@ def _email(where: str, c: EmailConfig, g: GlobalSpec, problems: Problems) -> Sin
 
 
 def _teams(where: str, c: TeamsConfig, g: GlobalSpec, problems: Problems) -> Sink | None:
-    url = _secret(where, "webhook_url", c.webhook_url, c.webhook_url_file, problems)
-    if url is None:
-        problems.error(f"{where}.webhook_url", "one of webhook_url or webhook_url_file is required")
-        return None
-    return TeamsSink(url)
+    missing = "one of webhook_url or webhook_url_file is required"
+    url = _required_secret(
+        where, "webhook_url", c.webhook_url, c.webhook_url_file, problems, missing
+    )
+    return None if url is None else TeamsSink(url)
 
 
 def _discord(where: str, c: DiscordConfig, g: GlobalSpec, problems: Problems) -> Sink | None:
-    url = _secret(where, "webhook_url", c.webhook_url, c.webhook_url_file, problems)
-    if url is None:
-        problems.error(f"{where}.webhook_url", "no discord webhook URL provided")
-        return None
-    return DiscordSink(url)
+    missing = "no discord webhook URL provided"
+    url = _required_secret(
+        where, "webhook_url", c.webhook_url, c.webhook_url_file, problems, missing
+    )
+    return None if url is None else DiscordSink(url)
 
 
 BUILDERS: dict[str, Callable[[str, Any, GlobalSpec, Problems], Sink | None]] = {

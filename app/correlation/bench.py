@@ -20,7 +20,7 @@ from typing import Any
 from app.config import Config
 from app.correlation.handler import correlate
 from app.learning.scoring import Thresholds
-from app.records import Alert
+from app.records import Alert, Status
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
 from app.triage.bench import ALERTS, BATCH, RUNS, alert, worker_gc
@@ -30,7 +30,7 @@ from tables.expiry import ExpiringRows, Expiry
 STORM = {"scope": "tenant t", "incident_id": "storm", "words": "alert storm: …"}
 
 
-def triaged(n: int, group: str, status: str = "firing", storm: bool = False) -> Alert:
+def triaged(n: int, group: str, status: Status = "firing", storm: bool = False) -> Alert:
     """The ``n``-th alert as triage passes it on, in ``group``."""
     out = alert(n, "t", status, every_ms=100)
     out["route"], out["group"] = "root", group

@@ -54,36 +54,34 @@ def result_event(key: str, message: dict[str, Any], delivery: Delivery) -> dict[
 
 
 class Deliveries:
-    """The sends this worker is running, a slot limit per receiver, and how results go back."""
+    """The sends this worker is running, a slot limit per receiver, and how results go back.
+
+    ``lost(key, incident_id)`` is called for a send whose result cannot be reported (the send
+    then stays in flight, and is resumed as an orphan).
+    """
 
     def __init__(
         self,
         producer: Producer,
         events: Topic,
         session: Callable[[], aiohttp.ClientSession],
+        lost: Callable[[str, str], None],
     ) -> None:
         self.running: set[str] = set()  # log keys this process is delivering right now
         self._producer = producer
         self._events = events
         self._session = session
+        self._lost = lost
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def start(
-        self,
-        incident_id: str,
-        key: str,
-        message: dict[str, Any],
-        config: Config,
-        lost: Callable[[str, str], None],
-    ) -> None:
-        """Deliver ``message`` in a task; ``lost(key, incident_id)`` if its result cannot be
-        reported (the send then stays in flight, and is resumed as an orphan)."""
+    def start(self, incident_id: str, key: str, message: dict[str, Any], config: Config) -> None:
+        """Deliver ``message`` in a task."""
         if key in self.running:
             return
         self.running.add(key)
         task = asyncio.get_running_loop().create_task(
-            self._deliver(incident_id, key, message, config, lost)
+            self._deliver(incident_id, key, message, config)
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -93,12 +91,7 @@ class Deliveries:
         self.running.difference_update(keys)
 
     async def _deliver(
-        self,
-        incident_id: str,
-        key: str,
-        message: dict[str, Any],
-        config: Config,
-        lost: Callable[[str, str], None],
+        self, incident_id: str, key: str, message: dict[str, Any], config: Config
     ) -> None:
         receiver = message["receiver"]
         try:
@@ -115,7 +108,7 @@ class Deliveries:
         except Exception:
             log.exception("delivery of %s did not report back; it stays in flight", key)
             self.running.discard(key)
-            lost(key, incident_id)
+            self._lost(key, incident_id)
 
     async def _report(self, incident_id: str, event: dict[str, Any]) -> None:
         outbox = Outbox(self._producer)

@@ -9,6 +9,7 @@ forwarded to J as contributions (:mod:`app.notify.events`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TypedDict
 
 from app.notify.incident import (
@@ -47,6 +48,20 @@ class Summary(TypedDict):
     last_seen: str
     wants_page: bool
     opened: bool
+
+
+def merged_into(into: Mapping[str, str], incident_id: str) -> str:
+    """The incident ``incident_id`` is part of after the merges ``into`` (absorbed incident →
+    the incident it joined) made, following them at most 64 deep.
+
+    >>> merged_into({"a": "b", "b": "c"}, "a"), merged_into({"a": "b"}, "x")
+    ('c', 'x')
+    """
+    for _ in range(64):
+        if incident_id not in into:
+            break
+        incident_id = into[incident_id]
+    return incident_id
 
 
 def redirect(incident: Incident, into: str, at_ms: int, reason: str) -> Incident:

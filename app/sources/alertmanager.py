@@ -7,7 +7,7 @@ episode is that fingerprint with ``startsAt``, equal for the firing and the reso
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from app.identity import label_fingerprint
 from app.records import Alert, RawAlert
@@ -70,24 +70,43 @@ def _check_alert(alert: object, path: str) -> dict[str, str]:
     return labels
 
 
+class Described(TypedDict):
+    """The fields of an Alert that an Alertmanager alert's labels and annotations give."""
+
+    severity: str | None
+    service: str
+    title: str
+    description: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+def described(labels: dict[str, str], alert: dict[str, Any]) -> Described:
+    """Severity, service, title and description from an Alertmanager alert's (webhook or API
+    v2) ``labels`` and annotations; its ``generatorURL`` joins the annotations."""
+    annotations = dict(alert.get("annotations") or {})
+    if generator_url := text(alert.get("generatorURL")):
+        annotations["generator_url"] = generator_url
+    return {
+        "severity": labels.get("severity"),
+        "service": next((labels[name] for name in SERVICE_LABELS if labels.get(name)), ""),
+        "title": annotations.get("summary") or labels.get("alertname", ""),
+        "description": annotations.get("description") or annotations.get("message", ""),
+        "labels": labels,
+        "annotations": annotations,
+    }
+
+
 def normalize_alertmanager(raw: RawAlert) -> Alert:
     """The canonical Alert of one Alertmanager alert."""
     alert: dict[str, Any] = raw["payload"]
     labels = _check_alert(alert, "alert")
-    annotations = dict(alert.get("annotations") or {})
-    if generator_url := text(alert.get("generatorURL")):
-        annotations["generator_url"] = generator_url
     ends_at = normal_time(alert["endsAt"], "alert.endsAt") if alert.get("endsAt") else None
     return build_alert(
         raw,
         fingerprint=alert.get("fingerprint") or label_fingerprint(labels),
         status=alert["status"],
-        severity=labels.get("severity"),
-        service=next((labels[name] for name in SERVICE_LABELS if labels.get(name)), ""),
-        title=annotations.get("summary") or labels.get("alertname", ""),
-        description=annotations.get("description") or annotations.get("message", ""),
-        labels=labels,
-        annotations=annotations,
+        **described(labels, alert),
         starts_at=normal_time(alert["startsAt"], "alert.startsAt"),
         ends_at=None if ends_at == ZERO_TIME else ends_at,
         group_key=text(raw["context"].get("groupKey")) or None,

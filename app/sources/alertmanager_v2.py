@@ -25,6 +25,7 @@ from typing import Any
 from app.identity import label_fingerprint
 from app.matchers import LABEL_NAME
 from app.records import Alert, RawAlert, epoch_ms, format_time, parse_time
+from app.sources.alertmanager import described
 from app.sources.common import (
     build_alert,
     decode_json,
@@ -32,13 +33,11 @@ from app.sources.common import (
     normal_time,
     raw_alert,
     require_object,
-    text,
 )
 from app.sources.errors import SourceError
 
 VIA = "api_v2"
 MAX_ALERTS = 10_000
-SERVICE_LABELS = ("service", "job", "app", "cluster")
 
 
 class InvalidAlert(ValueError):
@@ -145,21 +144,13 @@ def normalize_alertmanager_v2(raw: RawAlert) -> Alert:
     _check_shape(alert, "alert")
     context = raw["context"]
     labels = validate_or_raise(alert, context)
-    annotations = dict(alert.get("annotations") or {})
-    if generator_url := text(alert.get("generatorURL")):
-        annotations["generator_url"] = generator_url
     ends_at = normal_time(context["ends_at"], "context.ends_at")
     resolved = epoch_ms(ends_at) <= epoch_ms(raw["received_at"])
     return build_alert(
         raw,
         fingerprint=fingerprint(labels),
         status="resolved" if resolved else "firing",
-        severity=labels.get("severity"),
-        service=next((labels[name] for name in SERVICE_LABELS if labels.get(name)), ""),
-        title=annotations.get("summary") or labels.get("alertname", ""),
-        description=annotations.get("description") or annotations.get("message", ""),
-        labels=labels,
-        annotations=annotations,
+        **described(labels, alert),
         starts_at=normal_time(context["starts_at"], "context.starts_at"),
         ends_at=ends_at if resolved else None,
     )

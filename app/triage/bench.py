@@ -22,9 +22,10 @@ from typing import Any
 
 from app.config import Config
 from app.learning.scoring import Thresholds
-from app.records import Alert, format_time
+from app.records import Alert, Status, format_time
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
+from app.sources.common import build_alert, raw_alert
 from app.triage.handler import DEDUPED, OPENED, Triage
 from app.triage.routing import Snapshot
 from tables.expiry import ExpiringRows, Expiry
@@ -35,36 +36,26 @@ RUNS = 3  # the best of three: the machine is shared
 START_MS = 1_767_225_600_000  # 2026-01-01
 
 
-def alert(n: int, tenant: str, status: str = "firing", every_ms: int = 500) -> Alert:
+def alert(n: int, tenant: str, status: Status = "firing", every_ms: int = 500) -> Alert:
     """The ``n``-th alert as dedup passes it on."""
     kind = n % 300
     at = format_time_ms(START_MS + n * every_ms)
-    return {
-        "id": f"a{n}",
-        "tenant": tenant,
-        "source": "alertmanager",
-        "status": status,  # type: ignore[typeddict-item]
-        "severity": "warning",
-        "service": f"svc{kind % 40}",
-        "title": f"Disk usage of volume {n % 97} on host-{n} at {n % 100}% ({kind})",
-        "description": "",
-        "labels": {"alertname": f"Kind{kind}", "instance": f"host-{n}", "cluster": "eu-1"},
-        "annotations": {},
-        "starts_at": at,
-        "ends_at": at if status == "resolved" else None,
-        "received_at": at,
-        "fingerprint": f"f{n}",
-        "group_key": f'{{}}:{{alertname="Kind{kind}"}}',
-        "template_id": None,
-        "template": None,
-        "duplicate_count": 1,
-        "incident_id": None,
-        "score": None,
-        "decision": None,
-        "reasons": [],
-        "seq": 2 if status == "resolved" else 1,
-        "fingerprint_rate": 0.0,
-    }
+    built = build_alert(
+        raw_alert("alertmanager", {}, {}, tenant=tenant, received_at=at),
+        fingerprint=f"f{n}",
+        status=status,
+        severity="warning",
+        service=f"svc{kind % 40}",
+        title=f"Disk usage of volume {n % 97} on host-{n} at {n % 100}% ({kind})",
+        description="",
+        labels={"alertname": f"Kind{kind}", "instance": f"host-{n}", "cluster": "eu-1"},
+        annotations={},
+        starts_at=at,
+        ends_at=at if status == "resolved" else None,
+        group_key=f'{{}}:{{alertname="Kind{kind}"}}',
+    )
+    seq = 2 if status == "resolved" else 1
+    return {**built, "id": f"a{n}", "seq": seq, "fingerprint_rate": 0.0}
 
 
 def worker_gc() -> None:

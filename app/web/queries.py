@@ -24,11 +24,7 @@ from app.web.http import (
 )
 from app.web.lookup import find, here, incident_view
 from app.web.routing import (
-    Rebalancing,
-    forward,
     from_other_workers,
-    owner_of,
-    rebalancing,
     routed,
 )
 from tables.dedup import dedup, episode_key
@@ -141,15 +137,10 @@ class ClusterList(View):
     """
 
     @guarded("read")
+    @routed(triage, tenant_of)
     async def get(self, request: Request) -> Response:
         """Answered by the worker that owns the tenant's templates."""
         tenant = tenant_of(request)
-        try:
-            owner = owner_of(triage, tenant)
-        except Rebalancing:
-            return rebalancing(self)
-        if owner is not None:
-            return await forward(self, request, owner)
         limit = _limit(request.query.get("limit", "50"))
         least = _whole(request.query.get("min_count", "2"), "min_count")
         partition = partition_of(tenant, PARTITIONS)
@@ -178,6 +169,11 @@ class IncidentView(View):
         return answer(self, {**incident_view(head), "actions": await actions_of(incident_id)})
 
 
+def _episode_of(request: Request) -> str:
+    """The dedup row of the URL's fingerprint for the tenant the request speaks for."""
+    return episode_key(tenant_of(request), request.match_info["fingerprint"])
+
+
 @app.page("/api/v1/fingerprints/{fingerprint}")
 class FingerprintView(View):
     """``GET /api/v1/fingerprints/{fp}?tenant=``: count, first/last seen, template, acks.
@@ -187,15 +183,10 @@ class FingerprintView(View):
     """
 
     @guarded("read")
+    @routed(dedup, _episode_of)
     async def get(self, request: Request, fingerprint: str) -> Response:
         """The statistics or 404."""
-        key = episode_key(tenant_of(request), fingerprint)
-        try:
-            owner = owner_of(dedup, key)
-        except Rebalancing:
-            return rebalancing(self)
-        if owner is not None:
-            return await forward(self, request, owner)
+        key = _episode_of(request)
         partition = partition_of(key, PARTITIONS)  # ours: read with the counts not yet written
         episode = dedup.read(partition, key)
         stats = fingerprint_stats.read(partition, key) or {}

@@ -59,14 +59,16 @@ def workers(table: Named) -> list[URL]:
     return [url for url in found if not _is_here(url)]
 
 
-def routed(table: Named, match_info: str) -> Callable[[Handler], Handler]:
-    """Serve the request here when this worker owns the key, else forward it to the owner."""
+def routed(table: Named, key: str | Callable[[Request], str]) -> Callable[[Handler], Handler]:
+    """Serve the request here when this worker owns the key, else forward it to the owner;
+    ``key`` names the part of the URL that is the key, or gives the key of a request."""
+    key_of = key if callable(key) else lambda request: request.match_info[key]
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def routed_handler(view: View, request: Request, **kwargs: Any) -> Response:
             try:
-                owner = owner_of(table, request.match_info[match_info])
+                owner = owner_of(table, key_of(request))
             except (Rebalancing, KeyError):
                 return rebalancing(view)
             if owner is None:

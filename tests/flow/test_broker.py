@@ -24,8 +24,8 @@ from app.broker import (
     fetch_jars,
 )
 from app.kafka_admin import BrokerError, ensure_topics, wait_for_broker
+from tests.harness import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 CACHE_DIR = Path(os.environ.get("ALERTFLOW_CACHE_DIR", REPO / ".cache"))
 
 needs_java = pytest.mark.skipif(shutil.which("java") is None, reason="java is not on PATH")

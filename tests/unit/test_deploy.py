@@ -22,8 +22,8 @@ from packaging.specifiers import SpecifierSet
 
 from app.broker import KAFKA_VERSION
 from app.settings import VARIABLES, Settings, load_settings
+from tests.harness import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

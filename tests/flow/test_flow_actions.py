@@ -184,7 +184,7 @@ def configured(
     path = tmp_path_factory.mktemp("actions-config") / "alertflow.yaml"
     path.write_text(yaml.safe_dump(_config(script, services)))
     # SIGKILL, not Ctrl-C: on SIGINT the worker writes a plain "-INT-" line to its JSON log
-    # (tests/test_logs.py reads the session worker's log); its state is durable either way.
+    # (tests/flow/test_logs.py reads the session worker's log); its state is durable either way.
     worker.stop(kill=True)
     worker.env.update({"ALERTFLOW_CONFIG": str(path), "ALERTFLOW_ACTIONS_ALLOW": str(script)})
     worker.start()

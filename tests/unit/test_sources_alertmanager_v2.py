@@ -7,7 +7,6 @@ The fixtures were captured from Debian's ``prometheus`` (2.42) evaluating
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,8 +16,9 @@ from app.identity import alert_id, label_fingerprint
 from app.records import epoch_ms
 from app.sources import SourceError, normalize, split_alertmanager_v2
 from app.sources.alertmanager_v2 import fingerprint
+from tests.harness import REPO
 
-FIXTURES = Path(__file__).parent / "fixtures" / "prometheus"
+FIXTURES = REPO / "tests" / "fixtures" / "prometheus"
 FIRING = (FIXTURES / "prometheus-2.42-firing.json").read_bytes()
 RESOLVED = (FIXTURES / "prometheus-2.42-resolved.json").read_bytes()
 SENT_AT = "2026-12-01T23:10:00.000Z"  # between the firing alerts' start and their end

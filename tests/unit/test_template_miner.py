@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import orjson
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from app.templates.accuracy import grouping_accuracy
 from app.templates.masks import MASKS, Tokenizer
 from app.templates.miner import MAX_RECORD_BYTES, WILDCARD, Template, TemplateMiner, tokenize
+from tests.harness import REPO
 
 W = WILDCARD
 
@@ -139,7 +139,7 @@ def test_deterministic_across_miners_and_processes() -> None:
         "TemplateMiner; m = TemplateMiner(); "
         "print(json.dumps([[t.id, t.text] for t in map(m.match, json.load(sys.stdin))]))"
     )
-    miner_dir = str(Path(__file__).resolve().parents[1])
+    miner_dir = str(REPO)
     for seed in ("0", "12345"):
         done = subprocess.run(
             [sys.executable, "-c", script, miner_dir],

@@ -23,8 +23,7 @@ import yaml
 
 from app.identity import label_fingerprint
 from app.records import epoch_ms
-from tests.harness import API_TOKEN, REPO, TopicReader, Worker, eventually, free_port, http, unique
-from tests.test_real_clients import (
+from tests.flow.test_real_clients import (
     TIMEOUT,
     Daemon,
     _binary,
@@ -33,6 +32,7 @@ from tests.test_real_clients import (
     explained,
     worker_log,
 )
+from tests.harness import API_TOKEN, REPO, TopicReader, Worker, eventually, free_port, http, unique
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ Expected values follow Alertmanager 0.25's code (``api/v2/api.go``, ``silence/si
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -26,8 +25,9 @@ from app.config import from_document
 from app.matchers import parse_matcher
 from app.records import epoch_ms
 from app.silences import Silence, SilenceError
+from tests.harness import REPO
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 OPENAPI = yaml.safe_load((FIXTURES / "alertmanager-0.25-openapi.yaml").read_text())
 NOW = "2026-01-01T12:00:00.000Z"
 

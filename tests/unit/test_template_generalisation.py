@@ -8,14 +8,13 @@ other eight; mean 0.955 when measured) takes minutes: ``scripts/eval-templates -
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app.templates.evaluation import Scores, Search, System, leave_one_out, load_loghub
 from app.templates.miner import TemplateMiner
+from tests.harness import SHARED
 
-LOGHUB = Path(__file__).resolve().parents[2] / "shared/data/loghub-2k"
+LOGHUB = SHARED / "data" / "loghub-2k"
 pytestmark = pytest.mark.skipif(
     not LOGHUB.is_dir(), reason=f"LogPai loghub-2k data not found at {LOGHUB}"
 )

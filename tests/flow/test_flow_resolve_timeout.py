@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.flow.test_flow_triage import Records
 from tests.harness import TopicReader, Worker, accepted, unique
-from tests.test_flow_triage import Records
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,8 +10,9 @@ import pytest
 from app.identity import alert_id, label_fingerprint
 from app.records import Alert, epoch_ms
 from app.sources import SourceError, normalize, split_alertmanager
+from tests.harness import SHARED
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "alertmanager"
+FIXTURES = SHARED / "fixtures" / "alertmanager"
 FIRING = (FIXTURES / "am-0.25-firing-2-alerts.json").read_bytes()
 RESOLVED = (FIXTURES / "am-0.25-resolved.json").read_bytes()
 RECEIVED = "2026-11-23T07:00:00.000Z"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,8 +20,9 @@ from app.sources import (
     split_sentry_webhook,
     verify_signature,
 )
+from tests.harness import SHARED
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = SHARED / "fixtures"
 HOOKS = FIXTURES / "sentry-webhooks"
 ISSUE = (HOOKS / "issue-created.json").read_bytes()
 EVENT_ALERT = (HOOKS / "event-alert-triggered.json").read_bytes()

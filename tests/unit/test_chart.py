@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from app.settings import VARIABLES, Settings, load_settings
-from tests.test_deploy import instruction
+from tests.harness import REPO
+from tests.unit.test_deploy import instruction
 
-REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "deploy" / "helm" / "alertflow"
 KUBERNETES = "1.33.0"  # the version validated against
 BOOTSTRAP = "kafka-0.kafka:9092,kafka-1.kafka:9092"

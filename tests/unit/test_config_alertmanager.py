@@ -21,7 +21,7 @@ from app.sinks.webhook import WebhookSink
 from tests import amtool
 from tests.harness import REPO
 
-FILE = Path(__file__).parent / "fixtures" / "alertmanager.yml"
+FILE = REPO / "tests" / "fixtures" / "alertmanager.yml"
 NEWER_THAN_AMTOOL = ("msteams_configs", "msteamsv2_configs")  # Alertmanager ≥ 0.26 / 0.28
 LABEL_SETS = [
     {"service": service, "severity": severity, **extra}

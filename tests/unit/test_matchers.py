@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.matchers import Matcher, MatcherError, from_api, parse_matchers, sort_key
 from tests import amtool
+from tests.harness import REPO
 
-FIXTURE = Path(__file__).parent / "fixtures" / "amtool_matchers.json"
+FIXTURE = REPO / "tests" / "fixtures" / "amtool_matchers.json"
 CASES: list[dict[str, Any]] = json.loads(FIXTURE.read_text())
 
 

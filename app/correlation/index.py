@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.correlation.phase import service_scope
 from app.runtime.state import RowAccess
 
 PLACE_LABELS = ("cluster", "namespace", "node", "instance", "host")
@@ -200,6 +201,8 @@ def united(into: Incident, absorbed: Incident, at: int, storm: bool) -> Incident
     >>> u["parts"], u["last_ms"], sorted(u["templates"]), u["places"], u["services"]
     (2, 9, ['x', 'y'], {'host': 'h1', 'cluster': 'c'}, ['db', 'web'])
     """
+    services = list(dict.fromkeys([*into["services"], *absorbed["services"]]))[:MAX_SERVICES]
+    phases = {**absorbed.get("phases", {}), **into.get("phases", {})}
     templates = dict(into["templates"])
     for template, text in absorbed["templates"].items():
         if len(templates) >= MAX_TEMPLATES:
@@ -212,11 +215,22 @@ def united(into: Incident, absorbed: Incident, at: int, storm: bool) -> Incident
         "parts": into["parts"] + absorbed["parts"],
         "templates": templates,
         "places": {**absorbed["places"], **into["places"]},
-        "services": list(dict.fromkeys([*into["services"], *absorbed["services"]]))[:MAX_SERVICES],
+        "services": services,
         "group_keys": list(dict.fromkeys([*into["group_keys"], *absorbed["group_keys"]]))[
             -MAX_GROUP_KEYS:
         ],
-        "phases": {**absorbed.get("phases", {}), **into.get("phases", {})},
+        "phases": {scope: start for scope, start in phases.items() if _kept(scope, services)},
     }
     merged["due"] = due(merged, at)
     return merged
+
+
+def _kept(scope: str, services: list[str]) -> bool:
+    """Whether a merged row keeps the phase of ``scope``: of its kept services (at most
+    ``MAX_SERVICES``) and of the tenant, so a storm that absorbs a thousand services' incidents
+    does not grow its row with each.
+
+    >>> _kept("tenant t", []), _kept("service db", ["db"]), _kept("service web", ["db"])
+    (True, True, False)
+    """
+    return not scope.startswith(service_scope("")) or scope in map(service_scope, services)

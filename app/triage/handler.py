@@ -154,7 +154,7 @@ class Triage:
         for tenant, at in latest.items():
             self._templates[tenant].save(rows, tenant)
             head = heads[tenant]
-            storm.prune(head["rates"], at)
+            storm.prune(head["rates"], head["storms"], at)
             head["phases"] = {s: p for s, p in head["phases"].items() if s in head["rates"]}
             storm.quiet(head["storms"], at)
         return max(latest.values(), default=None)

@@ -13,8 +13,9 @@ import orjson
 
 from app.config import Config, from_document
 from app.correlation.group import Window, decide
-from app.correlation.index import MAX_LISTED
+from app.correlation.index import MAX_LISTED, MAX_SERVICES, united
 from app.correlation.session import MAX_PARTS
+from app.correlation.storm import MAX_STORMS
 from app.learning.scoring import Thresholds
 from app.pipeline import Pipeline
 from app.records import Alert, format_time
@@ -469,6 +470,37 @@ def test_a_storm_of_twenty_thousand_distinct_alerts_keeps_every_row_under_64_kb(
     assert len(orjson.dumps(rows[largest])) < 64 * 1024, largest
     roots = {s.pipeline.incident_of(i) for i in s.pipeline.into.values()}
     assert len(roots) == 1, "the storm is one incident"
+
+
+def test_a_storm_of_800_new_services_at_once_keeps_every_row_under_64_kb() -> None:
+    """Every new service bursts ten alerts: each service scope storms; the tenant's row keeps
+    at most ``MAX_STORMS`` of those storms, and the incident that absorbs the services'
+    incidents keeps the phases of its kept services only, not one per service."""
+    s = Stream()
+    _baseline(s)
+    for n in range(8_000):  # 800 new services of ten alerts each, in 1.6 minutes
+        service = n // 10
+        summary = f"svc{service} down on host-{n}"
+        s.send(70 + n / 5000, "Down", summary, service=f"svc{service}", instance=f"host-{n}")
+    assert len(s.pipeline.triage_rows.data["acme"]["storms"]) <= MAX_STORMS
+    rows = {**s.pipeline.triage_rows.data, **s.pipeline.correlation_rows.data}
+    largest = max(rows, key=lambda key: len(orjson.dumps(rows[key])))
+    assert len(orjson.dumps(rows[largest])) < 64 * 1024, largest
+
+
+def test_an_incident_that_absorbs_a_thousand_services_keeps_a_bounded_row() -> None:
+    storm: dict[str, Any] = {
+        **{"id": "storm", "opened_ms": 0, "last_ms": 0, "parts": 1, "templates": {}},
+        **{"places": {}, "services": [], "group_keys": [], "phases": {"tenant acme": 0}},
+        "due": 0,
+    }
+    for n in range(1_000):
+        service = f"svc{n}"
+        absorbed = {**storm, "id": f"i{n}", "parts": 1, "services": [service], "group_keys": []}
+        storm = united(storm, {**absorbed, "phases": {f"service {service}": n}}, n, storm=True)
+    assert len(storm["phases"]) <= MAX_SERVICES + 1
+    assert storm["phases"]["tenant acme"] == 0
+    assert len(orjson.dumps(storm)) < 4 * 1024
 
 
 def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> None:

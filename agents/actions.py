@@ -27,6 +27,9 @@ marker. The result comes back as a ``result`` record. A crash:
   person must judge. An action declared ``idempotent: true`` is started again instead (at
   most 3 attempts; HTTP steps carry the same ``Idempotency-Key``);
 - after the result: reading the request or decision again finds the run finished: nothing.
+
+(About 400 lines, most of them this docstring and the handlers of the six record kinds, which
+share the in-flight bookkeeping above; the rules themselves are in :mod:`app.actions`.)
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One alert per firing episode; re-sends only count; flapping alerts are held back.
 
 Pure functions over the row the dedup stage keeps per (tenant, fingerprint) — an
-:class:`Episode` — and the partition's bookkeeping row (:class:`Ticks`).
+:class:`Episode` — and the partition's bookkeeping row (:class:`Ticks`). (About 400 lines: the
+episode, its flapping hold and the ticks that release held rows are one state machine.)
 
 Alertmanager semantics: the same fingerprint while firing is one alert; a re-send bumps
 ``duplicate_count`` and ``last_seen``; a change of state (firing → resolved, resolved → firing)

@@ -6,7 +6,8 @@ are shown to receivers — with capped samples of ids beside them, and the last 
 changes of what receivers see, numbered by ``version``, from which a notification says what
 changed (:mod:`app.notify.plan`). Every state change of a member is folded in as a
 :class:`Change`; a merged incident hands its counts over (:mod:`app.notify.merge`) and becomes
-a redirect to the incident it joined.
+a redirect to the incident it joined. (Over 400 lines because the head's fields, its fold and
+the changes it records are one record type: split, each part would reach into the others.)
 
 A 50,000-alert storm keeps the head at a few kB:
 

@@ -127,6 +127,12 @@ consumer_lag = Gauge(
     ["topic", "partition"],
     registry=REGISTRY,
 )
+rocksdb_memory = Gauge(
+    "alertflow_rocksdb_memory_bytes",
+    "Memory RocksDB holds for this worker's tables (all their open databases), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 
 # Online learning (agents.score): progressive validation of each tenant's model.
 model_decisions = Counter(

@@ -163,6 +163,15 @@ def changelogs() -> dict[str, int]:
     return {table.changelog: table.partitions for table in _tables}
 
 
+def store_memory() -> dict[str, int]:
+    """Bytes RocksDB holds in memory for every table's open databases, by kind."""
+    total: dict[str, int] = {}
+    for table in _tables:
+        for kind, size in table.store.memory().items():
+            total[kind] = total.get(kind, 0) + size
+    return total
+
+
 def forget_all() -> None:
     """Drop every table's cached and deferred rows (partitions were revoked or assigned)."""
     for table in _tables:

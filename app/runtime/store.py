@@ -16,6 +16,12 @@ from contextlib import contextmanager, suppress
 
 from faust.stores.rocksdb import Store
 
+MEMORY_PROPERTIES = {  # kind → RocksDB property
+    "memtables": "rocksdb.size-all-mem-tables",
+    "block_cache": "rocksdb.block-cache-usage",
+    "table_readers": "rocksdb.estimate-table-readers-mem",
+}
+
 
 class StorageError(OSError):
     """RocksDB could not read or write (a full or failing disk): not the record's fault.
@@ -57,6 +63,14 @@ class RowStore(Store):
             with suppress(Exception):  # "Writer has previous error": let go of it all the same
                 broken.close()
             raise StorageError(f"{self.table_name} partition {partition}: {exc}") from exc
+
+    def memory(self) -> dict[str, int]:
+        """Bytes RocksDB holds in memory for this table's open databases, by kind."""
+        found = dict.fromkeys(MEMORY_PROPERTIES, 0)
+        for db in list(self._dbs.values()):
+            for kind, name in MEMORY_PROPERTIES.items():
+                found[kind] += db.property_int_value(name) or 0
+        return found
 
     def find_raw(self, key: bytes) -> bytes | None:
         """The stored bytes of ``key`` in whichever partition of this worker holds it."""

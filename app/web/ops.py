@@ -11,6 +11,7 @@ from prometheus_client import generate_latest
 from app import health, metrics
 from app.faust_app import app, at_start, every, settings
 from app.metrics import REGISTRY
+from app.runtime.state import store_memory
 from app.web.http import answer, guarded
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
@@ -78,6 +79,13 @@ class Metrics(View):
     async def get(self, request: Request) -> Response:
         """Every metric of the pipeline."""
         return self.bytes(generate_latest(REGISTRY), content_type=PROMETHEUS_TEXT)
+
+
+@every(LAG_INTERVAL)
+async def export_store_memory() -> None:
+    """RocksDB's memory for the tables, by kind (memtables, block cache, table readers)."""
+    for kind, size in store_memory().items():
+        metrics.rocksdb_memory.labels(kind).set(size)
 
 
 @every(LAG_INTERVAL)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from faust.stores.rocksdb import Store
+from rocksdict import DbClosedError
 
 MEMORY_PROPERTIES = {  # kind → RocksDB property
     "memtables": "rocksdb.size-all-mem-tables",
@@ -68,8 +69,9 @@ class RowStore(Store):
         """Bytes RocksDB holds in memory for this table's open databases, by kind."""
         found = dict.fromkeys(MEMORY_PROPERTIES, 0)
         for db in list(self._dbs.values()):
-            for kind, name in MEMORY_PROPERTIES.items():
-                found[kind] += db.property_int_value(name) or 0
+            with suppress(DbClosedError):  # closed by a rebalance meanwhile: it holds nothing
+                for kind, name in MEMORY_PROPERTIES.items():
+                    found[kind] += db.property_int_value(name) or 0
         return found
 
     def find_raw(self, key: bytes) -> bytes | None:

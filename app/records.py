@@ -116,6 +116,9 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+MAX_CACHED_TIME = 64  # characters of a time text canonical_time keeps
+
+
 def ms_time(ms: int) -> str:
     """An event time in ms as RFC 3339.
 
@@ -144,6 +147,26 @@ def parse_time(text: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def canonical_time(text: str) -> str:
+    """RFC 3339 text as :func:`format_time` writes it (UTC, milliseconds, ``Z``).
+
+    Cached: the alerts of one request mostly share their times (Alertmanager's zero
+    ``endsAt``, a group's ``startsAt``); text longer than any usual form (a fraction of
+    thousands of digits is valid) is not kept, so the cache stays small.
+
+    >>> canonical_time("2026-11-23T07:56:04.436795043+01:00")
+    '2026-11-23T06:56:04.436Z'
+    """
+    if len(text) > MAX_CACHED_TIME:
+        return format_time(parse_time(text))
+    return _canonical_cached(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical_cached(text: str) -> str:
+    return format_time(parse_time(text))
 
 
 @functools.lru_cache(maxsize=16_384)

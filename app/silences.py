@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
 from app.matchers import MatcherError, from_api, parse_matcher
-from app.records import epoch_ms, format_time, parse_time
+from app.records import canonical_time, epoch_ms, format_time
 
 State = Literal["pending", "active", "expired"]
 
@@ -167,7 +167,7 @@ def _time(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise SilenceError(f"{name}: expected an RFC 3339 time")
     try:
-        return format_time(parse_time(value))
+        return canonical_time(value)
     except (ValueError, OverflowError):
         raise SilenceError(f"{name}: expected an RFC 3339 time, got {value[:40]!r}") from None
 

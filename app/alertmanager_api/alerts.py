@@ -22,7 +22,7 @@ from typing import Any
 from app.config import Config, group_labels, route_for
 from app.config.routes import ALL_LABELS, Route
 from app.matchers import Matcher, matches_all
-from app.records import format_time, parse_time
+from app.records import canonical_time
 
 ZERO_TIME = "0001-01-01T00:00:00.000Z"  # Go's zero time: no end known
 INHIBITED_BY = "inhibited by alert "  # the reason agents.notify gives an inhibited alert
@@ -98,12 +98,12 @@ def gettable_alert(
     ended = alert["status"] == "resolved" and alert.get("ends_at")
     found: dict[str, Any] = {
         "annotations": annotations,
-        "endsAt": _time(alert["ends_at"]) if ended else ZERO_TIME,
+        "endsAt": canonical_time(alert["ends_at"]) if ended else ZERO_TIME,
         "fingerprint": alert["fingerprint"],
         "receivers": [{"name": name} for name in receivers],
-        "startsAt": _time(alert["starts_at"]),
+        "startsAt": canonical_time(alert["starts_at"]),
         "status": dict(status),
-        "updatedAt": _time(alert["received_at"]),
+        "updatedAt": canonical_time(alert["received_at"]),
         "labels": dict(alert.get("labels") or {}),
     }
     if generator_url:
@@ -247,7 +247,3 @@ def _alert_order(x: Mapping[str, Any], y: Mapping[str, Any]) -> int:
     if label_set_before(a, b):
         return -1
     return 1 if label_set_before(b, a) else 0
-
-
-def _time(text: str) -> str:
-    return format_time(parse_time(text))

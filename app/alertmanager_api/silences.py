@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from app.matchers import LABEL_NAME, Matcher, MatcherError, from_api
-from app.records import epoch_ms, format_time, parse_time
+from app.records import canonical_time, epoch_ms
 from app.silences import Silence, SilenceError, expire, parse_silence, state
 
 REQUIRED = ("matchers", "startsAt", "endsAt", "createdBy", "comment")
@@ -43,10 +43,10 @@ def gettable_silence(silence: Silence, now_ms: int) -> dict[str, Any]:
     return {
         "id": silence["id"],
         "status": {"state": state(silence, now_ms)},
-        "updatedAt": _time(silence["updated_at"]),
+        "updatedAt": canonical_time(silence["updated_at"]),
         "comment": silence["comment"],
         "createdBy": silence["created_by"],
-        "endsAt": _time(silence["ends_at"]),
+        "endsAt": canonical_time(silence["ends_at"]),
         "matchers": [
             {
                 "isEqual": bool(m.get("isEqual", True)),
@@ -56,7 +56,7 @@ def gettable_silence(silence: Silence, now_ms: int) -> dict[str, Any]:
             }
             for m in silence["matchers"]
         ],
-        "startsAt": _time(silence["starts_at"]),
+        "startsAt": canonical_time(silence["starts_at"]),
     }
 
 
@@ -98,7 +98,7 @@ def set_silence(
     replaced = None
     if previous is not None and state(previous, now_ms) != "expired":
         replaced = expire(previous, now)
-    starts = max(posted["starts_at"], _time(now), key=epoch_ms)
+    starts = max(posted["starts_at"], canonical_time(now), key=epoch_ms)
     return {**posted, "id": str(uuid.uuid4()), "starts_at": starts}, replaced
 
 
@@ -196,7 +196,3 @@ def _matchers(silence: Silence) -> list[Matcher]:
         return [from_api(m) for m in silence["matchers"]]
     except MatcherError as exc:
         raise SilenceError(str(exc)) from None
-
-
-def _time(text: str) -> str:
-    return format_time(parse_time(text))

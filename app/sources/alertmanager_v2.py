@@ -24,7 +24,7 @@ from typing import Any
 
 from app.identity import label_fingerprint
 from app.matchers import LABEL_NAME
-from app.records import Alert, RawAlert, epoch_ms, format_time, parse_time
+from app.records import Alert, RawAlert, canonical_time, epoch_ms, format_time, parse_time
 from app.sources.alertmanager import described
 from app.sources.common import (
     build_alert,
@@ -100,7 +100,7 @@ def accepted_times(
     """
     starts = _time(alert.get("startsAt"))
     ends = _time(alert.get("endsAt"))
-    received = format_time(parse_time(received_at))
+    received = canonical_time(received_at)
     if starts is None:
         starts = ends or received
     timeout = ends is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections.abc import Mapping
@@ -12,7 +11,7 @@ from typing import Any
 import orjson
 
 from app.identity import alert_id
-from app.records import Alert, RawAlert, Source, Status, epoch_ms, format_time, parse_time
+from app.records import Alert, RawAlert, Source, Status, canonical_time, epoch_ms, format_time
 from app.severity import original as severity_original
 from app.severity import severity as severity_scale
 from app.sources.errors import SourceError
@@ -140,20 +139,12 @@ def normal_time(value: object, path: str) -> str:
     """An RFC 3339 string or epoch seconds as :func:`~app.records.format_time` text."""
     try:
         if isinstance(value, str):
-            return _normal_text(value)
+            return canonical_time(value)
         if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return format_time(datetime.fromtimestamp(value, UTC))
     except (ValueError, OverflowError, OSError):
         pass
     raise invalid(path, f"expected an RFC 3339 time, got {value!r}")
-
-
-@functools.lru_cache(maxsize=4096)
-def _normal_text(text: str) -> str:
-    """RFC 3339 text as :func:`~app.records.format_time` text: the alerts of one request mostly
-    share their times (Alertmanager's zero ``endsAt``, a group's ``startsAt``), so a parsed
-    time is kept."""
-    return format_time(parse_time(text))
 
 
 def raw_alert(

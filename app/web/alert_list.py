@@ -20,7 +20,7 @@ from faust.web import Request
 from app.config.routes import group_labels
 from app.matchers import MatcherError, parse_matcher
 from app.notify.member import view
-from app.records import format_time, parse_time
+from app.records import canonical_time
 from app.web.http import ApiError, query_time
 from app.web.routing import from_other_workers
 from tables.members import members
@@ -82,7 +82,7 @@ def page_of(alerts: list[dict[str, Any]], offset: int, limit: int) -> dict[str, 
     >>> page_of(alerts, 2, 2)["next_offset"] is None
     True
     """
-    alerts.sort(key=lambda alert: (format_time(parse_time(alert["starts_at"])), alert["id"]))
+    alerts.sort(key=lambda alert: (canonical_time(alert["starts_at"]), alert["id"]))
     alerts.reverse()
     following = offset + limit if offset + limit < len(alerts) else None
     chosen = alerts[offset : offset + limit]
@@ -129,7 +129,7 @@ def alert_filter(query: Mapping[str, Any]) -> AlertFilter:
         if any(alert.get(field) != value for field, value in equal.items()):
             return False
         if since is not None or until is not None:
-            started = format_time(parse_time(alert["starts_at"]))
+            started = canonical_time(alert["starts_at"])
             if (since is not None and started < since) or (until is not None and started > until):
                 return False
         if matchers:

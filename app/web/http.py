@@ -22,7 +22,7 @@ from faust.web import Request, Response, View
 from app import health, metrics
 from app.access import OPEN, Need, Principal, load_tokens
 from app.faust_app import settings
-from app.records import format_time, parse_time
+from app.records import canonical_time
 from app.sources import SourceError
 from app.sources.common import decode_json
 
@@ -223,7 +223,7 @@ def query_time(text: str | None, name: str) -> str | None:
     if text is None:
         return None
     try:
-        return format_time(parse_time(text))
+        return canonical_time(text)
     except (ValueError, OverflowError):
         raise ApiError(400, "invalid_query", f"{name}: expected an RFC 3339 time") from None
 

@@ -8,7 +8,7 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from app.faust_app import app
-from app.records import format_time, parse_time
+from app.records import canonical_time
 from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
 from app.triage.templates import records
@@ -115,7 +115,7 @@ def incident_filter(query: Any) -> Any:
     since, until = query_time(query.get("since"), "since"), query_time(query.get("until"), "until")
 
     def keep(incident: dict[str, Any]) -> bool:
-        last_seen = format_time(parse_time(incident["last_seen"]))
+        last_seen = canonical_time(incident["last_seen"])
         return (
             (tenant is None or incident["tenant"] == tenant)
             and (status is None or incident["status"] == status)

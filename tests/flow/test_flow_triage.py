@@ -195,8 +195,13 @@ def test_a_storm_collapses_into_one_incident_with_its_first_minute_merged(
         return ends
 
     eventually(lambda: len(roots()) == 1, 60, "every incident of the storm merged into one")
+    # Which rule merges the first minute depends on timing: the storm's when it is detected
+    # before the first incidents reached triage, the place rule's when they came first (both
+    # orders are unit-tested in test_correlation); either way into the one storm incident.
     reasons = [v["reason"] for k, v in events.all() if k in incidents and v["kind"] == "merge"]
-    assert any("alert storm" in reason for reason in reasons), reasons
+    assert reasons and all(
+        "alert storm" in reason or reason.endswith("in the same cluster=eu-9") for reason in reasons
+    ), reasons
 
 
 def test_the_model_view_reads_what_triage_learned(bootstrap: str, worker: Worker) -> None:

@@ -233,6 +233,28 @@ def test_the_first_alerts_of_a_storm_are_merged_into_the_storm_incident() -> Non
     assert resolved["incident_id"] == first["incident_id"], "correlation keeps its own id"
 
 
+def test_a_storm_takes_the_incident_its_first_alerts_were_merged_into_by_place() -> None:
+    s = Stream()
+    _baseline(s)
+    storm = [
+        s.send(
+            70 + n / 30,
+            f"A{_words(n)}",
+            f"{_words(n)}pod broke",
+            service=f"s{_words(n)}",
+            cluster="eu-9",
+            instance=f"node-{n}",
+        )
+        for n in range(30)
+    ]
+    first = storm[1]
+    assert "in the same cluster=eu-9" in s.merge_of(first)["reason"], "placed before the storm"
+    hinted = [a for a in storm if a.get("storm")]
+    assert hinted and {a["storm"]["incident_id"] for a in hinted} == {storm[0]["incident_id"]}
+    assert {s.incident(a) for a in storm} == {storm[0]["incident_id"]}
+    assert not any("alert storm" in m["reason"] for _, m in s.merges), "nothing left to merge"
+
+
 def test_a_storm_ends_when_its_pace_drops() -> None:
     s = Stream()
     _baseline(s)

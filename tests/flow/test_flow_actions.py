@@ -139,7 +139,7 @@ def _config(script: Path, services: dict[str, Service]) -> dict[str, Any]:
         {
             "name": "fix-held",
             **run,
-            "step_timeout": 3,
+            "step_timeout": 20,  # the kill may come seconds after the call began
             "http": {
                 "url": services["held"].url,
                 "body": {"incident": "{{ incident.incident_id }}"},
@@ -148,7 +148,7 @@ def _config(script: Path, services: dict[str, Service]) -> dict[str, Any]:
         {
             "name": "fix-held-idempotent",
             **run,
-            "step_timeout": 3,
+            "step_timeout": 20,  # the kill may come seconds after the call began
             "idempotent": True,
             "http": {"url": services["held_again"].url, "body": {"host": "{{ labels.host }}"}},
         },

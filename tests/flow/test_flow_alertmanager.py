@@ -117,6 +117,7 @@ def test_resend_is_counted_not_repeated_and_resolve_keeps_the_id(
     resolved_id = resolved_ids[[a["status"] for a in resolved["alerts"]].index("resolved")]
     assert resolved_id == ids[position]
 
+    enriched.wait(lambda key, value: key in ids and value["status"] == "firing", count=2)
     enriched.wait(lambda key, value: key == resolved_id and value["status"] == "resolved")
     firing_copies = enriched.matching(lambda key, value: key in ids and value["status"] == "firing")
     assert len(firing_copies) == 2, "the re-send must not reach alerts.enriched again"

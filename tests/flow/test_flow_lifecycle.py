@@ -42,8 +42,12 @@ def test_the_incident_view_says_who_acknowledged_it_and_when(
     _, incident_id = open_incident(worker, enriched, receiver, unique("lc-ack"))
     answer = http("POST", f"{worker.url}/api/v1/incidents/{incident_id}/acknowledge", {"by": "ann"})
     assert answer.status == 202
-    view = await_view(
-        worker, f"/api/v1/incidents/{incident_id}", lambda v: v["acknowledged_by"] == "ann"
+    view = await_view(  # the delivery's result may be written after the acknowledgement
+        worker,
+        f"/api/v1/incidents/{incident_id}",
+        lambda v: (
+            v["acknowledged_by"] == "ann" and any(e["kind"] == "notified" for e in v["timeline"])
+        ),
     )
     assert view["acknowledged_at"] is not None and view["resolved_by"] is None
     kinds = [e["kind"] for e in view["timeline"]]

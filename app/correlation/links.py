@@ -180,9 +180,10 @@ def _adopt(
     scope = fresh["storm"]
     adopted = {**row, "storm": scope}
     rows.put(incident_key(tenant, row["id"]), adopted)
-    for current in head.get("storms", {}).values():
+    storms = head.get("storms", {})
+    for name, current in storms.items():
         if current[0] == fresh["id"]:
-            current[0] = row["id"]
+            storms[name] = [row["id"], *current[1:]]  # replaced: the stored row may share it
     reason = (
         f"the alert storm of {scope} collapses into incident {row['id']}, which opened in its"
         " first minute"

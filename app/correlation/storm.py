@@ -83,10 +83,11 @@ def counted(rate: Rate | None, at: int) -> Rate:
 
     >>> counted(counted(None, 60_000), 61_000)
     [1, 2, 0.0, 0.0, 0]
+    >>> before = [1, 2, 0.0, 0.0, 0]; _ = counted(before, 61_000); before  # a new list
+    [1, 2, 0.0, 0.0, 0]
     """
-    rate = tick(rate, at // MINUTE_MS)
-    rate[1] += 1  # a late alert of an earlier minute counts in the current one
-    return rate
+    minute, count, *rest = tick(rate, at // MINUTE_MS)
+    return [minute, count + 1, *rest]  # a late alert of an earlier minute counts in this one
 
 
 def last_minute(rate: Rate, at: int) -> float:
@@ -169,7 +170,8 @@ def note(
     """Count a new firing alert (when ``count``) and say which storm takes it; ``phases`` is
     the alert's phase stamp (scope → start of the scope's current phase).
 
-    ``rates`` (scope → rate) and ``storms`` (scope → storm) are updated in place. Returns the
+    ``rates`` (scope → rate) and ``storms`` (scope → storm) are updated in place, their lists
+    replaced, never changed (a call's copy of the row may share them). Returns the
     hint for the alert (``None`` outside storms) and the scopes whose storm this alert started.
 
     >>> rates, storms, phase = {}, {}, {"tenant t": 60_000}
@@ -199,7 +201,7 @@ def note(
             storm = storms[scope] = [storm_id(tenant, scope, at), at, at, cluster, phase]
             started.append(scope)
         if hint is None and storm is not None and _takes(storm, rate, alert, at):
-            storm[2] = max(storm[2], at)
+            storm = storms[scope] = [*storm[:2], max(storm[2], at), *storm[3:]]
             hint = {
                 "scope": scope,
                 "incident_id": storm[0],

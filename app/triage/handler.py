@@ -178,7 +178,7 @@ class Triage:
             incident, merges = links.storm_started(rows, tenant, head, scope, current)
             if hint is not None and hint["incident_id"] == current[0]:
                 hint["incident_id"] = incident
-            current[0] = incident
+            head["storms"][scope] = [incident, *current[1:]]
             handled.outputs += [(EVENTS, absorbed, merge) for absorbed, merge in merges]
         return hint
 
@@ -243,13 +243,15 @@ def _phase(phases: dict[str, phase.Phase], alert: Alert, at: int, fresh: bool) -
 
 
 def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> dict[str, Any]:
-    """The tenant's head row, as a copy of its own for this call (rows are shared)."""
+    """The tenant's head row, as a copy of its own for this call (rows are shared): its maps
+    and lists are copied, the rates, storms and phases in them shared — the rules replace
+    those, never change them."""
     if tenant not in heads:
         row = rows.get(head_key(tenant)) or {}
         heads[tenant] = {
-            "rates": {scope: list(rate) for scope, rate in row.get("rates", {}).items()},
-            "storms": {scope: list(storm) for scope, storm in row.get("storms", {}).items()},
-            "phases": {scope: list(p) for scope, p in row.get("phases", {}).items()},
+            "rates": dict(row.get("rates", {})),
+            "storms": dict(row.get("storms", {})),
+            "phases": dict(row.get("phases", {})),
             "recent": list(row.get("recent", [])),
             "opened": list(row.get("opened", [])),
             "due": row.get("due", 0),

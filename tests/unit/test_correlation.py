@@ -460,6 +460,19 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
     ]
     batch = [Record("acme", alert, n) for n, alert in enumerate(alerts)]  # one message
     handled = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), DEDUPED, batch)
+    stored = [triage_rows.get("acme")]  # the rows later calls copy (a cached row is shared)
+    frozen = [orjson.dumps(stored[0])]
+    later = [
+        {
+            **s.alert(1.91 + n / 100, f"B{n}", f"{_words(n)}pod broke", service=f"s{_words(n)}"),
+            "seq": 1,
+        }
+        for n in range(5)
+    ]
+    more = [Record("acme", alert, 20 + n) for n, alert in enumerate(later)]
+    triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), DEDUPED, more)
+    stored.append(triage_rows.get("acme"))
+    frozen.append(orjson.dumps(stored[1]))
     triaged = [value for topic, _, value in handled.outputs if topic == "alerts.triaged"]
     fresh = triaged[-1]["storm"]["incident_id"]
     assert not [o for o in handled.outputs if o[0] == "notify.events"], "nothing known to merge"
@@ -472,6 +485,7 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
     assert into[fresh] == first, "the fresh storm incident went into the first one"
     placed = {a["incident_id"] for _, _, a in outputs if "incident_id" in a}
     assert {into.get(i, i) for i in placed} == {first}, "everything ends in one incident"
+    assert frozen == [orjson.dumps(row) for row in stored], "a call changed a row it copied"
 
 
 def test_a_storm_of_twenty_thousand_distinct_alerts_keeps_every_row_under_64_kb() -> None:

@@ -36,11 +36,12 @@ class MemoryStore:
     def get_raw(self, partition: int, key: bytes) -> bytes | None:
         return self.data[partition].get(key)
 
-    def put_raw(self, partition: int, key: bytes, value: bytes) -> None:
-        self.data[partition][key] = value
-
-    def delete_raw(self, partition: int, key: bytes) -> None:
-        self.data[partition].pop(key, None)
+    def write_raw(self, partition: int, rows: Iterable[tuple[bytes, bytes | None]]) -> None:
+        for key, value in rows:
+            if value is None:
+                self.data[partition].pop(key, None)
+            else:
+                self.data[partition][key] = value
 
     def find_raw(self, key: bytes) -> bytes | None:
         return next((rows[key] for rows in self.data.values() if key in rows), None)

@@ -20,7 +20,7 @@ those seconds of counting, never a decision.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from typing import Any, Protocol, cast
 
@@ -109,25 +109,23 @@ class StateTable:
         self.store.set_persisted_offset(TP(self.changelog, partition), last_offset)
 
     def write(self, outbox: Outbox, writes: dict[Place, Any]) -> None:
-        """Write rows (``_DELETED`` deletes) to the store and queue their changelog messages;
-        every row is checked against Kafka's message size before any is written."""
+        """Write rows (``_DELETED`` deletes) to the store, one batch per partition, and queue
+        their changelog messages; every row is checked against Kafka's message size before
+        any is written."""
         encoded = [
-            (place, None if value is _DELETED else orjson.dumps(value))
-            for place, value in writes.items()
+            (partition, key.encode(), None if value is _DELETED else orjson.dumps(value))
+            for (partition, key), value in writes.items()
         ]
         changelog = self.changelog
-        for (partition, key), raw in encoded:
-            outbox.row(changelog, partition, key.encode(), raw)
-        store = self.store
-        for (partition, key), raw in encoded:
-            place = (partition, key)
+        batches: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
+        for partition, key, raw in encoded:
+            outbox.row(changelog, partition, key, raw)
+            batches[partition].append((key, raw))
+        for partition, batch in batches.items():
+            self.store.write_raw(partition, batch)
+        for place, value in writes.items():
             self._deferred.pop(place, None)
-            if raw is None:
-                store.delete_raw(partition, key.encode())
-                self._remember(place, None)
-            else:
-                store.put_raw(partition, key.encode(), raw)
-                self._remember(place, writes[place])
+            self._remember(place, None if value is _DELETED else value)
 
     def defer(self, place: Place, value: Any) -> None:
         """Hold a counting-only change of a row until its next write or ``DEFER_SECONDS``."""

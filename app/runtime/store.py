@@ -11,11 +11,11 @@ offsets — is Faust's own. Registered as the ``rowstore://`` store through Faus
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 
 from faust.stores.rocksdb import Store
-from rocksdict import DbClosedError
+from rocksdict import DbClosedError, WriteBatch
 
 MEMORY_PROPERTIES = {  # kind → RocksDB property
     "memtables": "rocksdb.size-all-mem-tables",
@@ -41,15 +41,17 @@ class RowStore(Store):
             value: bytes | None = self._db_for_partition(partition).get(key)
         return value
 
-    def put_raw(self, partition: int, key: bytes, value: bytes) -> None:
-        """Store ``value`` under ``key`` in ``partition``."""
+    def write_raw(self, partition: int, rows: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Store each ``(key, value)`` in ``partition`` (``None`` deletes the key), all in one
+        atomic RocksDB write."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in rows:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
         with self._guarded(partition):
-            self._db_for_partition(partition).put(key, value)
-
-    def delete_raw(self, partition: int, key: bytes) -> None:
-        """Delete ``key`` from ``partition`` (nothing happens when it is absent)."""
-        with self._guarded(partition):
-            self._db_for_partition(partition).delete(key)
+            self._db_for_partition(partition).write(batch)
 
     @contextmanager
     def _guarded(self, partition: int) -> Iterator[None]:

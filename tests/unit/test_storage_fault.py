@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from rocksdict import Rdict
+from rocksdict import Options, Rdict, WriteBatch
 
 from app.runtime.outbox import Outbox
 from app.runtime.stage import Context, Record, Stage, _applied
@@ -42,7 +42,7 @@ def test_rocksdb_on_a_full_disk_fails_as_the_store_expects_and_works_once_space_
     small_disk: Path,
 ) -> None:
     filler = small_disk / "filler"
-    db = Rdict(str(small_disk / "db"))
+    db = Rdict(str(small_disk / "db"), Options(raw_mode=True))  # as Faust opens it
     with filler.open("wb") as rest:  # take what is left
         try:
             while True:
@@ -53,7 +53,9 @@ def test_rocksdb_on_a_full_disk_fails_as_the_store_expects_and_works_once_space_
     error = None
     for n in range(10_000):
         try:
-            db[f"k{n}".encode()] = b"v" * 4096
+            batch = WriteBatch(raw_mode=True)  # as RowStore.write_raw writes
+            batch.put(f"k{n}".encode(), b"v" * 4096)
+            db.write(batch)
             db.flush_wal(True)
         except Exception as exc:  # what RowStore._guarded looks at
             error = exc
@@ -67,7 +69,7 @@ def test_rocksdb_on_a_full_disk_fails_as_the_store_expects_and_works_once_space_
     ):  # "Writer has previous error": closed all the same (as the store does)
         db.close()
     filler.unlink()
-    reopened = Rdict(str(small_disk / "db"))
+    reopened = Rdict(str(small_disk / "db"), Options(raw_mode=True))
     reopened[b"after"] = b"v"
     assert reopened[b"after"] == b"v"
     reopened.close()

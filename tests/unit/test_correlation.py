@@ -195,13 +195,25 @@ def _words(n: int) -> str:
     return "".join(chr(97 + int(d)) for d in f"{n:02d}")  # aa, ab, …: no shared template
 
 
+def _storm(s: Stream, count: int, text: str, **labels: str) -> list[Alert]:
+    """``count`` new alerts of as many new services from minute 70, two seconds apart;
+    ``{w}`` in ``text`` is the alert's own words, ``{n}`` in a label value its number."""
+    return [
+        s.send(
+            70 + n / 30,
+            f"A{_words(n)}",
+            text.format(w=_words(n)),
+            service=f"s{_words(n)}",
+            **{name: value.format(n=n) for name, value in labels.items()},
+        )
+        for n in range(count)
+    ]
+
+
 def test_a_storm_collapses_into_one_incident_and_says_so() -> None:
     s = Stream()
     _baseline(s)
-    storm = [
-        s.send(70 + n / 30, f"A{_words(n)}", f"{_words(n)}pod broke", service=f"s{_words(n)}")
-        for n in range(40)
-    ]
+    storm = _storm(s, 40, "{w}pod broke")
     hinted = [a for a in storm if a.get("storm")]
     assert len(hinted) >= 25
     assert {a["incident_id"] for a in hinted} == {hinted[0]["storm"]["incident_id"]}
@@ -214,15 +226,7 @@ def test_the_first_alerts_of_a_storm_are_merged_into_the_storm_incident() -> Non
     s = Stream()
     _baseline(s)
     before = s.send(69.5, "Lonely", "Cron lonely job late", service="cron")
-    storm = [
-        s.send(
-            70 + n / 30,
-            f"A{_words(n)}",
-            f"{_words(n)}pod {_words(n)}node failed",
-            service=f"s{_words(n)}",
-        )
-        for n in range(40)
-    ]
+    storm = _storm(s, 40, "{w}pod {w}node failed")
     storm_id = next(a["storm"]["incident_id"] for a in storm if a.get("storm"))
     assert storm_id == before["incident_id"], "the first incident of the storm's first minute"
     assert {s.incident(a) for a in storm} == {storm_id}
@@ -236,17 +240,7 @@ def test_the_first_alerts_of_a_storm_are_merged_into_the_storm_incident() -> Non
 def test_a_storm_takes_the_incident_its_first_alerts_were_merged_into_by_place() -> None:
     s = Stream()
     _baseline(s)
-    storm = [
-        s.send(
-            70 + n / 30,
-            f"A{_words(n)}",
-            f"{_words(n)}pod broke",
-            service=f"s{_words(n)}",
-            cluster="eu-9",
-            instance=f"node-{n}",
-        )
-        for n in range(30)
-    ]
+    storm = _storm(s, 30, "{w}pod broke", cluster="eu-9", instance="node-{n}")
     first = storm[1]
     assert "in the same cluster=eu-9" in s.merge_of(first)["reason"], "placed before the storm"
     hinted = [a for a in storm if a.get("storm")]
@@ -258,8 +252,7 @@ def test_a_storm_takes_the_incident_its_first_alerts_were_merged_into_by_place()
 def test_a_storm_ends_when_its_pace_drops() -> None:
     s = Stream()
     _baseline(s)
-    for n in range(30):
-        s.send(70 + n / 30, f"A{_words(n)}", f"{_words(n)}pod broke", service=f"s{_words(n)}")
+    _storm(s, 30, "{w}pod broke")
     straggler = s.send(72, "Straggler", "Mail relay queue grows", service="mail")
     assert not straggler.get("storm"), "one alert a minute later is no storm"
 

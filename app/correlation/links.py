@@ -29,8 +29,6 @@ for the notify stage, keyed by the absorbed incident.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 from app.correlation import cooccurrence, phase, storm
@@ -54,7 +52,6 @@ PROXIMITY_MS = 2 * 60_000  # a new incident this close to an incident's newest a
 PROPAGATION_MS = 10 * 60_000  # … in the same place joins it while that one is this young
 MINUTE_MS = 60_000
 MAX_OPENED = 256  # incidents opened in the last minute remembered for a storm's start
-SERVICE_SCOPE = "service "  # a storm scope of one service: "service <name>"
 
 Merge = tuple[str, dict[str, Any]]  # (absorbed incident id, merge decision)
 
@@ -111,51 +108,8 @@ def closed(rows: RowAccess, tenant: str, summary: dict[str, Any]) -> None:
     rows.put(incident_key(tenant, row["id"]), row)
 
 
-@dataclass
-class RecentRoots:
-    """Where a tenant's incidents opened in the last minute (``head["opened"]``) went, by
-    scope: read once for the storms that start in one triage call, and ``stale`` once a storm
-    changed an incident row — a storm of one service then looks at that service's incidents,
-    not at every one opened in the minute.
-
-    >>> from app.runtime.state import MemoryRows
-    >>> rows = MemoryRows()
-    >>> rows.put("t|i|a", {"id": "a", "into": "b"})
-    >>> rows.put("t|i|b", {"id": "b", "into": None, "services": ["db"]})
-    >>> recent = RecentRoots.read(rows, "t", {"opened": [[5, "a"], [6, "b"]]})
-    >>> [(ms, row["id"]) for ms, row in recent.of("service db")], recent.of("service web")
-    ([(5, 'b'), (6, 'b')], [])
-    >>> len(recent.of("tenant t"))
-    2
-    """
-
-    every: list[tuple[int, Incident]]  # (opened ms, root), in the order they opened
-    by_service: dict[str, list[tuple[int, Incident]]]
-    stale: bool = False
-
-    @classmethod
-    def read(cls, rows: RowAccess, tenant: str, head: dict[str, Any]) -> RecentRoots:
-        """The roots of the incidents ``head`` lists as opened in the last minute."""
-        every: list[tuple[int, Incident]] = []
-        by_service: dict[str, list[tuple[int, Incident]]] = defaultdict(list)
-        for opened_ms, incident_id in head.get("opened", []):
-            row = root(rows, tenant, incident_id)
-            if row is None:
-                continue
-            every.append((opened_ms, row))
-            for service in row.get("services", ()):
-                by_service[service].append((opened_ms, row))
-        return cls(every, by_service)
-
-    def of(self, scope: str) -> list[tuple[int, Incident]]:
-        """The (opened ms, root) of the incidents whose root is in ``scope``."""
-        if scope.startswith(SERVICE_SCOPE):
-            return self.by_service.get(scope[len(SERVICE_SCOPE) :], [])
-        return self.every
-
-
 def storm_started(
-    rows: RowAccess, tenant: str, recent: RecentRoots, scope: str, started: storm.Storm
+    rows: RowAccess, tenant: str, head: dict[str, Any], scope: str, started: storm.Storm
 ) -> tuple[str, list[Merge]]:
     """The incident a storm that just started collapses into, and the merges into it: the
     firing incidents of its scope that opened in the minute before — the storm's first alerts,
@@ -169,10 +123,11 @@ def storm_started(
         " merged into the storm's incident"
     )
     first: dict[str, Incident] = {}
-    for opened_ms, row in recent.of(scope):
-        if at - opened_ms > MINUTE_MS or row["storm"] or row["parts"] <= 0:
+    for opened_ms, incident_id in head.get("opened", []):
+        row = root(rows, tenant, incident_id) if at - opened_ms <= MINUTE_MS else None
+        if row is None or row["storm"] or row["parts"] <= 0:
             continue
-        if at - row["opened_ms"] > MINUTE_MS:
+        if at - row["opened_ms"] > MINUTE_MS or not _in_scope(row, scope):
             continue
         if cluster and row["places"].get(CLUSTER, cluster) != cluster:
             continue
@@ -183,7 +138,6 @@ def storm_started(
         fresh = storm_incident(started[0], scope, at, cluster, stamp.get(scope))
         rows.put(incident_key(tenant, fresh["id"]), fresh)
         return fresh["id"], []
-    recent.stale = True  # the rows below change
     into, *others = sorted(first.values(), key=lambda row: (row["opened_ms"], row["id"]))
     into = {**into, "storm": scope}
     rows.put(incident_key(tenant, into["id"]), into)
@@ -247,6 +201,10 @@ def _part_opened(rows: RowAccess, tenant: str, summary: dict[str, Any]) -> None:
     row = {**row, "parts": row["parts"] + 1, "last_ms": max(row["last_ms"], at)}
     row["due"] = due(row, at)
     rows.put(incident_key(tenant, row["id"]), row)
+
+
+def _in_scope(row: Incident, scope: str) -> bool:
+    return not scope.startswith("service ") or scope[len("service ") :] in row["services"]
 
 
 def _candidates(rows: RowAccess, tenant: str, kind: str, value: str, row: Incident) -> list[Any]:

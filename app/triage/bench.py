@@ -8,10 +8,6 @@ disturbed least):
 - ``new``: new firing alerts of 20 tenants, a few hundred kinds of text (template, route,
   score, storm rates, co-occurrence);
 - ``storm``: one tenant, every alert new and distinct at storm pace (hinted);
-- ``services``: one tenant, groups of 10 new alerts of a new service each at storm pace — each
-  service's storm starts on its tenth alert — with the ``opened`` summaries of the groups
-  handled before the next batch (``scripts/bench``'s new-fingerprint phase); µs per alert of
-  the alerts' calls;
 - ``resolve``: the alerts of ``new`` resolving;
 - ``opened``: one ``incidents.opened`` summary per new incident (the tenant-wide rules), µs
   per incident.
@@ -123,45 +119,6 @@ def _once(topic: str, make: Callable[[int], tuple[str, Any]], triage: Triage) ->
     return spent / ALERTS * 1e6
 
 
-def services(fresh: Callable[[], Triage]) -> float:
-    """CPU µs per alert of the ``services`` workload, a ``fresh()`` stage each run (the best
-    of ``RUNS``)."""
-    return min(_services_once(fresh()) for _ in range(RUNS))
-
-
-def _services_once(triage: Triage) -> float:
-    table = MemoryRows()
-    spent = 0.0
-    position = 0
-    for start in range(0, ALERTS, BATCH):
-        opened = []  # the incidents of the groups that began in the batch before
-        for group in range(-(-max(0, start - BATCH) // 10), -(-start // 10)):
-            position += 1
-            opened.append(Record("t", _service_summary(group), position))
-        triage.handle(ExpiringRows(table, Expiry("\x00triage"), 0), OPENED, opened)
-        records = []
-        for n in range(start, min(start + BATCH, ALERTS)):
-            position += 1
-            new = alert(n, "t", every_ms=10)
-            records.append(Record("t", {**new, "service": f"new{n // 10}"}, position))
-        started = time.process_time()
-        triage.handle(ExpiringRows(table, Expiry("\x00triage"), 0), DEDUPED, records)
-        spent += time.process_time() - started
-    return spent / ALERTS * 1e6
-
-
-def _service_summary(group: int) -> dict[str, Any]:
-    """The ``opened`` summary of the incident of the ``group``-th new service's alerts."""
-    return {
-        **summary(group, "t"),
-        "incident_id": f"s{group}",
-        "opened_ms": START_MS + group * 100,
-        "at_ms": START_MS + group * 100,
-        "services": [f"new{group}"],
-        "places": {"cluster": "eu-1"},
-    }
-
-
 def main() -> None:
     """Print µs per alert (or incident) for each workload."""
     worker_gc()
@@ -187,7 +144,6 @@ def main() -> None:
     figures = {
         "new": measure(DEDUPED, new, fresh),
         "storm": measure(DEDUPED, storm, fresh),
-        "services": services(fresh),
         "resolve": measure(DEDUPED, resolve, fresh),
         "opened": measure(OPENED, opened, fresh),
     }

@@ -121,7 +121,6 @@ class Triage:
         handled: Handled,
     ) -> int | None:
         latest: dict[str, int] = {}  # tenant → its newest alert of the call
-        recent: dict[str, links.RecentRoots] = {}  # for the storms that start in the call
         for record in records:
             alert: Alert = record.value
             tenant = alert["tenant"]
@@ -143,7 +142,7 @@ class Triage:
             triaged["config_version"] = self.snapshot.version
             if alert["status"] == "firing":
                 triaged["phase"] = _phase(head["phases"], triaged, at, fresh)
-                hint = self._storm(rows, head, tenant, triaged, at, fresh, handled, recent)
+                hint = self._storm(rows, head, tenant, triaged, at, fresh, handled)
                 if hint is not None:
                     triaged["storm"] = hint
                 if fresh:
@@ -169,7 +168,6 @@ class Triage:
         at: int,
         fresh: bool,
         handled: Handled,
-        recent: dict[str, links.RecentRoots],
     ) -> dict[str, str] | None:
         """Count a new firing alert in its scopes' rates; the storm hint it gets, if any."""
         hint, started = storm.note(
@@ -177,9 +175,7 @@ class Triage:
         )
         for scope in started:
             current = head["storms"][scope]
-            if tenant not in recent or recent[tenant].stale:
-                recent[tenant] = links.RecentRoots.read(rows, tenant, head)
-            incident, merges = links.storm_started(rows, tenant, recent[tenant], scope, current)
+            incident, merges = links.storm_started(rows, tenant, head, scope, current)
             if hint is not None and hint["incident_id"] == current[0]:
                 hint["incident_id"] = incident
             head["storms"][scope] = [incident, *current[1:]]

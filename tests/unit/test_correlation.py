@@ -604,28 +604,3 @@ def test_a_burst_after_a_pause_too_long_for_its_pace_is_another_incident() -> No
         s.send(90 + n, "Web400", f"slow request {n} answered 400", service="web") for n in (0, 2, 4)
     ]
     assert len({s.incident(a) for a in slow}) == 1, "at a slow pace the group gap is the limit"
-
-
-def test_the_roots_read_for_a_storms_start_go_stale_once_a_storm_changes_incidents() -> None:
-    from app.correlation.index import incident_key, new_incident
-    from app.correlation.links import RecentRoots, storm_started
-    from app.runtime.state import MemoryRows
-
-    rows = MemoryRows()
-    for n, service in enumerate(("db", "db", "web")):
-        row = new_incident(
-            {"incident_id": f"i{n}", "opened_ms": 1_000 + n, "gap_ms": 60_000, "max_ms": 10**7}
-        )
-        rows.put(incident_key("t", f"i{n}"), {**row, "parts": 1, "services": [service]})
-    head = {"opened": [[1_000 + n, f"i{n}"] for n in range(3)]}
-    recent = RecentRoots.read(rows, "t", head)
-    assert [row["id"] for _, row in recent.of("service db")] == ["i0", "i1"]
-    incident, merges = storm_started(rows, "t", recent, "service api", ["s1", 2_000, 2_000, ""])
-    assert (merges, recent.stale) == ([], False), "none of its own: a fresh incident, no change"
-    assert incident == "s1" and rows.get(incident_key("t", "s1"))["fresh"]
-    incident, merges = storm_started(rows, "t", recent, "service db", ["s2", 2_000, 2_000, ""])
-    assert incident == "i0" and [absorbed for absorbed, _ in merges] == ["i1"]
-    assert recent.stale, "i1 went into i0: the roots read before are out of date"
-    again = RecentRoots.read(rows, "t", head)
-    assert [row["id"] for _, row in again.of("service db")] == ["i0", "i0"]
-    assert again.of("service db")[0][1]["storm"] == "service db"

@@ -51,7 +51,7 @@ from app.runtime.state import RowAccess
 PROXIMITY_MS = 2 * 60_000  # a new incident this close to an incident's newest alert …
 PROPAGATION_MS = 10 * 60_000  # … in the same place joins it while that one is this young
 MINUTE_MS = 60_000
-MAX_OPENED = 256  # incidents opened in the last minute remembered for a storm's start
+MAX_OPENED = 256  # unmerged incidents opened in the last minute, for a storm's start
 
 Merge = tuple[str, dict[str, Any]]  # (absorbed incident id, merge decision)
 
@@ -89,10 +89,11 @@ def opened(
     found = found or _template(rows, tenant, row, at) or _nearby(rows, tenant, row, at)
     found = found or _cooccurring(rows, tenant, row, at)
     recent = [o for o in head.get("opened", []) if at - o[0] <= MINUTE_MS]
-    head["opened"] = [*recent[-(MAX_OPENED - 1) :], [at, row["id"]]]
-    if found is None:
+    if found is None:  # a root of its own: a storm that starts may take it (storm_started)
+        head["opened"] = [*recent[-(MAX_OPENED - 1) :], [at, row["id"]]]
         rows.put(incident_key(tenant, row["id"]), row)
         return []
+    head["opened"] = recent  # merged: its root is listed itself when it opened in the minute
     into, reason = found
     return [_merge(rows, tenant, row, into, reason, at, storm_merge=bool(into["storm"]))]
 

@@ -604,3 +604,12 @@ def test_a_burst_after_a_pause_too_long_for_its_pace_is_another_incident() -> No
         s.send(90 + n, "Web400", f"slow request {n} answered 400", service="web") for n in (0, 2, 4)
     ]
     assert len({s.incident(a) for a in slow}) == 1, "at a slow pace the group gap is the limit"
+
+
+def test_an_incident_merged_as_it_opens_is_not_listed_for_a_storms_start() -> None:
+    s = Stream()
+    orders = s.send(0, "HighLatency", "p99 latency of orders is 900ms", service="orders")
+    payments = s.send(0.5, "SlowPayments", "p99 latency of payments is 1200ms", service="pay")
+    assert "same template" in s.merge_of(payments)["reason"]
+    listed = [i for _, i in s.pipeline.triage_rows.get("acme")["opened"]]
+    assert listed == [orders["incident_id"]], "its root is listed, it is not"

@@ -54,6 +54,7 @@ from app.actions.spec import allowed
 from app.actions.submit import send_event
 from app.config import Reloader, match
 from app.faust_app import app, every, settings
+from app.records import ms_time
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
 from app.settings import SettingsError
@@ -300,7 +301,7 @@ async def _execute_task(run: runs.Run) -> None:
 async def _ask(run: runs.Run) -> None:
     """Send the approval request, with its signed links, to each approver; report back."""
     approval, outcomes = run["approval"], {}
-    expires = runs.at_text(approval["expires_ms"])
+    expires = ms_time(approval["expires_ms"])
     links = decision_links(
         settings.api_token, settings.base_url, run["id"], approval["expires_ms"] // 1000
     )

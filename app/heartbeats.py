@@ -25,12 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from app.identity import label_fingerprint
 from app.matchers import Matcher, matches_all
-from app.records import RawAlert, format_time
+from app.records import RawAlert, ms_time
 
 ALERTNAME = "HeartbeatMissing"
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -134,7 +133,7 @@ def on_clock(
     due = due_ms(heartbeat, state, watching_since_ms)
     if state["page"] is not None or now_ms < due:
         return state, []
-    alert = page(heartbeat, _time(due), state["last_ms"], now_ms)
+    alert = page(heartbeat, ms_time(due), state["last_ms"], now_ms)
     return {**state, "page": alert}, [alert]
 
 
@@ -167,7 +166,7 @@ def page(heartbeat: Heartbeat, since: str, last_ms: int | None, at_ms: int) -> R
     """
     labels = {"alertname": ALERTNAME, "heartbeat": heartbeat.name, "severity": "critical"}
     labels.update(heartbeat.labels)
-    last = "never since alertflow started watching" if last_ms is None else _time(last_ms)
+    last = "never since alertflow started watching" if last_ms is None else ms_time(last_ms)
     payload: dict[str, Any] = {
         "title": f"Heartbeat {heartbeat.name} stopped: no ping for {_words(heartbeat.patience_ms)}",
         "description": f"The last ping of heartbeat {heartbeat.name} came {last}; one is expected"
@@ -183,7 +182,7 @@ def page(heartbeat: Heartbeat, since: str, last_ms: int | None, at_ms: int) -> R
     }
     return {
         "source": "api",
-        "received_at": _time(at_ms),
+        "received_at": ms_time(at_ms),
         "tenant": heartbeat.tenant,
         "payload": payload,
         "context": {"via": "heartbeat", "heartbeat": heartbeat.name},
@@ -197,7 +196,7 @@ def resolved(firing: RawAlert, at_ms: int) -> RawAlert:
     >>> alert["payload"]["status"], alert["payload"]["ends_at"], alert["received_at"]
     ('resolved', '1970-01-01T00:01:30.000Z', '1970-01-01T00:01:30.000Z')
     """
-    at = _time(at_ms)
+    at = ms_time(at_ms)
     payload = {**firing["payload"], "status": "resolved", "ends_at": at}
     return {**firing, "received_at": at, "payload": payload}
 
@@ -226,15 +225,11 @@ def view(heartbeat: Heartbeat, state: State | None, now_ms: int) -> dict[str, An
         "interval": _words(heartbeat.interval_ms),
         "grace": _words(heartbeat.grace_ms),
         "matchers": [str(m) for m in heartbeat.matchers],
-        "last_ping": None if last is None else _time(last),
+        "last_ping": None if last is None else ms_time(last),
         "pings": state["pings"],
         "paging_since": paging_since(state),
         "tenant": heartbeat.tenant,
     }
-
-
-def _time(ms: int) -> str:
-    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def _words(ms: int) -> str:

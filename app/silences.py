@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 
 from app.matchers import MatcherError, from_api, parse_matcher
-from app.records import canonical_time, epoch_ms, format_time
+from app.records import canonical_time, epoch_ms, ms_time
 
 State = Literal["pending", "active", "expired"]
 
@@ -102,7 +101,7 @@ def expire(silence: Silence, now: str) -> Silence:
     '2026-01-01T06:00:00.000Z'
     """
     at = epoch_ms(now)
-    ended = _from_ms(min(epoch_ms(silence["ends_at"]), at))
+    ended = ms_time(min(epoch_ms(silence["ends_at"]), at))
     starts = silence["starts_at"] if epoch_ms(silence["starts_at"]) <= at else ended
     return {**silence, "starts_at": starts, "ends_at": ended, "updated_at": _time(now, "now")}
 
@@ -170,7 +169,3 @@ def _time(value: Any, name: str) -> str:
         return canonical_time(value)
     except (ValueError, OverflowError):
         raise SilenceError(f"{name}: expected an RFC 3339 time, got {value[:40]!r}") from None
-
-
-def _from_ms(ms: int) -> str:
-    return format_time(datetime.fromtimestamp(ms / 1000, UTC))

@@ -22,11 +22,10 @@ the in-flight marker that makes a crash visible instead of a silent re-run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from app.actions.spec import ActionSpec
-from app.records import format_time
+from app.records import ms_time
 
 FINAL = ("dry_run", "refused", "blocked", "rate_limited", "rejected", "expired")
 IN_FLIGHT = ("running", "rolling_back")
@@ -86,7 +85,7 @@ def moved(run: Run, status: str, now_ms: int, detail: str, by: str | None = None
     >>> run["status"], run["finished_ms"], run["history"][0]["detail"]
     ('dry_run', 0, 'would run x')
     """
-    entry: dict[str, Any] = {"at": at_text(now_ms), "status": status, "detail": detail}
+    entry: dict[str, Any] = {"at": ms_time(now_ms), "status": status, "detail": detail}
     if by:
         entry["by"] = by
     finished = status not in ("requested", "approved", "awaiting_approval", *IN_FLIGHT)
@@ -145,7 +144,7 @@ def lost(run: Run, now_ms: int) -> Run:
     """The run whose worker died mid-phase, when it may not run again: outcome unknown."""
     status = "unknown" if run["phase"] == "action" else "rollback_unknown"
     detail = (
-        f"{run['phase']} started {at_text(run['started_ms'])} by a worker that went away before "
+        f"{run['phase']} started {ms_time(run['started_ms'])} by a worker that went away before "
         "reporting; not run again (the action is not declared idempotent)"
         if not run["idempotent"]
         else f"{run['phase']} lost {run['attempt']} times; not run again"
@@ -223,11 +222,6 @@ def rollback_allowed(run: Mapping[str, Any]) -> bool:
     )
 
 
-def at_text(ms: int) -> str:
-    """Epoch milliseconds as RFC 3339."""
-    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
-
-
 def view(run: Run) -> dict[str, Any]:
     """A run as the API and the incident view show it."""
     approval = run["approval"]
@@ -239,14 +233,14 @@ def view(run: Run) -> dict[str, Any]:
         "change": run["change"],
         "mode": run["mode"],
         "status": run["status"],
-        "requested_at": at_text(run["requested_ms"]),
-        "updated_at": at_text(run["updated_ms"]),
+        "requested_at": ms_time(run["requested_ms"]),
+        "updated_at": ms_time(run["updated_ms"]),
         "plan": run["plan"],
         "approval": None
         if approval is None
         else {
             "approvers": approval["approvers"],
-            "expires_at": at_text(approval["expires_ms"]),
+            "expires_at": ms_time(approval["expires_ms"]),
             "decided_by": approval.get("by"),
         },
         "attempt": run["attempt"],

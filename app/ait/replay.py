@@ -25,7 +25,7 @@ from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, joi
 from app.learning.model import Learner
 from app.learning.scoring import Thresholds
 from app.pipeline import Pipeline
-from app.records import Alert
+from app.records import Alert, ms_time
 from app.sources import normalize
 from app.triage.routing import Snapshot
 from tables.dedup import episode_key
@@ -157,6 +157,6 @@ def _schedule(
             "kind": "ack" if attack else "resolve",
             "actionable": attack,
             "by": "operator",
-            "at": stream.at(moment),
+            "at": ms_time(moment),
         }
         heapq.heappush(feedback, (moment, len(feedback), record))

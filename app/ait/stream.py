@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.records import RawAlert, format_time
+from app.records import RawAlert, ms_time
 from app.sources.common import raw_alert
 
 MODES = ("alerts", "events")
@@ -115,7 +115,7 @@ def payload(event: Event, mode: str) -> dict[str, Any]:
             "ip": event.ip,
             "detector": event.name.split(":", 1)[0].strip().lower(),
         },
-        "starts_at": at(event.at_ms),
+        "starts_at": ms_time(event.at_ms),
     }
     if mode == "events":
         found["fingerprint"] = f"ait-{event.index}"
@@ -124,15 +124,6 @@ def payload(event: Event, mode: str) -> dict[str, Any]:
 
 def raw(event: Event, mode: str, tenant: str) -> RawAlert:
     """The ``alerts.raw`` record the bridge writes for the IDS alert, received at its time."""
-    return raw_alert("api", payload(event, mode), {}, tenant=tenant, received_at=at(event.at_ms))
-
-
-def at(ms: int) -> str:
-    """RFC 3339 of epoch milliseconds.
-
-    >>> at(1_642_118_409_000)
-    '2022-01-14T00:00:09.000Z'
-    """
-    from datetime import UTC, datetime
-
-    return format_time(datetime.fromtimestamp(ms / 1000, tz=UTC))
+    return raw_alert(
+        "api", payload(event, mode), {}, tenant=tenant, received_at=ms_time(event.at_ms)
+    )

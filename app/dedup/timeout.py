@@ -25,12 +25,11 @@ change the sender made: it does not count towards flapping.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from app.config import DedupPolicy
 from app.config.durations import words
 from app.dedup.episode import Episode, _pass
-from app.records import Alert, epoch_ms, format_time
+from app.records import Alert, epoch_ms, ms_time
 from app.runtime.state import RowAccess
 from tables.expiry import Expiry
 
@@ -82,7 +81,7 @@ def timed_out(
     if episode is None or end is None or now_ms <= end:
         return episode, None
     last: Alert = episode["last"]  # type: ignore[assignment]
-    at = format_time(datetime.fromtimestamp(end / 1000, tz=UTC))
+    at = ms_time(end)
     resolve: Alert = {**last, "status": "resolved", "ends_at": at, "received_at": at}
     why = f"no message for {words(policy.resolve_timeout_ms)} (the resolve_timeout of its source)"
     after: Episode = {**episode, "status": "resolved", "timed_out": True}

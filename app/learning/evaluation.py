@@ -31,7 +31,7 @@ from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, joi
 from app.learning.model import Learner
 from app.learning.scoring import Thresholds
 from app.learning.streams import Scored, Simulated, Source, recorded_stream
-from app.records import Alert, epoch_ms, format_time
+from app.records import Alert, epoch_ms, ms_time
 from app.settings import Settings
 
 DAY_MS = 86_400_000
@@ -219,20 +219,9 @@ def _answer(
             "kind": "ack" if real else "resolve",
             "actionable": real,
             "by": "on-call",
-            "at": format_time_ms(moment),
+            "at": ms_time(moment),
         }
         heapq.heappush(due, (moment, len(due) + rng.randrange(1 << 30), record))
-
-
-def format_time_ms(ms: int) -> str:
-    """RFC 3339 of epoch milliseconds.
-
-    >>> format_time_ms(0)
-    '1970-01-01T00:00:00.000Z'
-    """
-    from datetime import UTC, datetime
-
-    return format_time(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
 
 def curve(result: Replay, window_ms: int = DAY_MS) -> list[dict[str, Any]]:

@@ -15,13 +15,12 @@ new ``source`` value would change the enum of CONTRACT.md's enriched alert, whic
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from app.identity import label_fingerprint
 from app.metric_rules.evaluate import Transition
 from app.metric_rules.rules import Rule
-from app.records import RawAlert, format_time
+from app.records import RawAlert, ms_time
 from app.sources.common import raw_alert
 
 
@@ -70,7 +69,7 @@ def fired(
             "condition": rule.summary,
         },
         "fingerprint": label_fingerprint({**labels, "__tenant__": rule.tenant}),
-        "starts_at": _time(transition.starts_ms),
+        "starts_at": ms_time(transition.starts_ms),
         "status": "firing",
     }
     if rule.service:
@@ -86,13 +85,9 @@ def resolved(firing: RawAlert, transition: Transition, received_at: str) -> RawA
     payload = {
         **before,
         "status": "resolved",
-        "ends_at": _time(transition.at_ms),
+        "ends_at": ms_time(transition.at_ms),
         "description": f"{before['description']}\nresolved: {transition.reason}".strip(),
         "annotations": {**before["annotations"], "value": f"{transition.value:g}"},
     }
     context = {**firing["context"], "reason": transition.reason}
     return raw_alert("api", payload, context, tenant=firing["tenant"], received_at=received_at)
-
-
-def _time(ms: int) -> str:
-    return format_time(datetime.fromtimestamp(ms / 1000, UTC))

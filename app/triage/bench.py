@@ -22,7 +22,7 @@ from typing import Any
 
 from app.config import Config
 from app.learning.scoring import Thresholds
-from app.records import Alert, Status, format_time
+from app.records import Alert, Status, ms_time
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
 from app.sources.common import build_alert, raw_alert
@@ -39,7 +39,7 @@ START_MS = 1_767_225_600_000  # 2026-01-01
 def alert(n: int, tenant: str, status: Status = "firing", every_ms: int = 500) -> Alert:
     """The ``n``-th alert as dedup passes it on."""
     kind = n % 300
-    at = format_time_ms(START_MS + n * every_ms)
+    at = ms_time(START_MS + n * every_ms)
     built = build_alert(
         raw_alert("alertmanager", {}, {}, tenant=tenant, received_at=at),
         fingerprint=f"f{n}",
@@ -63,13 +63,6 @@ def worker_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 1000)
-
-
-def format_time_ms(ms: int) -> str:
-    """RFC 3339 of epoch milliseconds."""
-    from datetime import UTC, datetime
-
-    return format_time(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
 
 def summary(n: int, tenant: str) -> dict[str, Any]:

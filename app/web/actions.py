@@ -30,6 +30,7 @@ from app.actions.plan import describe
 from app.actions.submit import send_event
 from app.faust_app import app, settings
 from app.links import LinkError
+from app.records import ms_time
 from app.web.http import ApiError, act_as, answer, authenticate, guarded, read_json
 from app.web.pages import CAPABILITY_HEADERS, page
 from app.web.routing import forward, owner_of, routed
@@ -214,7 +215,7 @@ def decision_page(run: dict[str, Any], decision: str, query: dict[str, str]) -> 
         f"{decision.capitalize()} {run['receiver']}?",
         f"<p><b>{escape(str(run['title']))}</b></p><p>It would:</p><ol>{steps}</ol>"
         + (f"<p>Rollback if it fails:</p><ol>{undo}</ol>" if undo else "")
-        + f"<p>Until {escape(runs.at_text(run['approval']['expires_ms']))}. Nothing happens "
+        + f"<p>Until {escape(ms_time(run['approval']['expires_ms']))}. Nothing happens "
         f"until you press the button.</p>{button}",
         width_em=36,
     )

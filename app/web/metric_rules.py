@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -20,7 +19,7 @@ from app.metric_rules.alerts import alert_labels
 from app.metric_rules.evaluate import RuleState, replay
 from app.metric_rules.points import PointError, parse_points, series_key
 from app.metric_rules.rules import Rule, RuleError, parse_rule
-from app.records import format_time, parse_time, utc_now
+from app.records import ms_time, parse_time, utc_now
 from app.stages import send
 from app.web.http import ApiError, answer, guarded, read_json, tenant_of
 from tables.rules import rules as rules_table
@@ -183,7 +182,7 @@ def _until(value: Any) -> int | None:
 def _time(ms: int | None) -> str | None:
     if ms is None:
         return None
-    return format_time(datetime.fromtimestamp(ms / 1000, UTC))
+    return ms_time(ms)
 
 
 def _now_ms() -> int:

@@ -29,6 +29,20 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         broker.stop()
 
 
+@pytest.fixture(scope="module")
+def own_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A broker of the requesting module's own: for tests that must not share the session
+    worker's consumer group, or whose load would slow every later test's worker (restoring a
+    storm's changelogs)."""
+    from app.broker import embedded_broker
+
+    kafka = embedded_broker(tmp_path_factory.mktemp("own-kafka"), REPO / ".cache", free_port())
+    try:
+        yield kafka.start()
+    finally:
+        kafka.stop()
+
+
 @pytest.fixture(scope="session")
 def receiver() -> Iterator[Receiver]:
     """The generic webhook receiver the worker notifies."""

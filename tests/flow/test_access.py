@@ -24,7 +24,6 @@ from tests.harness import (
     TopicReader,
     Worker,
     eventually,
-    free_port,
     http,
     unique,
 )
@@ -47,19 +46,7 @@ GRANTED = {
 
 
 @pytest.fixture(scope="module")
-def scoped_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A broker of this module's own: the session's worker would share its consumer group."""
-    from app.broker import embedded_broker
-
-    kafka = embedded_broker(tmp_path_factory.mktemp("scoped-kafka"), REPO / ".cache", free_port())
-    try:
-        yield kafka.start()
-    finally:
-        kafka.stop()
-
-
-@pytest.fixture(scope="module")
-def scoped(scoped_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+def scoped(own_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
     directory = tmp_path_factory.mktemp("scoped")
     config = directory / "alertflow.yaml"
     entries = [
@@ -68,7 +55,7 @@ def scoped(scoped_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
     ]
     config.write_text(yaml.safe_dump({"tokens": entries}))
     process = Worker(
-        scoped_bootstrap,
+        own_bootstrap,
         directory,
         env={"ALERTFLOW_CONFIG": str(config), "ALERTFLOW_API_TOKEN": API_TOKEN},
     )
@@ -119,8 +106,8 @@ def test_each_role_gets_exactly_what_it_is_granted(scoped: Worker, role: str) ->
             assert http(method, url, token="wrong").status == 401, (method, path)
 
 
-def test_a_token_acts_only_for_its_tenants(scoped: Worker, scoped_bootstrap: str) -> None:
-    enriched = TopicReader(scoped_bootstrap, "alerts.enriched")
+def test_a_token_acts_only_for_its_tenants(scoped: Worker, own_bootstrap: str) -> None:
+    enriched = TopicReader(own_bootstrap, "alerts.enriched")
     try:
         (a_id,) = _ingest(scoped, "ingest-a-secret", {"title": "disk A"})  # its one tenant
         (b_id,) = _ingest(scoped, "admin-secret", {"title": "disk B", "tenant": B})
@@ -184,7 +171,7 @@ def test_a_token_acts_only_for_its_tenants(scoped: Worker, scoped_bootstrap: str
     )
 
 
-def test_the_alertmanager_api_keeps_tenants_apart(scoped: Worker, scoped_bootstrap: str) -> None:
+def test_the_alertmanager_api_keeps_tenants_apart(scoped: Worker, own_bootstrap: str) -> None:
     name = unique("AmTenants")
 
     def post(token: str, **labels: str) -> int:

@@ -1,0 +1,39 @@
+"""aiokafka 0.14: a partition with no committed offset keeps a stale position on a seek to
+the committed offsets; here it is reset by the consumer's ``auto_offset_reset`` instead.
+
+Faust seeks every assigned partition to its committed offset once table recovery is done
+(``Consumer.perform_seek``), and a stage's messages may have been fetched before that.
+aiokafka's ``seek_to_committed`` seeks only where an offset above 0 was committed
+(``aiokafka/consumer/consumer.py``: ``if offset and offset > 0``), so a partition that never
+had a commit — a new cluster, a topic's first messages, a worker killed before its first
+commit — stays where the fetcher had got to, and the messages fetched before the seek and not
+handled are skipped: alerts accepted with 202 were lost after a restart. Here such a partition
+is reset by the consumer's policy (``earliest`` for alertflow), as on its first assignment: its
+messages are read again, and each stage applies a replayed record once. Importing this module
+applies it, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.consumer.fetcher import OffsetResetStrategy
+
+_unpatched = AIOKafkaConsumer.seek_to_committed
+
+
+async def _seek_to_committed_or_reset(self: Any, *partitions: Any) -> Any:
+    committed = await _unpatched(self, *partitions)
+    uncommitted = [tp for tp, offset in committed.items() if not offset or offset < 0]
+    fetcher = self._fetcher
+    if uncommitted and fetcher._default_reset_strategy != OffsetResetStrategy.NONE:
+        # Not awaited: the fetcher resets the positions before it fetches these partitions.
+        reset = fetcher.request_offset_reset(uncommitted, fetcher._default_reset_strategy)
+        reset.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return committed
+
+
+if not getattr(_unpatched, "resets_uncommitted", False):
+    _seek_to_committed_or_reset.resets_uncommitted = True  # type: ignore[attr-defined]
+    AIOKafkaConsumer.seek_to_committed = _seek_to_committed_or_reset

@@ -235,6 +235,7 @@ class Worker:
         try:
             eventually(self._healthy, timeout, f"worker on port {self.port} to be healthy")
         except AssertionError as error:
+            self.stop(kill=True)  # a worker that never got healthy must not outlive the test
             raise AssertionError(f"{error}\n--- worker log ---\n{self.log_tail()}") from None
 
     def _healthy(self) -> bool:

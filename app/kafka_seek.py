@@ -9,8 +9,9 @@ had a commit — a new cluster, a topic's first messages, a worker killed before
 commit — stays where the fetcher had got to, and the messages fetched before the seek and not
 handled are skipped: alerts accepted with 202 were lost after a restart. Here such a partition
 is reset by the consumer's policy (``earliest`` for alertflow), as on its first assignment: its
-messages are read again, and each stage applies a replayed record once. Importing this module
-applies it, once.
+messages are read again, and each stage applies a replayed record once. Tables' changelog
+partitions are left alone: they are never committed, and Faust's recovery positions them (a
+standby replica reads on from there). Importing this module applies it, once.
 """
 
 from __future__ import annotations
@@ -20,12 +21,17 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import OffsetResetStrategy
 
+CHANGELOG_SUFFIX = "-changelog"  # Faust's table changelog topics: <app>-<table>-changelog
 _unpatched = AIOKafkaConsumer.seek_to_committed
 
 
 async def _seek_to_committed_or_reset(self: Any, *partitions: Any) -> Any:
     committed = await _unpatched(self, *partitions)
-    uncommitted = [tp for tp, offset in committed.items() if not offset or offset < 0]
+    uncommitted = [
+        tp
+        for tp, offset in committed.items()
+        if (not offset or offset < 0) and not tp.topic.endswith(CHANGELOG_SUFFIX)
+    ]
     fetcher = self._fetcher
     if uncommitted and fetcher._default_reset_strategy != OffsetResetStrategy.NONE:
         # Not awaited: the fetcher resets the positions before it fetches these partitions.

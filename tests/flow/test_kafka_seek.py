@@ -46,3 +46,13 @@ async def test_an_uncommitted_partition_is_reset_by_policy_on_a_seek_to_committe
         assert (await consumer.getone()).offset == 0
     finally:
         await consumer.stop()
+
+
+async def test_a_changelog_partition_stays_where_recovery_left_it(bootstrap: str) -> None:
+    topic = f"seek-{uuid.uuid4().hex}{kafka_seek.CHANGELOG_SUFFIX}"
+    consumer = await _consumer_past_five(bootstrap, topic)
+    try:
+        await consumer.seek_to_committed()
+        assert (await consumer.getone()).offset == 5
+    finally:
+        await consumer.stop()

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.consumer.fetcher import OffsetResetStrategy
+from aiokafka.errors import IllegalStateError
 
 CHANGELOG_SUFFIX = "-changelog"  # Faust's table changelog topics: <app>-<table>-changelog
 _unpatched = AIOKafkaConsumer.seek_to_committed
@@ -32,11 +33,20 @@ async def _seek_to_committed_or_reset(self: Any, *partitions: Any) -> Any:
         for tp, offset in committed.items()
         if (not offset or offset < 0) and not tp.topic.endswith(CHANGELOG_SUFFIX)
     ]
-    fetcher = self._fetcher
-    if uncommitted and fetcher._default_reset_strategy != OffsetResetStrategy.NONE:
-        # Not awaited: the fetcher resets the positions before it fetches these partitions.
-        reset = fetcher.request_offset_reset(uncommitted, fetcher._default_reset_strategy)
-        reset.add_done_callback(lambda done: done.cancelled() or done.exception())
+    # Seeks at once to the offsets the policy names: a partition left waiting for a lazy reset
+    # has no position, and Faust's livelock check asserts one (it crashed the worker).
+    strategy = self._fetcher._default_reset_strategy
+    if uncommitted and strategy == OffsetResetStrategy.EARLIEST:
+        offsets = await self.beginning_offsets(uncommitted)
+    elif uncommitted and strategy == OffsetResetStrategy.LATEST:
+        offsets = await self.end_offsets(uncommitted)
+    else:
+        offsets = {}
+    for tp, offset in offsets.items():
+        try:
+            self.seek(tp, offset)
+        except IllegalStateError:  # revoked meanwhile: its next owner seeks it
+            continue
     return committed
 
 

@@ -43,6 +43,9 @@ async def test_an_uncommitted_partition_is_reset_by_policy_on_a_seek_to_committe
         assert (await consumer.getone()).offset == 5
         committed = await consumer.seek_to_committed()  # as the worker has it
         assert committed == {TopicPartition(topic, 0): None}
+        # A position at once: Faust's livelock check reads it and crashed the worker on None.
+        state = consumer._subscription.subscription.assignment.state_value(TopicPartition(topic, 0))
+        assert state.has_valid_position
         assert (await consumer.getone()).offset == 0
     finally:
         await consumer.stop()

@@ -145,6 +145,13 @@ class TopicReader:
         self._thread.join(timeout=5)
 
 
+def reading(bootstrap: str, topic: str) -> Iterator[TopicReader]:
+    """A fixture's body: a reader of ``topic`` for the fixture's scope, closed after it."""
+    reader = TopicReader(bootstrap, topic)
+    yield reader
+    reader.close()
+
+
 @dataclass
 class Receiver:
     """A local HTTP server standing in for a notification service; it records every POST."""

@@ -11,7 +11,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import API_TOKEN, REPO, SENTRY_SECRET, Receiver, TopicReader, Worker, free_port
+from tests.harness import (
+    API_TOKEN,
+    REPO,
+    SENTRY_SECRET,
+    Receiver,
+    TopicReader,
+    Worker,
+    free_port,
+    reading,
+)
 
 
 @pytest.fixture(scope="session")
@@ -72,37 +81,31 @@ def worker(
     process.stop()
 
 
-def _reader(bootstrap: str, topic: str) -> Iterator[TopicReader]:
-    reader = TopicReader(bootstrap, topic)
-    yield reader
-    reader.close()
-
-
 @pytest.fixture(scope="session")
 def enriched(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
     """Everything written to ``alerts.enriched`` during the session."""
-    yield from _reader(bootstrap, "alerts.enriched")
+    yield from reading(bootstrap, "alerts.enriched")
 
 
 @pytest.fixture(scope="session")
 def raw_topic(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
     """Everything written to ``alerts.raw`` during the session."""
-    yield from _reader(bootstrap, "alerts.raw")
+    yield from reading(bootstrap, "alerts.raw")
 
 
 @pytest.fixture(scope="session")
 def deadletters(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
     """Everything written to ``alerts.deadletter`` during the session."""
-    yield from _reader(bootstrap, "alerts.deadletter")
+    yield from reading(bootstrap, "alerts.deadletter")
 
 
 @pytest.fixture(scope="session")
 def feedback_topic(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
     """Everything written to ``alerts.feedback`` during the session."""
-    yield from _reader(bootstrap, "alerts.feedback")
+    yield from reading(bootstrap, "alerts.feedback")
 
 
 @pytest.fixture(scope="session")
 def sent(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
     """Everything written to ``notifications.sent`` during the session."""
-    yield from _reader(bootstrap, "notifications.sent")
+    yield from reading(bootstrap, "notifications.sent")

@@ -32,6 +32,7 @@ from tests.harness import (
     eventually,
     free_port,
     http,
+    reading,
     unique,
 )
 
@@ -197,9 +198,7 @@ def configured(
 
 @pytest.fixture(scope="module")
 def actions_log(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
-    reader = TopicReader(bootstrap, "actions.log")
-    yield reader
-    reader.close()
+    yield from reading(bootstrap, "actions.log")
 
 
 def _fire(worker: Worker, enriched: TopicReader, kind: str, log: Path, host: str = "web-1") -> str:

@@ -21,7 +21,7 @@ import yaml
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from tests.harness import TopicReader, Worker, accepted, eventually, http, unique
+from tests.harness import TopicReader, Worker, accepted, eventually, http, reading, unique
 
 PARTITIONS = 4
 
@@ -129,9 +129,7 @@ def configured(
 
 @pytest.fixture(scope="module")
 def failed(bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
-    reader = TopicReader(bootstrap, "notifications.failed")
-    yield reader
-    reader.close()
+    yield from reading(bootstrap, "notifications.failed")
 
 
 def _post(worker: Worker, tenant: str, *alerts: dict[str, Any]) -> list[str]:

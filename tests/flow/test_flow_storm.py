@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
-from tests.harness import API_TOKEN, TopicReader, Worker, await_view, http, unique
+from tests.harness import API_TOKEN, TopicReader, Worker, await_view, http, reading, unique
 
 MAX_ROW_BYTES = 64 * 1024  # the bound README states for any row of any table
 DISTINCT = 50_000  # alerts of the one incident
@@ -93,9 +93,7 @@ def worker(own_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.fixture(scope="module")
 def enriched(own_bootstrap: str, worker: Worker) -> Iterator[TopicReader]:
     """``alerts.enriched`` of this module's broker."""
-    reader = TopicReader(own_bootstrap, "alerts.enriched")
-    yield reader
-    reader.close()
+    yield from reading(own_bootstrap, "alerts.enriched")
 
 
 @pytest.mark.integration

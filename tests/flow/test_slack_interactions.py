@@ -21,7 +21,16 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
-from tests.harness import TopicReader, Worker, accepted, await_view, eventually, http, unique
+from tests.harness import (
+    TopicReader,
+    Worker,
+    accepted,
+    await_view,
+    eventually,
+    http,
+    reading,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -93,9 +102,7 @@ def with_slack(
 
 @pytest.fixture(scope="module")
 def feedback(bootstrap: str, with_slack: Worker) -> Iterator[TopicReader]:
-    reader = TopicReader(bootstrap, "alerts.feedback")
-    yield reader
-    reader.close()
+    yield from reading(bootstrap, "alerts.feedback")
 
 
 def block_actions(

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,15 +241,20 @@ class Arrivals:
                 self.last = now
         self._consumer.close()
 
-    def wait_for(self, count: int, *, stall: float = 60.0, limit: float = math.inf) -> bool:
-        """Wait until ``count`` records arrived; False when none came for ``stall`` seconds,
-        or after ``limit`` seconds in all."""
+    def wait_for(
+        self, ids: Collection[str], *, stall: float = 60.0, limit: float = math.inf
+    ) -> bool:
+        """Wait until a record of each of ``ids`` arrived (``track``: an alert can have several
+        records, so a count would stop early); False when none came for ``stall`` seconds, or
+        after ``limit`` seconds in all."""
+        waiting = set(ids)
         seen, since = self.count, time.monotonic()
         deadline = since + limit
-        while self.count < count:
+        while waiting:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
+            waiting = {alert_id for alert_id in waiting if alert_id not in self.at}
             if self.count != seen:
                 seen, since = self.count, time.monotonic()
             elif time.monotonic() - since > stall:

@@ -276,6 +276,13 @@ class Worker:
             return "(no log)"
 
 
+def running(worker: Worker, *, kill: bool = False) -> Iterator[Worker]:
+    """A fixture's body: ``worker`` started for the fixture's scope, stopped after it."""
+    worker.start()
+    yield worker
+    worker.stop(kill=kill)
+
+
 def unique(prefix: str = "t") -> str:
     """A fresh name, so tests sharing the broker and worker never see each other's alerts."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

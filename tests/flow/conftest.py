@@ -20,6 +20,7 @@ from tests.harness import (
     Worker,
     free_port,
     reading,
+    running,
 )
 
 
@@ -76,9 +77,7 @@ def worker(
             "ALERTFLOW_LOG_FORMAT": "json",  # tests/flow/test_logs.py reads it
         },
     )
-    process.start()
-    yield process
-    process.stop()
+    yield from running(process)
 
 
 @pytest.fixture(scope="session")

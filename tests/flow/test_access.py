@@ -25,6 +25,7 @@ from tests.harness import (
     Worker,
     eventually,
     http,
+    running,
     unique,
 )
 
@@ -59,9 +60,7 @@ def scoped(own_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         directory,
         env={"ALERTFLOW_CONFIG": str(config), "ALERTFLOW_API_TOKEN": API_TOKEN},
     )
-    process.start()
-    yield process
-    process.stop()
+    yield from running(process)
 
 
 FILL = {

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.harness import API_TOKEN, REPO, TopicReader, Worker, eventually, http, unique
+from tests.harness import API_TOKEN, REPO, TopicReader, Worker, eventually, http, running, unique
 
 LOAD = 2000  # alerts in flight when the broker stops
 
@@ -52,9 +52,7 @@ def lone_worker(broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         tmp_path_factory.mktemp("outage-worker"),
         env={"ALERTFLOW_API_TOKEN": API_TOKEN, "ALERTFLOW_PARTITIONS": "1"},
     )
-    process.start()
-    yield process
-    process.stop(kill=True)
+    yield from running(process, kill=True)
 
 
 def _post(worker: Worker, title: str):

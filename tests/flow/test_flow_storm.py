@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
-from tests.harness import API_TOKEN, TopicReader, Worker, await_view, http, reading, unique
+from tests.harness import API_TOKEN, TopicReader, Worker, await_view, http, reading, running, unique
 
 MAX_ROW_BYTES = 64 * 1024  # the bound README states for any row of any table
 DISTINCT = 50_000  # alerts of the one incident
@@ -85,9 +85,7 @@ def worker(own_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     process = Worker(
         own_bootstrap, tmp_path_factory.mktemp("storm"), env={"ALERTFLOW_API_TOKEN": API_TOKEN}
     )
-    process.start()
-    yield process
-    process.stop()
+    yield from running(process)
 
 
 @pytest.fixture(scope="module")

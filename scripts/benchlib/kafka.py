@@ -244,9 +244,9 @@ class Arrivals:
     def wait_for(
         self, ids: Collection[str], *, stall: float = 60.0, limit: float = math.inf
     ) -> bool:
-        """Wait until a record of each of ``ids`` arrived (``track``: an alert can have several
-        records, so a count would stop early); False when none came for ``stall`` seconds, or
-        after ``limit`` seconds in all."""
+        """Wait until a record of each of ``ids`` arrived (``track``: a count of records would
+        also take other alerts' records and stop early); False when none came for ``stall``
+        seconds, or after ``limit`` seconds in all."""
         waiting = set(ids)
         seen, since = self.count, time.monotonic()
         deadline = since + limit

@@ -1,7 +1,7 @@
 """The bridge: validated source alerts onto Kafka, acknowledged by the broker before 202.
 
 A request is parsed once: the source's alerts become canonical alerts here
-(:func:`app.sources.normalize`), which the dedup stage reads straight from
+(:func:`app.sources.normalize_all`), which the dedup stage reads straight from
 ``alerts.normalized``, partitioned by ``tenant|fingerprint``. The request as received (the
 source's alert objects and what came around them) goes to ``alerts.raw``, the audit topic, as
 one message (more only when it exceeds a Kafka message).
@@ -30,7 +30,7 @@ from app.records import Alert, RawAlert, epoch_ms
 from app.runtime.batches import item, pack
 from app.runtime.outbox import MAX_RECORD_BYTES, Message, Place, Producer
 from app.runtime.partitions import partition_of
-from app.sources import SourceError, normalize
+from app.sources import SourceError, normalize_all
 from app.stages import producer
 from tables.dedup import episode_key
 
@@ -75,8 +75,7 @@ def prepare(raws: list[RawAlert]) -> Request:
     pings: list[Message] = []
     heartbeats = current().heartbeats
     latest = 0
-    for index, raw in enumerate(raws):
-        alert = normalize(raw)
+    for index, (raw, alert) in enumerate(zip(raws, normalize_all(raws), strict=True)):
         if heartbeats and (ping := _ping(heartbeats, raw, alert)) is not None:
             pings.append(ping)
             ids.append(alert["id"])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 _FNV64_OFFSET = 14695981039346656037
 _FNV64_PRIME = 1099511628211
 _MASK64 = (1 << 64) - 1
-_SEPARATOR = 0xFF
+_SEPARATOR = b"\xff"
+VECTOR_FROM = 64  # label sets from which one numpy pass beats a Python loop per set
 
 
 def label_fingerprint(labels: Mapping[str, str]) -> str:
@@ -23,12 +26,50 @@ def label_fingerprint(labels: Mapping[str, str]) -> str:
     'cbf29ce484222325'
     """
     h = _FNV64_OFFSET
-    for name in sorted(labels):
-        for part in (name, labels[name]):
-            for byte in part.encode():
-                h = ((h ^ byte) * _FNV64_PRIME) & _MASK64
-            h = ((h ^ _SEPARATOR) * _FNV64_PRIME) & _MASK64
+    for byte in _hashed_bytes(labels):
+        h = ((h ^ byte) * _FNV64_PRIME) & _MASK64
     return f"{h:016x}"
+
+
+def label_fingerprints(label_sets: Sequence[Mapping[str, str]]) -> list[str]:
+    """:func:`label_fingerprint` of each label set, in order.
+
+    From ``VECTOR_FROM`` sets on, numpy hashes them side by side, one byte position per step
+    (uint64 arithmetic wraps as FNV's does): a few µs a set where the loop takes ~30.
+
+    >>> sets = [{"alertname": f"A{i}", "pod": "x" * i} for i in range(VECTOR_FROM + 1)]
+    >>> label_fingerprints(sets) == [label_fingerprint(s) for s in sets]
+    True
+    """
+    if len(label_sets) < VECTOR_FROM:
+        return [label_fingerprint(labels) for labels in label_sets]
+    data = [_hashed_bytes(labels) for labels in label_sets]
+    order = sorted(range(len(data)), key=lambda i: len(data[i]), reverse=True)
+    lengths = np.array([len(data[i]) for i in order])
+    width = int(lengths[0])
+    padded = b"".join(data[i].ljust(width, b"\0") for i in order)
+    # One row per byte position, one column per set, longest set first: at position j the
+    # sets still going are a prefix of the row.
+    grid = np.frombuffer(padded, np.uint8).reshape(len(data), width).T.astype(np.uint64, order="C")
+    going = (lengths[None, :] > np.arange(width)[:, None]).sum(axis=1)
+    h = np.full(len(data), _FNV64_OFFSET, np.uint64)
+    prime = np.uint64(_FNV64_PRIME)
+    for position in range(width):
+        sets = h[: going[position]]
+        np.bitwise_xor(sets, grid[position, : going[position]], out=sets)
+        np.multiply(sets, prime, out=sets)
+    out = [""] * len(data)
+    for row, index in enumerate(order):
+        out[index] = f"{int(h[row]):016x}"
+    return out
+
+
+def _hashed_bytes(labels: Mapping[str, str]) -> bytes:
+    """What the label fingerprint hashes: each sorted name and its value, each ended by 0xff."""
+    parts: list[bytes] = []
+    for name in sorted(labels):
+        parts += (name.encode(), _SEPARATOR, labels[name].encode(), _SEPARATOR)
+    return b"".join(parts)
 
 
 def alert_id(tenant: str, fingerprint: str, starts_at_ms: int) -> str:

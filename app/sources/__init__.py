@@ -10,7 +10,7 @@ from __future__ import annotations
 from app.records import Alert, RawAlert
 from app.sources.alertmanager import normalize_alertmanager, split_alertmanager
 from app.sources.alertmanager_v2 import normalize_alertmanager_v2, split_alertmanager_v2
-from app.sources.api import MAX_ALERTS, normalize_api, split_api
+from app.sources.api import MAX_ALERTS, normalize_api, normalize_api_all, split_api
 from app.sources.common import require_object
 from app.sources.errors import SourceError
 from app.sources.sentry_envelope import normalize_envelope_event, split_envelope
@@ -28,6 +28,7 @@ __all__ = [
     "normalize",
     "normalize_alertmanager",
     "normalize_alertmanager_v2",
+    "normalize_all",
     "normalize_api",
     "normalize_envelope_event",
     "normalize_sentry_webhook",
@@ -57,3 +58,11 @@ def normalize(raw: RawAlert) -> Alert:
     if source == "sentry" and context.get("via") == "webhook":
         return normalize_sentry_webhook(raw)
     raise SourceError("unknown_source", f"raw alert: source {source!r} via {context.get('via')!r}")
+
+
+def normalize_all(raws: list[RawAlert]) -> list[Alert]:
+    """:func:`normalize` of each RawAlert of one request; an API request's computed
+    fingerprints are hashed together (:func:`~app.sources.api.normalize_api_all`)."""
+    if raws and all(raw.get("source") == "api" for raw in raws):
+        return normalize_api_all(raws)
+    return [normalize(raw) for raw in raws]

@@ -7,9 +7,10 @@ same fingerprint. Its episode starts at ``starts_at``, by default the time it wa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from app.identity import label_fingerprint
+from app.identity import label_fingerprints
 from app.records import Alert, RawAlert, Status
 from app.sources.common import (
     build_alert,
@@ -83,20 +84,46 @@ def check_alert(alert: object, path: str) -> dict[str, Any]:
 
 def normalize_api(raw: RawAlert) -> Alert:
     """The canonical Alert of one API alert."""
-    alert = check_alert(raw["payload"], "")
+    return normalize_api_all([raw])[0]
+
+
+def normalize_api_all(raws: Sequence[RawAlert]) -> list[Alert]:
+    """The canonical Alerts of API alerts, their computed fingerprints hashed in one pass
+    (:func:`~app.identity.label_fingerprints`)."""
+    alerts = [check_alert(raw["payload"], "") for raw in raws]
+    services = [
+        text(alert.get("service")) or (alert.get("labels") or {}).get("service", "")
+        for alert in alerts
+    ]
+    unnamed = [i for i, alert in enumerate(alerts) if not alert.get("fingerprint")]
+    identities = [
+        {
+            **(alerts[i].get("labels") or {}),
+            "__title__": alerts[i]["title"],
+            "__service__": services[i],
+            "__tenant__": raws[i]["tenant"],
+        }
+        for i in unnamed
+    ]
+    computed = dict(zip(unnamed, label_fingerprints(identities), strict=True))
+    return [
+        _alert(raw, alert, service, alert.get("fingerprint") or computed[i])
+        for i, (raw, alert, service) in enumerate(zip(raws, alerts, services, strict=True))
+    ]
+
+
+def _alert(raw: RawAlert, alert: dict[str, Any], service: str, fingerprint: str) -> Alert:
+    """The canonical Alert of one checked API alert, its fingerprint known."""
     labels: dict[str, str] = alert.get("labels") or {}
-    title: str = alert["title"]
-    service = text(alert.get("service")) or labels.get("service", "")
-    identity = {**labels, "__title__": title, "__service__": service, "__tenant__": raw["tenant"]}
     status: Status = alert.get("status") or "firing"
     ends_at = alert.get("ends_at") or (raw["received_at"] if status == "resolved" else None)
     return build_alert(
         raw,
-        fingerprint=alert.get("fingerprint") or label_fingerprint(identity),
+        fingerprint=fingerprint,
         status=status,
         severity=alert.get("severity") or labels.get("severity"),
         service=service,
-        title=title,
+        title=alert["title"],
         description=text(alert.get("description")),
         labels=labels,
         annotations=alert.get("annotations") or {},

@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 import pytest
 
-from app.identity import alert_id, label_fingerprint
+from app.identity import VECTOR_FROM, alert_id, label_fingerprint
 from app.records import Alert, RawAlert, epoch_ms
-from app.sources import MAX_ALERTS, SourceError, normalize, split_api
+from app.sources import MAX_ALERTS, SourceError, normalize, normalize_all, split_api
 
 RECEIVED = "2026-11-23T07:00:00.000Z"
 LATER = "2026-11-23T08:00:00.000Z"
@@ -273,3 +273,24 @@ def test_normalize_refuses_what_is_not_a_raw_alert() -> None:
     with pytest.raises(SourceError) as caught:
         normalize({**raw, "payload": {"title": 1}})
     assert caught.value.detail == "title: expected a non-empty string"
+
+
+def test_a_request_normalised_together_equals_one_by_one() -> None:
+    payloads = [
+        {"title": f"Disk full {i}", "labels": {"host": f"db{i}", "é": "€"}, "service": "db"}
+        for i in range(VECTOR_FROM + 3)
+    ]
+    payloads[5] |= {"fingerprint": "given-by-caller", "tenant": "team-b"}
+    raws = split(payloads)
+    together = normalize_all(raws)
+    assert together == [normalize(raw) for raw in raws]
+    assert together[5]["fingerprint"] == "given-by-caller"
+    assert together[6]["fingerprint"] == label_fingerprint(
+        {
+            "host": "db6",
+            "é": "€",
+            "__title__": "Disk full 6",
+            "__service__": "db",
+            "__tenant__": "default",
+        }
+    )

@@ -12,6 +12,7 @@ _FNV64_PRIME = 1099511628211
 _MASK64 = (1 << 64) - 1
 _SEPARATOR = b"\xff"
 VECTOR_FROM = 64  # label sets from which one numpy pass beats a Python loop per set
+VECTOR_BYTES = 1024  # longer label sets are hashed one by one: one would lengthen every step
 
 
 def label_fingerprint(labels: Mapping[str, str]) -> str:
@@ -25,10 +26,7 @@ def label_fingerprint(labels: Mapping[str, str]) -> str:
     >>> label_fingerprint({})
     'cbf29ce484222325'
     """
-    h = _FNV64_OFFSET
-    for byte in _hashed_bytes(labels):
-        h = ((h ^ byte) * _FNV64_PRIME) & _MASK64
-    return f"{h:016x}"
+    return _fnv(_hashed_bytes(labels))
 
 
 def label_fingerprints(label_sets: Sequence[Mapping[str, str]]) -> list[str]:
@@ -44,24 +42,34 @@ def label_fingerprints(label_sets: Sequence[Mapping[str, str]]) -> list[str]:
     if len(label_sets) < VECTOR_FROM:
         return [label_fingerprint(labels) for labels in label_sets]
     data = [_hashed_bytes(labels) for labels in label_sets]
-    order = sorted(range(len(data)), key=lambda i: len(data[i]), reverse=True)
+    out = [_fnv(item) if len(item) > VECTOR_BYTES else "" for item in data]
+    order = sorted((i for i, item in enumerate(data) if not out[i]), key=lambda i: -len(data[i]))
+    if not order:
+        return out
     lengths = np.array([len(data[i]) for i in order])
     width = int(lengths[0])
     padded = b"".join(data[i].ljust(width, b"\0") for i in order)
-    # One row per byte position, one column per set, longest set first: at position j the
-    # sets still going are a prefix of the row.
-    grid = np.frombuffer(padded, np.uint8).reshape(len(data), width).T.astype(np.uint64, order="C")
+    # One row per byte position, one column per set, longest set first: at each position the
+    # sets still going are a prefix of the row. At most VECTOR_BYTES bytes a set.
+    grid = np.ascontiguousarray(np.frombuffer(padded, np.uint8).reshape(len(order), width).T)
     going = (lengths[None, :] > np.arange(width)[:, None]).sum(axis=1)
-    h = np.full(len(data), _FNV64_OFFSET, np.uint64)
+    h = np.full(len(order), _FNV64_OFFSET, np.uint64)
     prime = np.uint64(_FNV64_PRIME)
     for position in range(width):
         sets = h[: going[position]]
         np.bitwise_xor(sets, grid[position, : going[position]], out=sets)
         np.multiply(sets, prime, out=sets)
-    out = [""] * len(data)
     for row, index in enumerate(order):
         out[index] = f"{int(h[row]):016x}"
     return out
+
+
+def _fnv(data: bytes) -> str:
+    """FNV-1a 64 of ``data``, 16 hex digits."""
+    h = _FNV64_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV64_PRIME) & _MASK64
+    return f"{h:016x}"
 
 
 def _hashed_bytes(labels: Mapping[str, str]) -> bytes:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from app.identity import VECTOR_FROM, label_fingerprint, label_fingerprints
+from app.identity import VECTOR_BYTES, VECTOR_FROM, label_fingerprint, label_fingerprints
 
 ALPHABET = "abcXYZ019_-.:/ é€😀"  # one- to four-byte UTF-8 characters
 
@@ -37,3 +37,9 @@ def test_empty_and_equal_sets_side_by_side() -> None:
     assert fingerprints[0] == "cbf29ce484222325"  # FNV-1a 64 of nothing: its offset basis
     assert fingerprints[-1] == fingerprints[-2] == label_fingerprint({"a": "b"})
     assert len(set(fingerprints)) == 2
+
+
+def test_a_long_label_set_among_short_ones_is_hashed_alike() -> None:
+    sets = [*random_sets(VECTOR_FROM, seed=7), {"blob": "é" * VECTOR_BYTES}, {"a": "x" * 4000}]
+    assert label_fingerprints(sets) == [label_fingerprint(labels) for labels in sets]
+    assert label_fingerprints(sets[-2:] * VECTOR_FROM)[-1] == label_fingerprint(sets[-1])

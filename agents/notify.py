@@ -1,14 +1,19 @@
-"""Notify stage: incidents, the alert view, muting, routing, escalation, the log, delivery.
+"""Incidents stage: correlation windows, then the incidents, muting, routing, escalation, the
+notification log and delivery — one stage, so an alert pays one hop from triage to its page.
 
-Reads ``alerts.correlated`` and ``notify.events`` (both keyed by incident id, so one worker owns
-an incident and all its members at a time) and hands the records of each message to a
-:class:`~app.notify.step.Step` over the partition's rows; the rules are in :mod:`app.notify`.
-Writes what the step decided: ``alerts.enriched`` (one message per alert), contributions to
-merged incidents and searches for feedback on ``notify.events``, ``learning.examples``,
-``notifications.sent``/``.failed``, ``fingerprints.feedback``, the inhibition sources. A send
-starts only once the broker acknowledged its ``in_flight`` log entry; its result comes back
-through ``notify.events``, so a slow receiver never holds up the partition and a crash never
-loses a send (README, *Exactly one notification*).
+Reads ``alerts.triaged`` (keyed by correlation group), ``alerts.correlated`` and
+``notify.events`` (keyed by incident id). A new incident's id is chosen in its group's
+partition (:func:`app.correlation.group.incident_id`), so the alerts of a triaged message are
+placed by :func:`app.correlation.handler.correlate` and applied by the partition's
+:class:`~app.notify.step.Step` in the same call; only an alert that joins an incident of another
+partition (a storm's) goes there on ``alerts.correlated``. Writes what was decided:
+``incidents.opened`` (summaries for triage's tenant-wide rules), ``alerts.enriched`` (one
+message per alert), contributions to merged incidents and searches for feedback on
+``notify.events``, ``learning.examples``, ``notifications.sent``/``.failed``,
+``fingerprints.feedback``, the inhibition sources. A send starts only once the broker
+acknowledged its ``in_flight`` log entry; its result comes back through ``notify.events``, so a
+slow receiver never holds up the partition and a crash never loses a send (README, *Exactly one
+notification*).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import faust
 
 from app import metrics, topics
 from app.config import Reloader
+from app.correlation.handler import correlate
 from app.faust_app import app, at_start, every, settings
 from app.learning.labels import LabelPolicy
 from app.notify import events
@@ -31,11 +37,14 @@ from app.notify.delivery import Deliveries
 from app.notify.muting import Muting
 from app.notify.step import LOG, Outputs, Settings, Step, Tables
 from app.notify.timers import Timers
+from app.records import Alert
 from app.runtime import Context, Record, partition_of, run_stage
 from app.runtime.state import Rows
 from app.silences import Silence
 from app.sinks.base import Outcome
-from app.stages import periodic, producer, send_ticks, stage
+from app.stages import periodic, producer, send_ticks, snapshot, stage
+from tables.correlation import correlation
+from tables.expiry import ExpiringRows, Expiry
 from tables.incidents import incidents
 from tables.inhibitors import changelog as inhibitors_changelog
 from tables.inhibitors import read_sources
@@ -57,6 +66,7 @@ SETTINGS = Settings(
     ),
 )
 PARTITIONS = topics.notify_events.partitions
+EXPIRY = Expiry("\x00correlation")
 _partitions: dict[int, Timers] = {}  # this worker's partitions: clock, due index, orphans
 
 
@@ -83,12 +93,31 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
         wall_ms=_wall_ms(),
         running=deliveries.running,
     )
-    if ctx.topic == topics.correlated.name:
+    if ctx.topic == topics.triaged.name:
+        step.alerts(_placed_here(ctx, records))
+    elif ctx.topic == topics.correlated.name:
         step.alerts([(record.key, record.value, record.position) for record in records])
     else:
         for record in records:
             events.apply(step, record.key, record.value, record.position)
     _write(ctx, step.settle(), partition)
+
+
+def _placed_here(ctx: Context, records: Sequence[Record]) -> list[tuple[str, Alert, int]]:
+    """Put the alerts of a triaged message in incidents; those of this partition's incidents
+    (incident, alert, position) to apply now, the others sent on to theirs."""
+    rows = ExpiringRows(ctx.rows(correlation), EXPIRY, ctx.partition)
+    placed = correlate(rows, records, snapshot, PARTITIONS)
+    for tenant, summary in placed.summaries:
+        ctx.emit(topics.opened, tenant, summary)
+    metrics.correlations_processed.inc(placed.joined)
+    here = []
+    for incident_id, alert, position in placed.alerts:
+        if partition_of(incident_id, PARTITIONS) == ctx.partition:
+            here.append((incident_id, alert, position))
+        else:
+            ctx.emit(topics.correlated, incident_id, alert)
+    return here
 
 
 def _write(ctx: Context, out: Outputs, partition: Timers) -> None:
@@ -158,10 +187,11 @@ def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-@app.agent(topics.source(topics.correlated, topics.notify_events), concurrency=1)
+@app.agent(topics.source(topics.triaged, topics.correlated, topics.notify_events), concurrency=1)
 async def notify(stream: faust.StreamT[Any]) -> None:
-    """Publish enriched alerts, keep incidents, send notifications."""
-    await run_stage(stage("notify"), stream, handle, [incidents, members, nflog, timers])
+    """Place alerts in incidents, publish enriched alerts, keep incidents, send notifications."""
+    tables = [correlation, incidents, members, nflog, timers]
+    await run_stage(stage("notify"), stream, handle, tables)
 
 
 @every(max(CONFIG.current.options.tick_interval_ms, 1000) / 1000)

@@ -74,7 +74,6 @@ def at_start(job: Job) -> Job:
 TOPOLOGY = (
     "agents.dedup",
     "agents.triage",
-    "agents.correlate",
     "agents.notify",
     "agents.incident_feedback",
     "agents.fingerprint_stats",

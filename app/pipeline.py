@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from app.config import POLICIES, DedupPolicy
-from app.correlation.handler import CORRELATED, correlate
+from app.correlation.handler import correlate
 from app.dedup import timeout
 from app.dedup.episode import Episode, Ticks, decide, tick, track
 from app.learning.model import Example
@@ -128,12 +128,10 @@ class Pipeline:
             assert topic == TRIAGED
             rows = ExpiringRows(self.correlation_rows, Expiry("\x00correlation"), 0)
             record = Record(key, value, self._next(TRIAGED))
-            outputs, _ = correlate(rows, [record], self.snapshot)
-            for out_topic, out_key, out_value in outputs:
-                if out_topic == CORRELATED:
-                    correlated.append(out_value)
-                    continue
-                for _, absorbed, merge in self._triage(OPENED, out_key, out_value):
+            placed = correlate(rows, [record], self.snapshot)
+            correlated += [placed_alert for _, placed_alert, _ in placed.alerts]
+            for tenant, summary in placed.summaries:
+                for _, absorbed, merge in self._triage(OPENED, tenant, summary):
                     self._merged(absorbed, merge, merges)
         return correlated
 

@@ -48,9 +48,9 @@ notifications_failed = _public("notifications.failed")  # key: incident id
 # Between the stages.
 normalized = _internal("alerts.normalized")  # key: tenant|fingerprint (bridge → dedup)
 deduped = _internal("alerts.deduped")  # key: tenant (dedup → triage)
-triaged = _internal("alerts.triaged")  # key: correlation group (triage → correlate)
-correlated = _internal("alerts.correlated")  # key: incident id (correlate → notify)
-opened = _internal("incidents.opened")  # key: tenant (correlate → triage: incident summaries)
+triaged = _internal("alerts.triaged")  # key: correlation group (triage → notify)
+correlated = _internal("alerts.correlated")  # key: incident id (to another partition's incident)
+opened = _internal("incidents.opened")  # key: tenant (notify → triage: incident summaries)
 notify_events = _internal("notify.events")  # key: incident id (acks, results, ticks, merges)
 examples = _internal("learning.examples")  # key: tenant (labelled features the model learns)
 fingerprint_feedback = _internal("fingerprints.feedback")  # key: tenant|fingerprint (notify →)

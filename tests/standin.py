@@ -1,9 +1,10 @@
-"""Stand-ins for the stages before notify: alerts as correlate writes them, chosen by the test.
+"""Stand-ins for what comes before notify's incidents: placed alerts, chosen by the test.
 
 The alerts are made here (ids and fingerprints of their own, ``seq`` 1), not sent through the
-bridge, so the worker's own triage and correlate never see them: the test says which incident
-each goes to and writes it to ``alerts.correlated`` as correlate would (a batch message keyed
-by the incident id, in its partition), and merges to ``notify.events`` as triage would.
+bridge, so the worker's own triage and correlation never see them: the test says which incident
+each goes to and writes it to ``alerts.correlated`` as correlation does for an incident homed in
+another partition (a batch message keyed by the incident id, in its partition), and merges to
+``notify.events`` as triage would.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ PARTITIONS = 4
 
 
 class Chain:
-    """Writes what triage and correlate would: correlated alerts, merges."""
+    """Writes what triage and correlation would: placed alerts, merges."""
 
     def __init__(self, bootstrap: str) -> None:
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
@@ -84,7 +85,7 @@ def items(value: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def triaged(alert: dict[str, Any], incident_id: str, **fields: Any) -> dict[str, Any]:
-    """``alert`` with what triage and correlate add."""
+    """``alert`` with what triage and correlation add."""
     return {
         **alert,
         "template_id": alert.get("template_id") or "tpl-1",

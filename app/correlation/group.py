@@ -33,6 +33,7 @@ changes nothing.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,7 @@ from app.correlation.session import (
     closed_summary,
 )
 from app.records import Alert, epoch_ms
+from app.runtime.partitions import partition_of
 
 
 @dataclass(frozen=True)
@@ -81,13 +83,23 @@ class Decision:
     changed: bool = True  # False for a replay: the rows stay as they were
 
 
-def incident_id(group: str, opened_ms: int) -> str:
-    """A stable id for the incident ``group`` opened at ``opened_ms``.
+def incident_id(group: str, opened_ms: int, partitions: int = 1) -> str:
+    """A stable id for the incident ``group`` opened at ``opened_ms``, in the group's partition
+    among ``partitions``: the stage that placed the alert keeps the incident too, with no hop.
 
     >>> incident_id("t|root|x", 0) == incident_id("t|root|x", 0) != incident_id("t|root|x", 1)
     True
+    >>> all(partition_of(incident_id(f"t|root|{n}", 0, 8), 8) == partition_of(f"t|root|{n}", 8)
+    ...     for n in range(50))
+    True
     """
-    return hashlib.blake2b(f"{group}@{opened_ms}".encode(), digest_size=10).hexdigest()
+    home = partition_of(group, partitions)
+    for salt in itertools.count():
+        name = f"{group}@{opened_ms}" + (f"#{salt}" if salt else "")
+        candidate = hashlib.blake2b(name.encode(), digest_size=10).hexdigest()
+        if partition_of(candidate, partitions) == home:
+            return candidate
+    raise AssertionError("unreachable")  # itertools.count() does not end
 
 
 def grouped_by(group: str, alert: Alert) -> str:
@@ -114,10 +126,12 @@ def decide(
     window: Window,
     group: str,
     at: int | None = None,
+    partitions: int = 1,
 ) -> Decision:
     """Place ``alert`` in an incident of ``group`` (``at``: its ``starts_at`` in ms, when the
-    caller has it already): the new rows (``session`` is left as it
-    is: rows are shared), the alert with its incident, and the summaries.
+    caller has it already; a new incident's id lives in the group's partition among
+    ``partitions``): the new rows (``session`` is left as it is: rows are shared), the alert
+    with its incident, and the summaries.
 
     >>> a = {"id": "a1", "tenant": "t", "route": "root", "service": "db", "status": "firing",
     ...      "fingerprint": "f1", "labels": {}, "group_key": None, "template_id": "x",
@@ -146,11 +160,13 @@ def decide(
     if fingerprint is not None and fingerprint["alert"] == alert["id"]:
         incident, reason = _state_change(parts, fingerprint, alert, window, group, at, summaries)
     elif alert["status"] != "firing":
-        incident = incident_id(group, at)
+        incident = incident_id(group, at, partitions)
         parts[incident] = [at, at, event_ms(alert, at), 0, 1, 0, _cluster(alert), None]
         reason = "a resolve of an alert never seen firing: an incident of its own"
     else:
-        incident, reason = _place(session, fingerprint, alert, window, group, at, summaries)
+        incident, reason = _place(
+            session, fingerprint, alert, window, group, at, summaries, partitions
+        )
     part = parts.get(incident)
     if part is not None:
         part[OPEN] = part[OPEN] or int(
@@ -226,6 +242,7 @@ def _place(
     group: str,
     at: int,
     summaries: list[dict[str, Any]],
+    partitions: int,
 ) -> tuple[str, str]:
     """The incident a new firing alert joins, or a new one, and why; its counts follow."""
     parts: dict[str, Part] = session["parts"]
@@ -244,7 +261,7 @@ def _place(
             chosen = storm["incident_id"], storm["words"]
         else:
             chosen = (
-                incident_id(group, at),
+                incident_id(group, at, partitions),
                 (f"opened a new incident grouped by {grouped_by(group, alert)}"),
             )
             first = True

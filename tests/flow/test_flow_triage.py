@@ -1,7 +1,9 @@
-"""Triage and correlation on the real broker: alerts posted through the bridge come out on
-``alerts.correlated`` with their template, route, group, score and incident; incidents that
-open are summarised on ``incidents.opened``; tenant-wide joins and storms are merges on
-``notify.events``; the model and template views read the triage stage's rows."""
+"""Triage and correlation on the real broker: alerts posted through the bridge come out of
+triage on ``alerts.triaged`` with their template, route, group and score, and on
+``alerts.enriched`` in their incident (``merged_from``: the one their group placed them in,
+when it merged); incidents that open are summarised on ``incidents.opened``; tenant-wide
+joins and storms are merges on ``notify.events``; the model and template views read the triage
+stage's rows."""
 
 from __future__ import annotations
 
@@ -35,6 +37,18 @@ class Records:
 
         return eventually(found, timeout, f"{count} record(s) on {self.reader}")
 
+    def by_id(self, predicate: Any, count: int, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until ``count`` distinct alerts satisfy ``predicate(key, value)``; the first
+        value of each by alert id (a merge publishes an alert again, with its reason added)."""
+
+        def found() -> dict[str, Any]:
+            first: dict[str, Any] = {}
+            for _, value in (hit for hit in self.all() if predicate(*hit)):
+                first.setdefault(value["id"], value)
+            return first if len(first) >= count else {}
+
+        return eventually(found, timeout, f"{count} alert(s) on {self.reader}")
+
     def all(self) -> list[tuple[str | None, Any]]:
         """Every record so far."""
         flat: list[tuple[str | None, Any]] = []
@@ -53,8 +67,18 @@ def _records(bootstrap: str, topic: str) -> Iterator[Records]:
 
 
 @pytest.fixture(scope="module")
-def correlated(bootstrap: str, worker: Worker) -> Iterator[Records]:
-    yield from _records(bootstrap, "alerts.correlated")
+def triaged(bootstrap: str, worker: Worker) -> Iterator[Records]:
+    yield from _records(bootstrap, "alerts.triaged")
+
+
+@pytest.fixture(scope="module")
+def enriched(bootstrap: str, worker: Worker) -> Iterator[Records]:
+    yield from _records(bootstrap, "alerts.enriched")
+
+
+def _placed(alert: dict[str, Any]) -> str:
+    """The incident the alert's group placed it in (before any merge)."""
+    return str(alert.get("merged_from") or alert["incident_id"])
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +118,7 @@ def _past() -> datetime:
 
 
 def test_alerts_are_triaged_grouped_and_summarised(
-    worker: Worker, correlated: Records, opened: Records
+    worker: Worker, triaged: Records, enriched: Records, opened: Records
 ) -> None:
     tenant = unique("tri")
     t0 = _past()
@@ -110,19 +134,19 @@ def test_alerts_are_triaged_grouped_and_summarised(
     ]
     other = _alert("QueueLag", "Queue lag of mail grows", t0, service="mail", instance="m1")
     ids = _post(worker, tenant, [*disk, other], '{}:{alertname="DiskFull"}')
-    found = correlated.wait(lambda k, v: v["tenant"] == tenant, count=3)
-    by_id = {value["id"]: value for _, value in found}
-    first, second, lag = (by_id[i] for i in ids)
-    assert first["incident_id"] == second["incident_id"] != lag["incident_id"]
+    found = triaged.wait(lambda k, v: v["tenant"] == tenant, count=3)
+    first = next(value for _, value in found if value["id"] == ids[0])
+    placed = enriched.by_id(lambda k, v: v["tenant"] == tenant, count=3)
+    assert _placed(placed[ids[0]]) == _placed(placed[ids[1]]) != _placed(placed[ids[2]])
     assert first["group"] == f"{tenant}|root|tenant={tenant},service=db,alertname=DiskFull"
     assert first["route"] == "root" and first["routes"] == ["root"]
     assert first["template"] == "Disk full on <*>" and first["template_id"]
     assert first["decision"] == "notify" and 0.0 <= first["score"] <= 1.0
     assert first["features"]["kind"] == "DiskFull" and first["config_version"]
-    words = sorted(a["reasons"][-1][:20] for a in (first, second))
+    words = sorted(placed[i]["reasons"][-1][:20] for i in ids[:2])
     assert words == ["joined incident of 1", "opened a new inciden"]
     summaries = opened.wait(lambda k, v: k == tenant and v["kind"] == "opened", count=2)
-    assert {v["incident_id"] for _, v in summaries} == {first["incident_id"], lag["incident_id"]}
+    assert {v["incident_id"] for _, v in summaries} == {_placed(placed[i]) for i in ids[1:]}
     assert all(v["first"] for _, v in summaries)
 
     resolved = _alert(
@@ -134,14 +158,14 @@ def test_alerts_are_triaged_grouped_and_summarised(
         instance="db1",
     )
     _post(worker, tenant, [resolved], '{}:{alertname="DiskFull"}')
-    (_, back), *_ = correlated.wait(lambda k, v: v["id"] == ids[0] and v["status"] == "resolved")
-    assert back["incident_id"] == first["incident_id"]
+    (_, back), *_ = enriched.wait(lambda k, v: v["id"] == ids[0] and v["status"] == "resolved")
+    assert _placed(back) == _placed(placed[ids[0]])
     clusters = await_view(worker, f"/api/v1/clusters?tenant={tenant}&min_count=1")
     assert "Disk full on <*>" in {c["template"] for c in clusters["clusters"]}
 
 
 def test_a_new_incident_with_the_same_template_is_merged_into_the_live_one(
-    worker: Worker, correlated: Records, events: Records
+    worker: Worker, enriched: Records, events: Records
 ) -> None:
     tenant = unique("tpl")
     t0 = _past()
@@ -153,19 +177,19 @@ def test_a_new_incident_with_the_same_template_is_merged_into_the_live_one(
         service="payments",
     )
     _post(worker, tenant, [orders], '{}:{service="orders"}')
-    (_, first), *_ = correlated.wait(lambda k, v: v["tenant"] == tenant)
+    (_, first), *_ = enriched.wait(lambda k, v: v["tenant"] == tenant)
     _post(worker, tenant, [payments], '{}:{service="payments"}')
-    (_, second), *_ = correlated.wait(lambda k, v: v["tenant"] == tenant and v["id"] != first["id"])
-    assert second["incident_id"] != first["incident_id"]  # its group opened an incident …
+    (_, second), *_ = enriched.wait(lambda k, v: v["tenant"] == tenant and v["id"] != first["id"])
+    assert _placed(second) != first["incident_id"]  # its group opened an incident …
     (_, merge), *_ = events.wait(  # … merged at once (a delivery result may come first)
-        lambda k, v: k == second["incident_id"] and v["kind"] == "merge"
+        lambda k, v: k == _placed(second) and v["kind"] == "merge"
     )
     assert merge["kind"] == "merge" and merge["into"] == first["incident_id"]
     assert merge["reason"].startswith(f"same template as incident {first['incident_id']}")
 
 
 def test_a_storm_collapses_into_one_incident_with_its_first_minute_merged(
-    worker: Worker, correlated: Records, events: Records
+    worker: Worker, triaged: Records, enriched: Records, events: Records
 ) -> None:
     tenant = unique("storm")
     t0 = _past()
@@ -182,10 +206,12 @@ def test_a_storm_collapses_into_one_incident_with_its_first_minute_merged(
     ]
     for alert in alerts:
         _post(worker, tenant, [alert], f'{{}}:{{alertname="{alert["labels"]["alertname"]}"}}')
-    found = [v for _, v in correlated.wait(lambda k, v: v["tenant"] == tenant, count=30)]
+    found = [v for _, v in triaged.wait(lambda k, v: v["tenant"] == tenant, count=30)]
     stormed = [v for v in found if v.get("storm")]
-    assert len(stormed) >= 15 and stormed[0]["reasons"][-1].startswith("alert storm: ")
-    incidents = {v["incident_id"] for v in found}
+    placed = enriched.by_id(lambda k, v: v["tenant"] == tenant, count=30)
+    assert len(stormed) >= 15
+    assert placed[stormed[0]["id"]]["reasons"][-1].startswith("alert storm: ")
+    incidents = {_placed(v) for v in placed.values()}
 
     def roots() -> set[str]:  # where the merges on notify.events put each incident
         into = {k: v["into"] for k, v in events.all() if v.get("kind") == "merge"}
@@ -235,7 +261,7 @@ def test_the_model_view_reads_what_triage_learned(bootstrap: str, worker: Worker
 
 
 def test_the_model_view_shows_the_rules_phases_and_a_kinds_novelty(
-    worker: Worker, correlated: Records
+    worker: Worker, triaged: Records
 ) -> None:
     tenant = unique("novel")
     t0 = _past()
@@ -244,7 +270,7 @@ def test_the_model_view_shows_the_rules_phases_and_a_kinds_novelty(
         for n in range(3)
     ]
     _post(worker, tenant, alerts, '{}:{alertname="PortScan"}')
-    found = correlated.wait(lambda k, v: v["tenant"] == tenant, count=3)
+    found = triaged.wait(lambda k, v: v["tenant"] == tenant, count=3)
     assert all(value["phase"][f"tenant {tenant}"] for _, value in found)
     view = await_view(worker, f"/api/v1/models/{tenant}", lambda body: body["phases"])
     assert set(view["rules"]) >= {"first_on_service", "quiet_on_service", "phase", "storm"}

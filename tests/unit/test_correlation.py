@@ -434,7 +434,6 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
     """Live, triage runs ahead of correlation: a storm detected within one batch has no known
     incident yet and collapses into one of its own, until the first incident of its first
     minute is heard of — that one takes its place, and the rest merge into it."""
-    from app.correlation.handler import OPENED as SUMMARY
     from app.correlation.handler import correlate
     from app.runtime.stage import Record
     from app.runtime.state import MemoryRows
@@ -470,14 +469,14 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
     fresh = triaged[-1]["storm"]["incident_id"]
     assert not [o for o in handled.outputs if o[0] == "notify.events"], "nothing known to merge"
     records = [Record(a["group"], a, n) for n, a in enumerate(triaged)]
-    outputs, _ = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
-    summaries = [Record("acme", v, n) for n, (t, _, v) in enumerate(outputs) if t == SUMMARY]
+    placed = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
+    summaries = [Record(tenant, v, n) for n, (tenant, v) in enumerate(placed.summaries)]
     merges = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), OPENED, summaries)
     into = {absorbed: merge["into"] for _, absorbed, merge in merges.outputs}
     first = summaries[0].value["incident_id"]
     assert into[fresh] == first, "the fresh storm incident went into the first one"
-    placed = {a["incident_id"] for _, _, a in outputs if "incident_id" in a}
-    assert {into.get(i, i) for i in placed} == {first}, "everything ends in one incident"
+    incidents = {incident for incident, _, _ in placed.alerts}
+    assert {into.get(i, i) for i in incidents} == {first}, "everything ends in one incident"
     assert frozen == [orjson.dumps(row) for row in stored], "a call changed a row it copied"
 
 
@@ -535,7 +534,6 @@ def test_an_incident_that_absorbs_a_thousand_services_keeps_a_bounded_row() -> N
 def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> None:
     """Senders delay alerts: triage may see a storm's later alerts first. Those opened
     incidents before the storm was detected; they join it when their summaries come."""
-    from app.correlation.handler import OPENED as SUMMARY
     from app.correlation.handler import correlate
     from app.runtime.stage import Record
     from app.runtime.state import MemoryRows
@@ -562,8 +560,8 @@ def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> 
     handled = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), DEDUPED, batch)
     triaged = [value for topic, _, value in handled.outputs if topic == "alerts.triaged"]
     records = [Record(a["group"], a, n) for n, a in enumerate(triaged)]
-    outputs, _ = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
-    summaries = [Record("acme", v, n) for n, (t, _, v) in enumerate(outputs) if t == SUMMARY]
+    placed = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
+    summaries = [Record(tenant, v, n) for n, (tenant, v) in enumerate(placed.summaries)]
     merges = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), OPENED, summaries)
     into = {absorbed: merge["into"] for _, absorbed, merge in merges.outputs}
 
@@ -572,8 +570,8 @@ def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> 
             incident = into[incident]
         return incident
 
-    placed = {a["incident_id"] for _, _, a in outputs if "incident_id" in a}
-    assert len({end(i) for i in placed}) == 1, "every alert of the storm in one incident"
+    incidents = {incident for incident, _, _ in placed.alerts}
+    assert len({end(i) for i in incidents}) == 1, "every alert of the storm in one incident"
 
 
 def _burst(s: Stream, start: float, count: int, every_s: float, tool: str) -> list[Alert]:

@@ -33,7 +33,6 @@ changes nothing.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,13 +92,13 @@ def incident_id(group: str, opened_ms: int, partitions: int = 1) -> str:
     ...     for n in range(50))
     True
     """
-    home = partition_of(group, partitions)
-    for salt in itertools.count():
-        name = f"{group}@{opened_ms}" + (f"#{salt}" if salt else "")
+    home, name, salt = partition_of(group, partitions), f"{group}@{opened_ms}", 0
+    while True:
         candidate = hashlib.blake2b(name.encode(), digest_size=10).hexdigest()
         if partition_of(candidate, partitions) == home:
             return candidate
-    raise AssertionError("unreachable")  # itertools.count() does not end
+        salt += 1
+        name = f"{group}@{opened_ms}#{salt}"
 
 
 def grouped_by(group: str, alert: Alert) -> str:

@@ -40,7 +40,7 @@ def policy_of(row: Episode | Alert | dict[str, Any]) -> DedupPolicy:
 
 
 def handle(ctx: Context, records: Sequence[Record]) -> None:
-    """Decide every record of one message; pass on what changed state."""
+    """Decide every record of one call; pass on what changed state."""
     rows = ctx.rows(dedup)
     bookkeeping = ticks_key(ctx.partition)
     ticks: Ticks = rows.get(bookkeeping) or Ticks(due={}, released=[])

@@ -80,7 +80,7 @@ deliveries = Deliveries(producer, topics.notify_events, lambda: app.http_client,
 
 
 def handle(ctx: Context, records: Sequence[Record]) -> None:
-    """Decide the records of one message; write what was decided."""
+    """Decide the records of one call; write what was decided."""
     partition = _timers(ctx.partition)
     step = Step(
         Tables(ctx.rows(incidents), ctx.rows(members), ctx.rows(nflog), ctx.rows(timers)),

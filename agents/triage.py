@@ -2,9 +2,10 @@
 incident; learning from labels.
 
 Reads ``alerts.deduped``, ``incidents.opened`` and ``learning.examples`` (all keyed by tenant)
-and hands each message's records to :class:`app.triage.handler.Triage` over the rows of the
-``triage`` table in the message's partition; sends triaged alerts to ``alerts.triaged`` (keyed
-by correlation group) and merges to ``notify.events`` (keyed by the absorbed incident).
+and hands the records of each call (a run of messages of one partition) to
+:class:`app.triage.handler.Triage` over the rows of the ``triage`` table in that partition;
+sends triaged alerts to ``alerts.triaged`` (keyed by correlation group) and merges to
+``notify.events`` (keyed by the absorbed incident).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ TRIAGE = Triage(snapshot, settings.notify_threshold)
 
 
 def handle(ctx: Context, records: Sequence[Record]) -> None:
-    """Triage the alerts, summaries or examples of one message."""
+    """Triage the alerts, summaries or examples of one call."""
     rows = ExpiringRows(ctx.rows(triage), EXPIRY, ctx.partition)
     handled = TRIAGE.handle(rows, ctx.topic, records)
     decisions: dict[str, int] = {}

@@ -73,7 +73,7 @@ alert_resolution_time = Histogram(
 )
 stage_duration = Histogram(
     "alertflow_stage_duration_seconds",
-    "Seconds one stage spends on the records of one Kafka message (a batch).",
+    "Seconds one call of a stage's handler takes (a run of waiting messages of one partition).",
     ["stage"],
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,

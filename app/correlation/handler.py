@@ -1,4 +1,4 @@
-"""What correlation does with the records of one message, over the rows of its partition.
+"""What correlation does with the records of one call, over the rows of their partition.
 
 Correlation reads ``alerts.triaged`` keyed by correlation group: each alert is placed by its
 group's session (:func:`app.correlation.group.decide`) in an incident; a new incident's id lives
@@ -44,7 +44,7 @@ def fingerprint_key(group: str, fingerprint: str) -> str:
 def correlate(
     rows: ExpiringRows, records: Sequence[Record], snapshot: Snapshot, partitions: int = 1
 ) -> Placed:
-    """Place every alert of one message in an incident (new ones in the group's partition
+    """Place every alert of one call in an incident (new ones in the group's partition
     among ``partitions``)."""
     placed = Placed()
     now = None

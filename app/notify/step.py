@@ -119,7 +119,7 @@ class Step:
     # Alerts ------------------------------------------------------------------------------
 
     def alerts(self, records: Sequence[tuple[str, Alert, int]]) -> None:
-        """Apply the alerts (key: incident id, alert, position) of one message."""
+        """Apply the alerts (key: incident id, alert, position) of one call."""
         for incident_id, alert, position in records:
             self.alert(incident_id, alert, position)
 

@@ -1,9 +1,10 @@
 """The stage runtime: how every agent of the chain reads batches, keeps state and sends.
 
 Faust runs the agents (consumer groups, partition assignment, table recovery from changelogs);
-this package is what each agent does per Kafka message: :mod:`~app.runtime.stage` hands the
-records of one message to a stage's handler with an explicit :class:`~app.runtime.stage.Context`,
-:mod:`~app.runtime.state` gives it the rows of its tables in the message's partition, and
+this package is what each agent does with its Kafka messages: :mod:`~app.runtime.stage` hands
+the records of a run of messages of one partition to a stage's handler with an explicit
+:class:`~app.runtime.stage.Context`, :mod:`~app.runtime.state` gives it the rows of its tables
+in that partition, and
 :mod:`~app.runtime.outbox` sends every output and changelog row as record batches through one
 producer before the messages are acknowledged (at-least-once).
 """

@@ -1,9 +1,11 @@
 """The loop every stage shares: a message's records to the handler, outputs out, then the ack.
 
-For each Kafka message (one Faust event) the stage's handler gets all the records it carries
-— a batch message holds the records of one partition — with a :class:`Context`: where they came
-from, the rows of the stage's tables in that partition, and where outputs go. A handler is
-plain code over a list (``handle(ctx, records)``), so a batch pays one call, not one per record.
+The stage's handler gets the records of a *run* — consecutive messages of one topic partition
+that were waiting together (up to ``RUN_MESSAGES``; a batch message holds the records of one
+partition) — with a :class:`Context`: where they came from, the rows of the stage's tables in
+that partition, and where outputs go. A handler is plain code over a list
+(``handle(ctx, records)``), so a run pays one call, not one per record or message; a stage that
+keeps up gets runs of one message, so waiting for a run never delays a record.
 
 When a handler raises, its writes and outputs are dropped and the records are handled one by
 one, so only the record at fault goes to ``alerts.deadletter`` (with the stage, the error, the
@@ -40,6 +42,7 @@ from app.runtime.store import StorageError
 log = logging.getLogger(__name__)
 
 TAKE_EVENTS = 256  # messages handled at most before their outputs are sent
+RUN_MESSAGES = 32  # waiting messages of one partition handled in one call at most
 FLUSH_AFTER = 0.004  # seconds a window stays open while the stage keeps up
 FLUSH_MAX = 0.128  # seconds a window stays open at most while messages wait
 POSITIONS_PER_OFFSET = 1 << 16  # positions of the records of one batch message
@@ -147,33 +150,51 @@ async def run_stage(
     handle: Handler,
     tables: Sequence[StateTable] = (),
 ) -> None:
-    """Feed the records of each message of ``stream`` to ``handle``; never die on one record."""
+    """Feed the records of ``stream``'s messages to ``handle``, a run of waiting messages of one
+    partition at a time; never die on one record."""
     if not isinstance(stream, faust.Stream):  # noack(): the window acknowledges messages itself
         raise TypeError(f"{stage.name}: expected a Faust stream, got {type(stream).__name__}")
     source = stream.noack()
+    channel = source.channel
+    if not isinstance(channel, faust.ChannelT):  # a run ends where the channel's queue does
+        raise TypeError(f"{stage.name}: expected a stream over a channel")
     window = _Window(stage, source, tables)
+    run: list[faust.EventT[Any]] = []  # consecutive messages of one topic partition
     try:
         async for event in source.events():
-            async with window.lock:
-                started = time.perf_counter()
-                try:
-                    records = _records(event)
-                except (ValueError, TypeError) as error:  # not JSON, not a batch: an outsider's
-                    message = event.message
-                    raw = Record(
-                        _text(event.key), event.value, message.offset * POSITIONS_PER_OFFSET
-                    )
-                    _dead_letter(stage, message.topic, raw, error, window.outbox)
-                    records = []
-                else:
-                    await _applied(stage, event, records, handle, window.outbox)
-                elapsed = time.perf_counter() - started
-                stage.observe(stage.name, len(records), elapsed)
-                window.busy += elapsed
-                await window.taken(event)
+            if run and run[0].message.tp != event.message.tp:
+                await _handle_run(stage, run, handle, window)
+                run = []
+            run.append(event)
+            if len(run) >= RUN_MESSAGES or channel.empty():
+                await _handle_run(stage, run, handle, window)
+                run = []
     except BaseException:
         window.outbox.clear()
         raise
+
+
+async def _handle_run(
+    stage: Stage, run: list[faust.EventT[Any]], handle: Handler, window: _Window
+) -> None:
+    """Handle the records of consecutive messages of one topic partition in one call."""
+    async with window.lock:
+        started = time.perf_counter()
+        records: list[Record] = []
+        for event in run:
+            try:
+                records += _records(event)
+            except (ValueError, TypeError) as error:  # not JSON, not a batch: an outsider's
+                message = event.message
+                raw = Record(_text(event.key), event.value, message.offset * POSITIONS_PER_OFFSET)
+                _dead_letter(stage, message.topic, raw, error, window.outbox)
+        if records:
+            await _applied(stage, run[0], records, handle, window.outbox)
+        elapsed = time.perf_counter() - started
+        stage.observe(stage.name, len(records), elapsed)
+        window.busy += elapsed
+        for event in run:
+            await window.taken(event)
 
 
 def _text(key: Any) -> str:
@@ -199,8 +220,8 @@ def _records(event: faust.EventT[Any]) -> list[Record]:
 async def _applied(
     stage: Stage, event: faust.EventT[Any], records: list[Record], handle: Handler, outbox: Outbox
 ) -> None:
-    """Handle the records of one message, waiting out storage failures: while RocksDB cannot
-    write (a full disk) the stage reports the fault, holds the message and tries again, so
+    """Handle the records of a run of messages, waiting out storage failures: while RocksDB cannot
+    write (a full disk) the stage reports the fault, holds the run and tries again, so
     processing resumes by itself once the disk is back and nothing is lost or dead-lettered."""
     delay = 0.5
     while True:
@@ -220,7 +241,7 @@ async def _applied(
 async def _apply(
     stage: Stage, event: faust.EventT[Any], records: list[Record], handle: Handler, outbox: Outbox
 ) -> None:
-    """Handle the records of one message; on failure one by one, the faulty to dead letters."""
+    """Handle the records of a run; on failure one by one, the faulty to dead letters."""
     message = event.message
     scope = Outbox(outbox.producer)
     try:

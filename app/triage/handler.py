@@ -1,4 +1,4 @@
-"""What triage does with the records of one message, over the rows of its partition.
+"""What triage does with the records of one call, over the rows of their partition.
 
 Triage is keyed by tenant and reads three topics:
 
@@ -88,7 +88,7 @@ class Triage:
         self._models.clear()
 
     def handle(self, rows: ExpiringRows, topic: str, records: Sequence[Record]) -> Handled:
-        """Handle the records of one message of ``topic``; write every row once at the end."""
+        """Handle the records of one call from ``topic``; write every row once at the end."""
         positions = rows.get(positions_key(rows.partition)) or {}
         applied = positions.get(topic, -1)
         handled = Handled()

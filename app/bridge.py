@@ -8,14 +8,17 @@ one message (more only when it exceeds a Kafka message).
 
 Requests that arrive within ``LINGER`` seconds of each other are sent together
 (:class:`Coalescer`): one batch message per partition carries all their alerts, so under load
-the dedup stage gets large batches instead of one small message per request. :func:`publish`
-returns only when the broker acknowledged everything of its request (``acks=all``).
+the dedup stage gets large batches instead of one small message per request. One round is sent
+at a time; the requests that arrive meanwhile wait and go together in the next, so the slower
+the broker answers, the larger the rounds (rounds never race each other for a partition).
+:func:`publish` returns only when the broker acknowledged everything of its request
+(``acks=all``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,36 +145,50 @@ class _Round:
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    lingered: bool = False  # its linger is over: it goes as soon as no round is being sent
 
 
 class Coalescer:
-    """Sends the requests that arrive within ``linger`` seconds of each other together."""
+    """Sends the requests that arrive within ``linger`` seconds of each other together, one
+    round at a time: while a round is being sent, the next one keeps gathering requests (up to
+    ``ROUND_ITEMS`` alerts; fuller rounds queue behind it)."""
 
     def __init__(self, producer: Producer, linger: float = LINGER) -> None:
         self._producer = producer
         self._linger = linger
-        self._round: _Round | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        self._round: _Round | None = None  # the round new requests join
+        self._full: deque[_Round] = deque()  # rounds closed while another was being sent
+        self._sending: asyncio.Task[None] | None = None
 
     async def send(self, request: Request) -> None:
         """Send ``request`` with the others of its round; return once all are acknowledged."""
         current = self._round
         if current is None:
             current = self._round = _Round()
-            asyncio.get_running_loop().call_later(self._linger, self._close, current)
+            asyncio.get_running_loop().call_later(self._linger, self._lingered, current)
         current.requests.append(request)
         current.alerts += len(request.ids)
         if current.alerts >= ROUND_ITEMS:
-            self._close(current)
+            self._round = None
+            self._full.append(current)
+            self._next()
         await asyncio.shield(current.done)
 
-    def _close(self, current: _Round) -> None:
-        if self._round is not current:
-            return  # closed already (full before its time)
-        self._round = None
-        task = asyncio.get_running_loop().create_task(self._flush(current))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+    def _lingered(self, current: _Round) -> None:
+        current.lingered = True
+        self._next()
+
+    def _next(self) -> None:
+        """Start sending the next round, unless one is being sent."""
+        if self._sending is not None:
+            return
+        if self._full:
+            current = self._full.popleft()
+        elif self._round is not None and self._round.lingered:
+            current, self._round = self._round, None
+        else:
+            return
+        self._sending = asyncio.get_running_loop().create_task(self._flush(current))
 
     async def _flush(self, current: _Round) -> None:
         try:
@@ -181,6 +198,9 @@ class Coalescer:
             current.done.exception()  # retrieved: a round nobody waits for logs nothing
         else:
             current.done.set_result(None)
+        finally:
+            self._sending = None
+            self._next()
 
 
 _coalescer = Coalescer(producer)

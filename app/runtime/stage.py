@@ -1,4 +1,5 @@
-"""The loop every stage shares: a message's records to the handler, outputs out, then the ack.
+"""The loop every stage shares: the records of waiting messages to the handler, outputs out, then
+the ack.
 
 The stage's handler gets the records of a *run* — consecutive messages of one topic partition
 that were waiting together (up to ``RUN_MESSAGES``; a batch message holds the records of one

@@ -29,7 +29,7 @@ import faust
 
 from app import metrics, topics
 from app.config import Reloader
-from app.correlation.handler import correlate
+from app.correlation.handler import CORRELATION_EXPIRY, correlate
 from app.faust_app import app, at_start, every, settings
 from app.learning.labels import LabelPolicy
 from app.notify import events
@@ -44,7 +44,7 @@ from app.silences import Silence
 from app.sinks.base import Outcome
 from app.stages import periodic, producer, send_ticks, snapshot, stage
 from tables.correlation import correlation
-from tables.expiry import ExpiringRows, Expiry
+from tables.expiry import ExpiringRows
 from tables.incidents import incidents
 from tables.inhibitors import changelog as inhibitors_changelog
 from tables.inhibitors import read_sources
@@ -66,7 +66,6 @@ SETTINGS = Settings(
     ),
 )
 PARTITIONS = topics.notify_events.partitions
-EXPIRY = Expiry("\x00correlation")
 _partitions: dict[int, Timers] = {}  # this worker's partitions: clock, due index, orphans
 
 
@@ -106,7 +105,7 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
 def _placed_here(ctx: Context, records: Sequence[Record]) -> list[tuple[str, Alert, int]]:
     """Put the alerts of a triaged message in incidents; those of this partition's incidents
     (incident, alert, position) to apply now, the others sent on to theirs."""
-    rows = ExpiringRows(ctx.rows(correlation), EXPIRY, ctx.partition)
+    rows = ExpiringRows(ctx.rows(correlation), CORRELATION_EXPIRY, ctx.partition)
     placed = correlate(rows, records, snapshot, PARTITIONS)
     for tenant, summary in placed.summaries:
         ctx.emit(topics.opened, tenant, summary)

@@ -19,18 +19,17 @@ from app import metrics, topics
 from app.faust_app import app, settings
 from app.runtime import Context, Record, run_stage
 from app.stages import snapshot, stage
-from app.triage.handler import TRIAGED, Triage
-from tables.expiry import ExpiringRows, Expiry
+from app.triage.handler import TRIAGE_EXPIRY, TRIAGED, Triage
+from tables.expiry import ExpiringRows
 from tables.triage import triage
 
-EXPIRY = Expiry("\x00triage")
 TOPICS = {topic.name: topic for topic in topics.ALL}
 TRIAGE = Triage(snapshot, settings.notify_threshold)
 
 
 def handle(ctx: Context, records: Sequence[Record]) -> None:
     """Triage the alerts, summaries or examples of one call."""
-    rows = ExpiringRows(ctx.rows(triage), EXPIRY, ctx.partition)
+    rows = ExpiringRows(ctx.rows(triage), TRIAGE_EXPIRY, ctx.partition)
     handled = TRIAGE.handle(rows, ctx.topic, records)
     decisions: dict[str, int] = {}
     for topic, key, value in handled.outputs:

@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from app.config import POLICIES, DedupPolicy
-from app.correlation.handler import correlate
+from app.correlation.handler import CORRELATION_EXPIRY, correlate
 from app.dedup import timeout
 from app.dedup.episode import Episode, Ticks, decide, tick, track
 from app.learning.model import Example
@@ -24,10 +24,10 @@ from app.notify.merge import merged_into
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
-from app.triage.handler import DEDUPED, EVENTS, EXAMPLES, OPENED, TRIAGED, Triage
+from app.triage.handler import DEDUPED, EVENTS, EXAMPLES, OPENED, TRIAGE_EXPIRY, TRIAGED, Triage
 from app.triage.routing import Snapshot
 from tables.dedup import episode_key
-from tables.expiry import ExpiringRows, Expiry
+from tables.expiry import ExpiringRows
 
 Merge = tuple[str, dict[str, Any]]  # (absorbed incident, merge decision)
 
@@ -126,7 +126,7 @@ class Pipeline:
                 self._merged(key, value, merges)
                 continue
             assert topic == TRIAGED
-            rows = ExpiringRows(self.correlation_rows, Expiry("\x00correlation"), 0)
+            rows = ExpiringRows(self.correlation_rows, CORRELATION_EXPIRY, 0)
             record = Record(key, value, self._next(TRIAGED))
             placed = correlate(rows, [record], self.snapshot)
             correlated += [placed_alert for _, placed_alert, _ in placed.alerts]
@@ -136,7 +136,7 @@ class Pipeline:
         return correlated
 
     def _triage(self, topic: str, key: str, value: Any) -> list[tuple[str, str, Any]]:
-        rows = ExpiringRows(self.triage_rows, Expiry("\x00triage"), 0)
+        rows = ExpiringRows(self.triage_rows, TRIAGE_EXPIRY, 0)
         record = Record(key, value, self._next(topic))
         return self.triage.handle(rows, topic, [record]).outputs
 

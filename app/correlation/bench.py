@@ -18,14 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from app.config import Config
-from app.correlation.handler import correlate
+from app.correlation.handler import CORRELATION_EXPIRY, correlate
 from app.learning.scoring import Thresholds
 from app.records import Alert, Status
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
 from app.triage.bench import ALERTS, BATCH, RUNS, alert, worker_gc
 from app.triage.routing import Snapshot
-from tables.expiry import ExpiringRows, Expiry
+from tables.expiry import ExpiringRows
 
 STORM = {"scope": "tenant t", "incident_id": "storm", "words": "alert storm: …"}
 
@@ -63,7 +63,7 @@ def _once(make: Callable[[int], tuple[str, Any]], table: MemoryRows) -> float:
             key, value = make(n)
             records.append(Record(key, value, n))
         started = time.process_time()
-        correlate(ExpiringRows(table, Expiry("\x00correlation"), 0), records, snapshot)
+        correlate(ExpiringRows(table, CORRELATION_EXPIRY, 0), records, snapshot)
         spent += time.process_time() - started
     return spent / ALERTS * 1e6
 

@@ -20,12 +20,14 @@ from app.correlation.session import close, closed_by_person
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.triage.routing import Snapshot
-from tables.expiry import ExpiringRows
+from tables.expiry import ExpiringRows, Expiry
+
+CORRELATION_EXPIRY = Expiry("\x00correlation")  # the correlation table's expiry buckets
 
 
 @dataclass
 class Placed:
-    """What one message's records came to."""
+    """What one call's records came to."""
 
     alerts: list[tuple[str, Alert, int]] = field(default_factory=list)  # incident, alert, position
     summaries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # tenant, summary

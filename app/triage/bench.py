@@ -26,9 +26,9 @@ from app.records import Alert, Status, ms_time
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
 from app.sources.common import build_alert, raw_alert
-from app.triage.handler import DEDUPED, OPENED, Triage
+from app.triage.handler import DEDUPED, OPENED, TRIAGE_EXPIRY, Triage
 from app.triage.routing import Snapshot
-from tables.expiry import ExpiringRows, Expiry
+from tables.expiry import ExpiringRows
 
 ALERTS = 10_000
 BATCH = 256
@@ -107,7 +107,7 @@ def _once(topic: str, make: Callable[[int], tuple[str, Any]], triage: Triage) ->
             position += 1
             records.append(Record(key, value, position))
         started = time.process_time()
-        triage.handle(ExpiringRows(table, Expiry("\x00triage"), 0), topic, records)
+        triage.handle(ExpiringRows(table, TRIAGE_EXPIRY, 0), topic, records)
         spent += time.process_time() - started
     return spent / ALERTS * 1e6
 

@@ -38,7 +38,7 @@ from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.triage.routing import Snapshot
 from app.triage.templates import Templates, message_text
-from tables.expiry import ExpiringRows
+from tables.expiry import ExpiringRows, Expiry
 
 DEDUPED = "alerts.deduped"
 OPENED = "incidents.opened"
@@ -47,6 +47,7 @@ TRIAGED = "alerts.triaged"
 EVENTS = "notify.events"
 
 Output = tuple[str, str, Any]  # (topic, key, value)
+TRIAGE_EXPIRY = Expiry("\x00triage")  # the triage table's expiry buckets
 HEAD_KEEP_MS = 30 * 86_400_000  # a tenant's head row, after its last alert
 
 

@@ -19,15 +19,19 @@ from tests.harness import (
 )
 
 LESSONS = 6  # labels per kind before the model is asked again
+# Hours apart: one incident each. Two kinds that fire together, day after day, co-occur, and
+# correlation would join them into one incident whose id is whichever was placed first.
+HOURS = {"CpuSpike": 10, "DatabaseDown": 16}
 
 
 def _alert(kind: str, service: str, day: int, host: str) -> dict:
+    hour = HOURS[kind]
     return {
         "title": f"{kind} on {host}",
         "service": service,
         "severity": "warning",
         "labels": {"alertname": kind, "host": host},
-        "starts_at": f"2026-10-{day:02d}T10:00:00Z",  # a day apart: one incident each
+        "starts_at": f"2026-10-{day:02d}T{hour:02d}:00:00Z",
     }
 
 

@@ -4,8 +4,9 @@ A stage lists each row that may expire in the bucket of the hour it expires in
 (:meth:`Expiry.schedule`); each handler call sweeps the buckets whose hour has passed
 (:meth:`Expiry.sweep`), a few rows at a time, never a scan. Buckets may be finer than an hour
 (``bucket_ms``), and a stage may take the keys of the passed buckets to act on them itself
-(:meth:`Expiry.take`) rather than have them deleted. A bucket is a count and chunks of
-``CHUNK`` keys, so listing a key rewrites two short rows, not the hour's whole list. A row
+(:meth:`Expiry.take`) rather than have them deleted. A bucket is a head row holding its newest
+keys (``tail``, fewer than ``CHUNK``) and the number of full chunk rows of ``CHUNK`` keys written
+before them, so listing a key rewrites one short row, not the hour's whole list. A row
 touched after it was listed is listed again in its new hour; the sweep asks the stage whether a
 listed row is really due before deleting it. All rows are written in the partition being
 handled: bucket keys carry the partition.
@@ -84,7 +85,7 @@ class Expiry:
         >>> rows = Rows(Memory(), 0)
         >>> Expiry("e").schedule_many(rows, 0, [(f"k{n}", 10, None) for n in range(70)])
         >>> rows.get("e|0|0"), len(rows.get("e|0|0|0")), rows.get("e|0|0|1")
-        (70, 64, ['k64', 'k65', 'k66', 'k67', 'k68', 'k69'])
+        ({'chunks': 1, 'tail': ['k64', 'k65', 'k66', 'k67', 'k68', 'k69']}, 64, None)
         """
         first = (self.next_bucket_ms(rows, partition) or 0) // self.bucket_ms
         by_hour: dict[int, list[str]] = {}
@@ -94,14 +95,12 @@ class Expiry:
                 by_hour.setdefault(hour, []).append(key)
         for hour, keys in by_hour.items():
             bucket = self._bucket(partition, hour)
-            count = rows.get(bucket, 0)
-            while keys:
-                chunk = f"{bucket}|{count // CHUNK}"
-                room = CHUNK - count % CHUNK
-                rows.put(chunk, [*rows.get(chunk, []), *keys[:room]])
-                count += len(keys[:room])
-                keys = keys[room:]
-            rows.put(bucket, count)
+            chunks, tail = _head(rows, bucket)
+            tail = [*tail, *keys]
+            while len(tail) >= CHUNK:
+                rows.put(f"{bucket}|{chunks}", tail[:CHUNK])
+                chunks, tail = chunks + 1, tail[CHUNK:]
+            rows.put(bucket, {"chunks": chunks, "tail": tail})
 
     def sweep(
         self,
@@ -160,13 +159,37 @@ class Expiry:
 
     def _take(self, rows: RowAccess, bucket: str) -> list[str]:
         """The keys listed in ``bucket``; the bucket and its chunks are deleted."""
-        count = rows.get(bucket, 0)
+        chunks, tail = _head(rows, bucket)
         keys: list[str] = []
-        for chunk in range(-(-count // CHUNK)):
+        for chunk in range(chunks):
             keys.extend(rows.get(f"{bucket}|{chunk}", []))
             rows.delete(f"{bucket}|{chunk}")
         rows.delete(bucket)
-        return keys
+        return keys + tail
+
+
+def _head(rows: RowAccess, bucket: str) -> tuple[int, list[str]]:
+    """A bucket's full chunk rows and its tail. A bucket written before heads held the tail is
+    a count, its last chunk row partly filled: that chunk becomes the tail (its row deleted).
+
+    >>> from app.runtime.state import MemoryRows
+    >>> rows = MemoryRows()
+    >>> rows.put("b", 66); rows.put("b|0", ["k"] * 64); rows.put("b|1", ["k64", "k65"])
+    >>> _head(rows, "b"), sorted(rows.data)
+    ((1, ['k64', 'k65']), ['b', 'b|0'])
+    >>> _head(rows, "none")
+    (0, [])
+    """
+    head = rows.get(bucket)
+    if head is None:
+        return 0, []
+    if isinstance(head, int):
+        chunks, last = divmod(head, CHUNK)
+        tail = rows.get(f"{bucket}|{chunks}", []) if last else []
+        if last:
+            rows.delete(f"{bucket}|{chunks}")
+        return chunks, tail
+    return int(head["chunks"]), list(head["tail"])
 
 
 class ExpiringRows:
@@ -185,7 +208,7 @@ class ExpiringRows:
     >>> rows = ExpiringRows(table, Expiry("\\x00x"), 0)
     >>> rows.put("k", {"due": HOUR_MS * 3 + 1}); rows.flush()
     >>> sorted(table.data)
-    ['\\x00x|0|3', '\\x00x|0|3|0', 'k']
+    ['\\x00x|0|3', 'k']
     >>> later = ExpiringRows(table, Expiry("\\x00x"), 0)
     >>> later.sweep(HOUR_MS * 2), later.sweep(HOUR_MS * 5)  # a start, then the hours passed
     ([], ['k'])
@@ -193,7 +216,7 @@ class ExpiringRows:
     ['\\x00x|0|swept']
     >>> late = ExpiringRows(table, Expiry("\\x00x"), 0)
     >>> late.put("old", {"due": 10}); late.flush(); sorted(table.data)  # hour 0: swept long ago
-    ['\\x00x|0|5', '\\x00x|0|5|0', '\\x00x|0|swept', 'old']
+    ['\\x00x|0|5', '\\x00x|0|swept', 'old']
     """
 
     def __init__(self, rows: RowAccess, expiry: Expiry, partition: int) -> None:

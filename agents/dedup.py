@@ -22,11 +22,12 @@ from app.config import POLICIES, DedupPolicy, load_config
 from app.dedup import timeout
 from app.dedup.episode import Episode, Ticks, decide, only_counted, tick, track
 from app.faust_app import app, every
+from app.identity import episode_key
 from app.records import Alert, epoch_ms
 from app.runtime import Context, Record, run_stage
 from app.runtime.state import Rows
 from app.stages import periodic, send_ticks, stage
-from tables.dedup import alias_key, dedup, episode_key, ticks_key
+from tables.dedup import alias_key, dedup, ticks_key
 from tables.expiry import Expiry
 
 EXPIRY = Expiry("\x00dedup")

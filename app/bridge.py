@@ -21,92 +21,18 @@ import asyncio
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
 
 from app import metrics, topics
-from app.config import group_labels
 from app.current_config import current
-from app.heartbeats import pinged_by
-from app.records import Alert, RawAlert, epoch_ms
-from app.runtime.batches import item, pack
-from app.runtime.outbox import MAX_RECORD_BYTES, Message, Place, Producer
-from app.runtime.partitions import partition_of
-from app.sources import SourceError, normalize_all
+from app.prepare import Partitions, Request, prepare
+from app.records import RawAlert
+from app.runtime.batches import pack
+from app.runtime.outbox import Message, Place, Producer
 from app.stages import producer
-from tables.dedup import episode_key
 
-MAX_ALERT_BYTES = 256 * 1024  # one canonical alert; later stages add their fields to it
+PARTITIONS = Partitions(topics.normalized.partitions, topics.raw.partitions)
 LINGER = 0.004  # seconds a request waits for others to share its messages
 ROUND_ITEMS = 20_000  # alerts at most in one round of messages
-
-
-class AlertTooLarge(SourceError):
-    """An alert larger than the chain can carry (Kafka's messages are at most 1 MB)."""
-
-    def __init__(self, index: int, size: int) -> None:
-        super().__init__(
-            "alert_too_large",
-            f"alert {index}: {size:,} bytes once normalised; at most {MAX_ALERT_BYTES:,} bytes "
-            "per alert (title, description, labels and annotations together)",
-            status=413,
-        )
-
-
-@dataclass
-class Request:
-    """One accepted request, ready to send: its ids, its alerts by partition, its audit record,
-    and the heartbeat pings it carries."""
-
-    ids: list[str]
-    alerts: dict[int, list[bytes]]  # partition of alerts.normalized → encoded [key, alert]
-    audit: list[Message]  # alerts.raw messages
-    audit_partition: int
-    pings: list[Message] = field(default_factory=list)  # heartbeats messages
-
-
-def prepare(raws: list[RawAlert]) -> Request:
-    """Normalise and encode the alerts of a request; raise :class:`SourceError` (4xx) for input
-    the pipeline would refuse, before anything is written.
-
-    An alert of a configured heartbeat (``Watchdog``) is its ping, on ``heartbeats``, not an
-    alert of the chain: it never pages anyone (:mod:`app.heartbeats`).
-    """
-    ids: list[str] = []
-    alerts: dict[int, list[bytes]] = defaultdict(list)
-    pings: list[Message] = []
-    heartbeats = current().heartbeats
-    latest = 0
-    for index, (raw, alert) in enumerate(zip(raws, normalize_all(raws), strict=True)):
-        if heartbeats and (ping := _ping(heartbeats, raw, alert)) is not None:
-            pings.append(ping)
-            ids.append(alert["id"])
-            continue
-        key = episode_key(alert["tenant"], alert["fingerprint"])
-        encoded = item(key, alert)
-        if len(encoded) > MAX_ALERT_BYTES:
-            raise AlertTooLarge(index, len(encoded))
-        alerts[partition_of(key, topics.normalized.partitions)].append(encoded)
-        ids.append(alert["id"])
-        latest = max(latest, epoch_ms(alert["starts_at"]))
-    tenant = raws[0]["tenant"] if raws else "default"
-    audit: list[Message] = [(tenant.encode(), v, latest or None) for v in _audit_values(raws)]
-    return Request(ids, alerts, audit, partition_of(tenant, topics.raw.partitions), pings)
-
-
-def _ping(heartbeats: Any, raw: RawAlert, alert: Alert) -> Message | None:
-    """The ``heartbeats`` message of an alert that pings a heartbeat, else ``None`` (a
-    heartbeat's own page is never a ping)."""
-    if raw["context"].get("via") == "heartbeat":
-        return None
-    heartbeat = pinged_by(heartbeats, group_labels(alert))
-    if heartbeat is None:
-        return None
-    # A firing alert pings when it is received; a resolved one says the pings stopped.
-    kind = "ping" if alert["status"] == "firing" else "stopped"
-    ping = {"kind": kind, "at": alert["received_at"], "alert_id": alert["id"]}
-    return (heartbeat.encode(), orjson.dumps(ping), None)
 
 
 def messages(requests: Iterable[Request]) -> dict[Place, list[Message]]:
@@ -129,12 +55,17 @@ async def publish(raws: list[RawAlert]) -> list[str]:
 
     A failure raises, and the caller answers with an error, never 202.
     """
-    if not raws:
+    return await send(prepare(raws, current().heartbeats, PARTITIONS)) if raws else []
+
+
+async def send(request: Request) -> list[str]:
+    """Write a prepared request (:func:`prepare`, perhaps in :mod:`app.parse_pool`); its ids, in
+    order, once the broker has them."""
+    if not request.ids:
         return []
-    request = prepare(raws)
     await _coalescer.send(request)
-    for raw in raws:
-        metrics.alerts_received.labels(raw["source"]).inc()
+    for source, count in request.sources.items():
+        metrics.alerts_received.labels(source).inc(count)
     return request.ids
 
 
@@ -204,26 +135,3 @@ class Coalescer:
 
 
 _coalescer = Coalescer(producer)
-
-
-def _audit_values(raws: list[RawAlert]) -> list[bytes]:
-    """The ``alerts.raw`` values of one request: its alerts as received, in as few messages
-    as Kafka's message size allows (one, unless the request is over half a megabyte); an alert
-    object over half a megabyte is recorded as ``{"truncated": true, "bytes": n}``."""
-    if not raws:
-        return []
-    head = {k: v for k, v in raws[0].items() if k != "payload"}
-    values: list[bytes] = []
-    chunk: list[Any] = []
-    size = 0
-    for raw in raws:
-        payload = orjson.dumps(raw["payload"])
-        if len(payload) > MAX_RECORD_BYTES // 2:  # kept as a note: it cannot be a message
-            payload = orjson.dumps({"truncated": True, "bytes": len(payload)})
-        if chunk and size + len(payload) > MAX_RECORD_BYTES // 2:
-            values.append(orjson.dumps({**head, "alerts": chunk}))
-            chunk, size = [], 0
-        chunk.append(orjson.Fragment(payload))
-        size += len(payload)
-    values.append(orjson.dumps({**head, "alerts": chunk}))
-    return values

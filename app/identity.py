@@ -94,3 +94,12 @@ def alert_id(tenant: str, fingerprint: str, starts_at_ms: int) -> str:
     """
     digest = hashlib.blake2b(f"{tenant}/{fingerprint}@{starts_at_ms}".encode(), digest_size=10)
     return digest.hexdigest()
+
+
+def episode_key(tenant: str, fingerprint: str) -> str:
+    """Fingerprints are per tenant; the stream (and so the partition) is keyed the same.
+
+    >>> episode_key("acme", "1560ad22a2dfb891")
+    'acme|1560ad22a2dfb891'
+    """
+    return f"{tenant}|{fingerprint}"

@@ -19,6 +19,7 @@ from app.config import POLICIES, DedupPolicy
 from app.correlation.handler import CORRELATION_EXPIRY, correlate
 from app.dedup import timeout
 from app.dedup.episode import Episode, Ticks, decide, tick, track
+from app.identity import episode_key
 from app.learning.model import Example
 from app.notify.merge import merged_into
 from app.records import Alert, epoch_ms
@@ -26,7 +27,6 @@ from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
 from app.triage.handler import DEDUPED, EVENTS, EXAMPLES, OPENED, TRIAGE_EXPIRY, TRIAGED, Triage
 from app.triage.routing import Snapshot
-from tables.dedup import episode_key
 from tables.expiry import ExpiringRows
 
 Merge = tuple[str, dict[str, Any]]  # (absorbed incident, merge decision)

@@ -1,6 +1,7 @@
 """Record shapes on the wire: plain JSON objects (orjson), typed here for readers and mypy."""
 
 import functools
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -185,3 +186,16 @@ def epoch_ms(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def group_labels(alert: Mapping[str, Any]) -> dict[str, str]:
+    """What matchers and ``group_by`` see of an alert: its labels over its main fields.
+
+    >>> group_labels({"tenant": "t", "source": "api", "service": "db", "severity": "info",
+    ...               "labels": {"team": "x"}, "template_id": "abc"})["alertname"]
+    'abc'
+    """
+    fields = {name: str(alert.get(name) or "") for name in ("tenant", "source", "service")}
+    fields["severity"] = str(alert.get("severity") or "")
+    fields["alertname"] = str(alert.get("template_id") or alert.get("title") or "")
+    return {**fields, **alert.get("labels", {})}

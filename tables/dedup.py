@@ -12,15 +12,6 @@ from app.topics import PARTITIONS
 dedup = StateTable(app, "dedup", PARTITIONS, __doc__ or "")
 
 
-def episode_key(tenant: str, fingerprint: str) -> str:
-    """Fingerprints are per tenant; the stream (and so the partition) is keyed the same.
-
-    >>> episode_key("acme", "1560ad22a2dfb891")
-    'acme|1560ad22a2dfb891'
-    """
-    return f"{tenant}|{fingerprint}"
-
-
 def alias_key(alert_id: str) -> str:
     """Key of the alias row of an id the bridge handed out (NUL-led: never an episode key)."""
     return f"\x00alias|{alert_id}"

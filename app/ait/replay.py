@@ -21,6 +21,7 @@ from app.ait import stream
 from app.ait.notifier import Notifier, Told, carried
 from app.ait.score import Notification
 from app.config import Config
+from app.identity import episode_key
 from app.learning.labels import FEEDBACK, OBSERVATIONS, Joined, LabelPolicy, join, observation
 from app.learning.model import Learner
 from app.learning.scoring import Thresholds
@@ -28,7 +29,6 @@ from app.pipeline import Pipeline
 from app.records import Alert, ms_time
 from app.sources import normalize
 from app.triage.routing import Snapshot
-from tables.dedup import episode_key
 
 TENANT = "ait"
 MINUTE_MS = 60_000

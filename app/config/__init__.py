@@ -8,7 +8,7 @@ is docs/configuration.md; the file's JSON schema is docs/config.schema.json.
 from app.config.dedup import POLICIES, DedupPolicy
 from app.config.durations import duration_ms
 from app.config.problems import ConfigError
-from app.config.routes import DEFAULT_ROUTE, Route, group_key, group_labels, match
+from app.config.routes import DEFAULT_ROUTE, Route, group_key, match
 from app.config.snapshot import (
     Config,
     NotifyOptions,
@@ -20,6 +20,7 @@ from app.config.snapshot import (
     time_muted,
 )
 from app.config.time_intervals import TimeInterval, active
+from app.records import group_labels
 
 __all__ = [
     "DEFAULT_ROUTE",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from app.matchers import Matcher, matches_all
 
@@ -78,19 +77,6 @@ def match(route: Route, labels: Mapping[str, str]) -> list[Route]:
         if landed and not child.continue_:
             break
     return found or [route]
-
-
-def group_labels(alert: Mapping[str, Any]) -> dict[str, str]:
-    """What matchers and ``group_by`` see of an alert: its labels over its main fields.
-
-    >>> group_labels({"tenant": "t", "source": "api", "service": "db", "severity": "info",
-    ...               "labels": {"team": "x"}, "template_id": "abc"})["alertname"]
-    'abc'
-    """
-    fields = {name: str(alert.get(name) or "") for name in ("tenant", "source", "service")}
-    fields["severity"] = str(alert.get("severity") or "")
-    fields["alertname"] = str(alert.get("template_id") or alert.get("title") or "")
-    return {**fields, **alert.get("labels", {})}
 
 
 def group_key(route: Route, labels: Mapping[str, str]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 MAX_BATCH_BYTES = 512 * 1024  # one batch message: well below the broker's 1 MB limit
+MAX_RECORD_BYTES = 1_000_000  # key + value of one message: below the broker's 1 MB limit
 _OPEN, _SEP, _CLOSE = b'{"batch":[', b",", b"]}"
 
 

@@ -26,11 +26,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import ProducerClosed
 from aiokafka.structs import RecordMetadata
 
-from app.runtime.batches import MAX_BATCH_BYTES, pack
+from app.runtime.batches import MAX_BATCH_BYTES, MAX_RECORD_BYTES, pack
 
 log = logging.getLogger(__name__)
 
-MAX_RECORD_BYTES = 1_000_000  # key + value of one message: below the broker's 1 MB limit
 _BATCH_BYTES = 1_000_000  # one record batch: within message.max.bytes (1,048,588)
 
 Message = tuple[bytes | None, bytes | None, int | None]  # key, value, timestamp (ms)

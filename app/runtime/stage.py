@@ -6,7 +6,9 @@ that were waiting together (up to ``RUN_MESSAGES``; a batch message holds the re
 partition) — with a :class:`Context`: where they came from, the rows of the stage's tables in
 that partition, and where outputs go. A handler is plain code over a list
 (``handle(ctx, records)``), so a run pays one call, not one per record or message; a stage that
-keeps up gets runs of one message, so waiting for a run never delays a record.
+keeps up gets runs of one message, so waiting for a run never delays a record. While a bulk
+request is being accepted, a long run is handled in slices of about ``SLICE_SECONDS`` each, the
+event loop serving the request between them.
 
 When a handler raises, its writes and outputs are dropped and the records are handled one by
 one, so only the record at fault goes to ``alerts.deadletter`` (with the stage, the error, the
@@ -34,8 +36,9 @@ import orjson
 from aiokafka.errors import KafkaError
 
 from app.logs import record_fields
-from app.runtime.batches import item, unpack
-from app.runtime.outbox import MAX_RECORD_BYTES, Outbox, Producer
+from app.runtime.batches import MAX_RECORD_BYTES, item, unpack
+from app.runtime.bulk import accepting_now, held_back
+from app.runtime.outbox import Outbox, Producer
 from app.runtime.partitions import partition_of
 from app.runtime.state import Rows, StateTable
 from app.runtime.store import StorageError
@@ -43,7 +46,11 @@ from app.runtime.store import StorageError
 log = logging.getLogger(__name__)
 
 TAKE_EVENTS = 256  # messages handled at most before their outputs are sent
-RUN_MESSAGES = 32  # waiting messages of one partition handled in one call at most
+RUN_MESSAGES = 32  # waiting messages of one partition handled in one run at most
+SLICE_SECONDS = (
+    0.01  # a call of a long run takes about this long, then the event loop serves others
+)
+SLICE_RECORDS = (8, 64, 4096)  # records of one call: at least, before the cost is known, at most
 FLUSH_AFTER = 0.004  # seconds a window stays open while the stage keeps up
 FLUSH_MAX = 0.128  # seconds a window stays open at most while messages wait
 POSITIONS_PER_OFFSET = 1 << 16  # positions of the records of one batch message
@@ -190,12 +197,31 @@ async def _handle_run(
                 raw = Record(_text(event.key), event.value, message.offset * POSITIONS_PER_OFFSET)
                 _dead_letter(stage, message.topic, raw, error, window.outbox)
         if records:
-            await _applied(stage, run[0], records, handle, window.outbox)
+            await _sliced(stage, run[0], records, handle, window)
         elapsed = time.perf_counter() - started
         stage.observe(stage.name, len(records), elapsed)
         window.busy += elapsed
         for event in run:
             await window.taken(event)
+
+
+async def _sliced(
+    stage: Stage, event: faust.EventT[Any], records: list[Record], handle: Handler, window: _Window
+) -> None:
+    """Handle ``records`` in one call; while a bulk request is being accepted
+    (:mod:`app.runtime.bulk`), in calls of about ``SLICE_SECONDS`` each, by the stage's cost per
+    record so far, holding back before each and letting the event loop serve the rest between
+    them, so a storm's long runs never keep the request waiting for longer than a slice."""
+    start = 0
+    while start < len(records):
+        await held_back()
+        size = window.slice_records() if accepting_now() else len(records) - start
+        began = time.perf_counter()
+        await _applied(stage, event, records[start : start + size], handle, window.outbox)
+        window.cost(min(size, len(records) - start), time.perf_counter() - began)
+        start += size
+        if start < len(records):
+            await asyncio.sleep(0)  # the loop's other tasks run before the next slice
 
 
 def _text(key: Any) -> str:
@@ -346,6 +372,21 @@ class _Window:
         self._due = False
         self._length = FLUSH_AFTER
         self.busy = 0.0
+        self._per_record = 0.0  # seconds a record of this stage took, a moving average
+
+    def slice_records(self) -> int:
+        """Records for the next call: about ``SLICE_SECONDS``' worth."""
+        fewest, first, most = SLICE_RECORDS
+        if not self._per_record:
+            return first
+        return max(fewest, min(most, int(SLICE_SECONDS / self._per_record)))
+
+    def cost(self, records: int, seconds: float) -> None:
+        """Note that a call of ``records`` records took ``seconds``."""
+        per_record = seconds / max(records, 1)
+        self._per_record = (
+            per_record if not self._per_record else (0.7 * self._per_record + 0.3 * per_record)
+        )
 
     async def taken(self, event: faust.EventT[Any]) -> None:
         """Note a handled message (under ``lock``); send the window when it is time."""

@@ -17,10 +17,9 @@ from typing import Any
 
 from faust.web import Request
 
-from app.config.routes import group_labels
 from app.matchers import MatcherError, parse_matcher
 from app.notify.member import view
-from app.records import canonical_time
+from app.records import canonical_time, group_labels
 from app.web.http import ApiError, query_time
 from app.web.routing import from_other_workers
 from tables.members import members

@@ -32,14 +32,13 @@ from app.alertmanager_api.alerts import (
 )
 from app.alertmanager_api.silences import SilenceNotFound, filtered, gettable_silence, set_silence
 from app.alertmanager_api.status import original, receivers, status
-from app.bridge import publish
 from app.config import group_labels
 from app.current_config import current
 from app.faust_app import app
 from app.matchers import Matcher, MatcherError, parse_matcher, regex
 from app.records import utc_now
 from app.silences import Silence, SilenceError, expire, silencing, state
-from app.sources import SourceError, split_alertmanager_v2
+from app.sources import SourceError
 from app.web.alert_list import MAX_LIMIT, list_alerts
 from app.web.http import (
     ApiError,
@@ -48,10 +47,9 @@ from app.web.http import (
     guarded,
     read_json,
     require_json_media_type,
-    tenant_of,
     tenant_scope,
 )
-from app.web.ingest import own
+from app.web.ingest import accepted
 from app.web.silences import in_scope, require_in_scope
 from tables.silences import silences as silences_table
 
@@ -89,16 +87,11 @@ class Alerts(View):
         """200 once every valid alert is in Kafka; 400 naming the invalid ones (the valid ones
         are accepted all the same, as Alertmanager does); 403 for another tenant's alert."""
         require_json_media_type(request)
-        raws, errors = split_alertmanager_v2(
-            await request.read(),
-            tenant=tenant_of(request),
-            received_at=utc_now(),
-            resolve_timeout_ms=current().resolve_timeout_ms,
+        _, refused = await accepted(
+            "alertmanager_v2", request, resolve_timeout_ms=current().resolve_timeout_ms
         )
-        if raws:
-            await acknowledged(publish(own(raws)))
-        if errors:
-            raise ApiError(400, "invalid_alerts", "; ".join(errors))
+        if refused:
+            raise ApiError(400, "invalid_alerts", "; ".join(refused))
         return self.bytes(b"", status=200)
 
     @guarded("read")

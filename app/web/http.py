@@ -210,11 +210,15 @@ def tenant_scope(request: Request) -> frozenset[str] | None:
 
 def require_tenant(tenant: str) -> None:
     """403 ``forbidden_tenant`` unless the caller may act for ``tenant``."""
-    who = caller()
-    if not who.serves(tenant):
-        raise ApiError(
-            403, "forbidden_tenant", f"token {who.id!r} may not act for tenant {tenant!r}"
-        )
+    if not caller().serves(tenant):
+        raise forbidden_tenant(tenant)
+
+
+def forbidden_tenant(tenant: str) -> ApiError:
+    """403 ``forbidden_tenant``: the caller may not act for ``tenant``."""
+    return ApiError(
+        403, "forbidden_tenant", f"token {caller().id!r} may not act for tenant {tenant!r}"
+    )
 
 
 def query_time(text: str | None, name: str) -> str | None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faust.web import Request, Response, View
 
-from app.bridge import publish
+from app.bridge import PARTITIONS, publish, send
+from app.current_config import current
 from app.faust_app import app, settings
+from app.parse_pool import POOL_BYTES, parse_pool
+from app.parsing import Decided, Forbidden, Refused, Source
+from app.prepare import Request as Prepared
 from app.records import RawAlert, utc_now
+from app.runtime.bulk import accepting
 from app.sources import (
     ALERT_RESOURCES,
-    split_alertmanager,
-    split_api,
     split_envelope,
     split_sentry_webhook,
     verify_signature,
@@ -19,6 +24,8 @@ from app.web.alert_list import list_alerts
 from app.web.http import (
     acknowledged,
     answer,
+    caller,
+    forbidden_tenant,
     guarded,
     header,
     require_json_media_type,
@@ -36,10 +43,8 @@ class AlertmanagerWebhook(View):
     async def post(self, request: Request) -> Response:
         """Accept every alert of the group; 202 with their ids, in order."""
         require_json_media_type(request)
-        raws = split_alertmanager(
-            await request.read(), tenant=tenant_of(request), received_at=utc_now()
-        )
-        return answer(self, {"ids": await acknowledged(publish(own(raws)))}, 202)
+        ids, _ = await accepted("alertmanager", request)
+        return answer(self, {"ids": ids}, 202)
 
 
 @app.page("/webhooks/sentry")
@@ -95,8 +100,33 @@ class AlertsApi(View):
     async def post(self, request: Request) -> Response:
         """Accept the alerts; 202 with their ids, in order."""
         require_json_media_type(request)
-        raws = split_api(await request.read(), tenant=tenant_of(request), received_at=utc_now())
-        return answer(self, {"ids": await acknowledged(publish(own(raws)))}, 202)
+        ids, _ = await accepted("api", request)
+        return answer(self, {"ids": ids}, 202)
+
+
+async def accepted(source: Source, request: Request, **options: Any) -> tuple[list[str], list[str]]:
+    """Accept the alerts of the request's body (parsed in :mod:`app.parse_pool` when large, the
+    stages holding back meanwhile): their ids once Kafka has them, and the alerts the source
+    refused on their own; refusals raised as the answer to give, in order: the body's, the
+    tenant's, a broker outage, the alerts'."""
+    body = await request.read()
+    options.update(tenant=tenant_of(request), received_at=utc_now())
+    with accepting(bulk=len(body) >= POOL_BYTES):
+        decided = Decided(caller().tenants, current().heartbeats, PARTITIONS)
+        parsed = await parse_pool.parse(source, body, decided, **options)
+        if isinstance(parsed, Forbidden):
+            raise forbidden_tenant(parsed.tenant)
+        if isinstance(parsed, Refused):
+            raise parsed.error()
+        ids = await acknowledged(_written(parsed.prepared)) if parsed.alerts else []
+    return ids, parsed.refused
+
+
+async def _written(prepared: Prepared | Refused) -> list[str]:
+    """Send the prepared alerts; raise why they could not be prepared."""
+    if isinstance(prepared, Refused):
+        raise prepared.error()
+    return await send(prepared)
 
 
 def own(raws: list[RawAlert]) -> list[RawAlert]:

@@ -8,6 +8,7 @@ from typing import Any
 from faust.web import Request, Response, View
 
 from app.faust_app import app
+from app.identity import episode_key
 from app.records import canonical_time
 from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
@@ -27,7 +28,7 @@ from app.web.routing import (
     from_other_workers,
     routed,
 )
-from tables.dedup import dedup, episode_key
+from tables.dedup import dedup
 from tables.fingerprint_stats import fingerprint_stats
 from tables.incidents import incidents, is_head
 from tables.triage import triage

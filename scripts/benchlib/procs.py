@@ -34,17 +34,50 @@ def status_of(url: str) -> int | None:
 
 
 def rss_mb(pid: int) -> float:
-    """Resident set size of a process (``VmRSS`` of /proc/<pid>/status) in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Resident set size of a process and its children (a worker's parse processes): the sum
+    of their ``VmRSS`` (/proc/<pid>/status) in MB."""
+    return sum(_rss_mb(each) for each in with_children(pid))
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0.0  # ended meanwhile
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    return 0.0  # a zombie: ended, not yet waited for
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process used so far (/proc/<pid>/stat)."""
+    """User + system CPU seconds a process and its children (running, or ended and waited for)
+    used so far (/proc/<pid>/stat: utime, stime, cutime, cstime)."""
+    ticks = 0
+    for each in with_children(pid):
+        try:
+            ticks += sum(_stat(each)[11:15])
+        except OSError:
+            continue  # a child that ended meanwhile: its time is in the worker's cutime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def with_children(pid: int) -> list[int]:
+    """``pid`` and the processes it started that still run."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if _stat(int(stat.parent.name))[1] == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # ended meanwhile
+    return [pid, *children]
+
+
+def _stat(pid: int) -> list[int]:
+    """The numeric fields of /proc/<pid>/stat after the command name (index 1: parent pid)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return [int(field) if field.lstrip("-").isdigit() else 0 for field in fields]
 
 
 class Process:
@@ -112,7 +145,7 @@ class Process:
             process.wait()
 
 
-KEPT = ("ALERTFLOW_PARTITIONS",)  # what a bench run may vary; the topics are created with it
+KEPT = ("ALERTFLOW_PARTITIONS", "ALERTFLOW_PARSE_PROCESSES")  # what a bench run may vary; the topics are created with it
 
 
 def clean_env(**extra: str) -> dict[str, str]:

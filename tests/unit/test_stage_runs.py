@@ -1,6 +1,6 @@
 """A run of waiting messages of one partition is handled in one call (app.runtime.stage): its
 records in order, an undecodable message dead-lettered on its own, every message acknowledged
-once the window is sent."""
+once the window is sent; a long run in slices, the event loop serving others between them."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 
+from app.runtime import bulk
 from app.runtime.outbox import Message, Place
 from app.runtime.stage import (
     FLUSH_AFTER,
     POSITIONS_PER_OFFSET,
+    SLICE_RECORDS,
     Context,
     Record,
     Stage,
@@ -59,7 +62,7 @@ def batch(*keys: str) -> bytes:
     return orjson.dumps({"batch": [[key, {"id": key}] for key in keys]})
 
 
-def handled(run: list[Any]) -> tuple[list[list[Record]], SentMessages, Acks]:
+def handled(run: list[Any], *, beside: Any = None) -> tuple[list[list[Record]], SentMessages, Acks]:
     producer, source = SentMessages(), Acks()
     stage = Stage(
         "probe",
@@ -77,8 +80,11 @@ def handled(run: list[Any]) -> tuple[list[list[Record]], SentMessages, Acks]:
 
     async def main() -> None:
         window = _Window(stage, source, [])  # type: ignore[arg-type]
+        others = asyncio.create_task(beside(calls)) if beside else None
         await _handle_run(stage, run, handle, window)
         await asyncio.sleep(FLUSH_AFTER * 10)  # the window's timer sends it
+        if others:
+            await others
 
     asyncio.run(main())
     return calls, producer, source
@@ -105,3 +111,53 @@ def test_an_undecodable_message_of_a_run_is_dead_lettered_and_the_others_handled
         ("alerts.deduped", "not json")
     ]
     assert source.acked == [1, 2, 3]
+
+
+def test_a_long_run_is_one_call_while_no_bulk_request_is_accepted() -> None:
+    keys = [f"k{n}" for n in range(SLICE_RECORDS[1] * 3)]
+    calls, _, source = handled([message(1, batch(*keys))])
+    assert [[r.key for r in records] for records in calls] == [keys]
+    assert source.acked == [1]
+
+
+def test_a_long_run_is_sliced_while_a_bulk_request_is_accepted() -> None:
+    first = SLICE_RECORDS[1]
+    keys = [f"k{n}" for n in range(first * 3)]
+    seen_between: list[int] = []
+
+    async def other_task(calls: list[list[Record]]) -> None:
+        seen_between.append(len(calls))  # how many calls were made when this task ran
+
+    with bulk.accepting(bulk=True):
+        calls, _, source = handled([message(1, batch(*keys))], beside=other_task)
+    assert len(calls) > 1  # sliced: the first call takes SLICE_RECORDS[1] records
+    assert len(calls[0]) == first
+    assert [r.key for records in calls for r in records] == keys  # all, once, in order
+    assert seen_between and seen_between[0] < len(calls)  # it ran before the last slice
+    assert source.acked == [1]  # acknowledged once, after the last slice
+
+
+def test_held_back_waits_while_a_bulk_request_is_accepted() -> None:
+    async def main() -> tuple[bool, bool, bool]:
+        await asyncio.wait_for(bulk.held_back(), 0.01)  # no request: at once
+        with bulk.accepting(bulk=False):
+            await asyncio.wait_for(bulk.held_back(), 0.01)  # a small one: at once
+        with bulk.accepting(bulk=True):
+            waiting = asyncio.create_task(bulk.held_back())
+            await asyncio.sleep(bulk.HOLD_SECONDS / 10)
+            held = not waiting.done()
+        await asyncio.wait_for(waiting, bulk.HOLD_SECONDS / 10)  # released, not timed out
+        return held, not bulk._waiting, bulk._accepting == 0
+
+    assert asyncio.run(main()) == (True, True, True)
+
+
+def test_held_back_never_waits_longer_than_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bulk, "HOLD_SECONDS", 0.01)
+
+    async def main() -> bool:
+        with bulk.accepting(bulk=True):  # a request that takes forever
+            await asyncio.wait_for(bulk.held_back(), 1.0)
+            return True
+
+    assert asyncio.run(main())

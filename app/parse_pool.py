@@ -1,0 +1,106 @@
+"""Large ingest requests parsed in a process of their own, beside the worker's event loop.
+
+Splitting a request into the source's alerts, normalising and encoding them
+(:func:`app.parsing.parse`) costs about 40 µs per alert; on the event loop the stages share,
+a flood of webhooks took a third of it. A request whose body has at least ``POOL_BYTES`` is
+parsed by a process of a pool instead (``ALERTFLOW_PARSE_PROCESSES``; 0 parses everything on
+the loop), and what comes back — ids, encoded alerts by partition, the audit messages — is
+sent exactly as if it had been prepared here. Smaller requests are parsed on the loop: for
+them the hand-over would cost more than it saves. A pool process imports the parsers only
+(about 36 MB), not the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from app.faust_app import app, at_start, settings
+from app.parsing import Decided, Result, Source, parse, serve
+
+log = logging.getLogger(__name__)
+
+POOL_BYTES = 64 * 1024  # a body this large (about 60 alerts) is parsed in the pool
+BREAKS = 3  # pools that broke before the worker parses everything on its loop
+
+
+class ParsePool:
+    """Up to ``processes`` spawned processes that parse large bodies, started with the worker
+    (or on the first large body); after ``BREAKS`` broken pools, or once stopped, every body
+    is parsed on the event loop."""
+
+    def __init__(self, processes: int) -> None:
+        self._processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+        self._breaks = 0
+        self._stopped = False
+
+    @property
+    def running(self) -> bool:
+        """Whether pool processes are started."""
+        return self._pool is not None
+
+    def start(self) -> None:
+        """Spawn the processes now: each takes a second or two to import the parsers."""
+        if self._pool is not None or not self._usable():
+            return
+        context = multiprocessing.get_context("spawn")  # no copy of the worker's threads
+        initargs = (os.getpid(), settings.log_format, settings.log_level)
+        self._pool = ProcessPoolExecutor(
+            self._processes, context, initializer=serve, initargs=initargs
+        )
+        for _ in range(self._processes):
+            self._pool.submit(int)  # the pool starts a process per task waiting, up to its size
+
+    async def parse(self, source: Source, body: bytes, decided: Decided, **options: Any) -> Result:
+        """:func:`~app.parsing.parse` of the request: in the pool when ``body`` is large."""
+        if len(body) < POOL_BYTES or not self._usable():
+            return parse(source, body, decided, options)
+        self.start()
+        pool = self._pool
+        assert pool is not None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, parse, source, body, decided, options
+            )
+        except BrokenProcessPool:  # a process died (killed, out of memory, failed to start)
+            if self._pool is pool:
+                self._breaks += 1
+                log.error("parse process died (%d of %d); a new pool", self._breaks, BREAKS)
+                self._close()
+                self.start()
+            return parse(source, body, decided, options)
+
+    def stop(self) -> None:
+        """Stop the processes once they finished what they were given; parse on the loop
+        from now on."""
+        self._stopped = True
+        self._close()
+
+    def _usable(self) -> bool:
+        return self._processes > 0 and self._breaks < BREAKS and not self._stopped
+
+    def _close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+parse_pool = ParsePool(settings.parse_processes)
+
+
+@at_start
+async def _start_parse_pool() -> None:
+    """The pool is ready before the first storm."""
+    parse_pool.start()
+
+
+@app.on_before_shutdown.connect
+async def _stop_parse_pool(*_: Any, **__: Any) -> None:
+    """Requests still being parsed finish; later ones are parsed on the loop."""
+    parse_pool.stop()

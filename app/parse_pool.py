@@ -16,6 +16,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 POOL_BYTES = 64 * 1024  # a body this large (about 60 alerts) is parsed in the pool
 BREAKS = 3  # pools that broke before the worker parses everything on its loop
+# multiprocessing's resource tracker outlives a killed worker to free the pool's semaphores,
+# and warns of them in plain text on the worker's stderr, whose log is JSON: it is started
+# with this filter (the kill itself is seen and logged by whoever killed the worker)
+QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
 
 
 class ParsePool:
@@ -49,6 +54,8 @@ class ParsePool:
         """Spawn the processes now: each takes a second or two to import the parsers."""
         if self._pool is not None or not self._usable():
             return
+        if QUIET_TRACKER not in sys.warnoptions:  # the tracker's and processes' -W options
+            sys.warnoptions.append(QUIET_TRACKER)
         context = multiprocessing.get_context("spawn")  # no copy of the worker's threads
         initargs = (os.getpid(), settings.log_format, settings.log_level)
         self._pool = ProcessPoolExecutor(

@@ -146,8 +146,10 @@ def test_a_pool_process_loads_the_parsers_only() -> None:
         assert heavy not in loaded
 
 
-def test_pool_processes_end_with_a_worker_killed_by_sigkill() -> None:
-    worker = subprocess.Popen([sys.executable, "-c", WORKER], stdout=subprocess.PIPE)
+def test_pool_processes_end_quietly_with_a_worker_killed_by_sigkill() -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert worker.stdout is not None and worker.stdout.readline() == b"True\n"
     children = children_of(worker.pid)  # the pool's process and multiprocessing's tracker
     assert len(children) == 2
@@ -157,6 +159,8 @@ def test_pool_processes_end_with_a_worker_killed_by_sigkill() -> None:
     while any(Path(f"/proc/{pid}").exists() for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    assert worker.stderr is not None
+    assert worker.stderr.read() == b""  # the worker's log is JSON: no tracker warning in it
 
 
 def children_of(parent: int) -> list[int]:

@@ -1,10 +1,11 @@
 """The bridge: validated source alerts onto Kafka, acknowledged by the broker before 202.
 
-A request is parsed once: the source's alerts become canonical alerts here
-(:func:`app.sources.normalize_all`), which the dedup stage reads straight from
-``alerts.normalized``, partitioned by ``tenant|fingerprint``. The request as received (the
-source's alert objects and what came around them) goes to ``alerts.raw``, the audit topic, as
-one message (more only when it exceeds a Kafka message).
+A request is parsed once, by :mod:`app.prepare` (on the event loop, or for a large body in
+a parse process: :mod:`app.parse_pool`): the source's alerts become canonical alerts, which
+the dedup stage reads straight from ``alerts.normalized``, partitioned by
+``tenant|fingerprint``. The request as received (the source's alert objects and what came
+around them) goes to ``alerts.raw``, the audit topic, as one message (more only when it
+exceeds a Kafka message).
 
 Requests that arrive within ``LINGER`` seconds of each other are sent together
 (:class:`Coalescer`): one batch message per partition carries all their alerts, so under load
@@ -30,7 +31,7 @@ from app.runtime.batches import pack
 from app.runtime.outbox import Message, Place, Producer
 from app.stages import producer
 
-PARTITIONS = Partitions(topics.normalized.partitions, topics.raw.partitions)
+REQUEST_PARTITIONS = Partitions(topics.normalized.partitions, topics.raw.partitions)
 LINGER = 0.004  # seconds a request waits for others to share its messages
 ROUND_ITEMS = 20_000  # alerts at most in one round of messages
 
@@ -55,7 +56,7 @@ async def publish(raws: list[RawAlert]) -> list[str]:
 
     A failure raises, and the caller answers with an error, never 202.
     """
-    return await send(prepare(raws, current().heartbeats, PARTITIONS)) if raws else []
+    return await send(prepare(raws, current().heartbeats, REQUEST_PARTITIONS)) if raws else []
 
 
 async def send(request: Request) -> list[str]:

@@ -6,8 +6,9 @@ a flood of webhooks took a third of it. A request whose body has at least ``POOL
 parsed by a process of a pool instead (``ALERTFLOW_PARSE_PROCESSES``; 0 parses everything on
 the loop), and what comes back — ids, encoded alerts by partition, the audit messages — is
 sent exactly as if it had been prepared here. Smaller requests are parsed on the loop: for
-them the hand-over would cost more than it saves. A pool process imports the parsers only
-(about 36 MB), not the worker.
+them the hand-over would cost more than it saves. A pool process imports the parsers and,
+as every spawned process does, the worker's main module (``app.cli``), but not Faust, aiokafka
+or the stages: about 54 MB, and 13 MB more for multiprocessing's resource tracker.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from app.parsing import Decided, Result, Source, parse, serve
 
 log = logging.getLogger(__name__)
 
-POOL_BYTES = 64 * 1024  # a body this large (about 60 alerts) is parsed in the pool
+POOL_BYTES = 64 * 1024  # a body this large (about 140 of the bench's alerts) goes to the pool
 BREAKS = 3  # pools that broke before the worker parses everything on its loop
 # multiprocessing's resource tracker outlives a killed worker to free the pool's semaphores,
 # and warns of them in plain text on the worker's stderr, whose log is JSON: it is started
@@ -51,18 +52,27 @@ class ParsePool:
         return self._pool is not None
 
     def start(self) -> None:
-        """Spawn the processes now: each takes a second or two to import the parsers."""
+        """Spawn the processes now: each takes a second or two to import the parsers. A pool
+        that cannot start (no processes or semaphores left) counts as broken."""
         if self._pool is not None or not self._usable():
             return
         if QUIET_TRACKER not in sys.warnoptions:  # the tracker's and processes' -W options
             sys.warnoptions.append(QUIET_TRACKER)
         context = multiprocessing.get_context("spawn")  # no copy of the worker's threads
         initargs = (os.getpid(), settings.log_format, settings.log_level)
-        self._pool = ProcessPoolExecutor(
-            self._processes, context, initializer=serve, initargs=initargs
-        )
-        for _ in range(self._processes):
-            self._pool.submit(int)  # the pool starts a process per task waiting, up to its size
+        pool: ProcessPoolExecutor | None = None
+        try:
+            pool = ProcessPoolExecutor(
+                self._processes, context, initializer=serve, initargs=initargs
+            )
+            for _ in range(self._processes):
+                pool.submit(int)  # the pool starts a process per task waiting, up to its size
+        except (OSError, RuntimeError) as error:  # RuntimeError: BrokenProcessPool among them
+            if pool is not None:
+                pool.shutdown(wait=False)
+            self._broke(f"could not start ({error})")
+            return
+        self._pool = pool
 
     async def parse(self, source: Source, body: bytes, decided: Decided, **options: Any) -> Result:
         """:func:`~app.parsing.parse` of the request: in the pool when ``body`` is large."""
@@ -70,16 +80,16 @@ class ParsePool:
             return parse(source, body, decided, options)
         self.start()
         pool = self._pool
-        assert pool is not None
+        if pool is None:  # it could not start
+            return parse(source, body, decided, options)
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 pool, parse, source, body, decided, options
             )
         except BrokenProcessPool:  # a process died (killed, out of memory, failed to start)
             if self._pool is pool:
-                self._breaks += 1
-                log.error("parse process died (%d of %d); a new pool", self._breaks, BREAKS)
                 self._close()
+                self._broke("a process died")
                 self.start()
             return parse(source, body, decided, options)
 
@@ -91,6 +101,11 @@ class ParsePool:
 
     def _usable(self) -> bool:
         return self._processes > 0 and self._breaks < BREAKS and not self._stopped
+
+    def _broke(self, what: str) -> None:
+        self._breaks += 1
+        then = "a new pool" if self._usable() else "every body is parsed on the event loop now"
+        log.error("parse processes: %s (%d of %d breaks); %s", what, self._breaks, BREAKS, then)
 
     def _close(self) -> None:
         pool, self._pool = self._pool, None

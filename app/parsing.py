@@ -108,10 +108,12 @@ def parse(source: Source, body: bytes, decided: Decided, options: dict[str, Any]
 
 
 def serve(parent: int, log_format: str, log_level: str) -> None:
-    """Set up a parse process: the worker's logging, Ctrl-C left to the worker (which stops
-    the pool), and an end within a second of the worker's, even one killed with SIGKILL."""
+    """Set up a parse process: the worker's logging, Ctrl-C and SIGTERM to its process group
+    left to the worker (which stops the pool), and an end within a second of the worker's, even
+    one killed with SIGKILL."""
     logs.configure(log_format, log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -47,9 +47,9 @@ log = logging.getLogger(__name__)
 
 TAKE_EVENTS = 256  # messages handled at most before their outputs are sent
 RUN_MESSAGES = 32  # waiting messages of one partition handled in one run at most
-SLICE_SECONDS = (
-    0.01  # a call of a long run takes about this long, then the event loop serves others
-)
+# while a bulk request is being accepted, a call of a long run takes about this long, then
+# the event loop serves others
+SLICE_SECONDS = 0.01
 SLICE_RECORDS = (8, 64, 4096)  # records of one call: at least, before the cost is known, at most
 FLUSH_AFTER = 0.004  # seconds a window stays open while the stage keeps up
 FLUSH_MAX = 0.128  # seconds a window stays open at most while messages wait
@@ -185,7 +185,9 @@ async def run_stage(
 async def _handle_run(
     stage: Stage, run: list[faust.EventT[Any]], handle: Handler, window: _Window
 ) -> None:
-    """Handle the records of consecutive messages of one topic partition in one call."""
+    """Handle the records of consecutive messages of one topic partition: in one call, or in
+    slices while a bulk request is being accepted. The time observed is the unpacking and the
+    calls', not the waits between slices."""
     async with window.lock:
         started = time.perf_counter()
         records: list[Record] = []
@@ -196,9 +198,9 @@ async def _handle_run(
                 message = event.message
                 raw = Record(_text(event.key), event.value, message.offset * POSITIONS_PER_OFFSET)
                 _dead_letter(stage, message.topic, raw, error, window.outbox)
-        if records:
-            await _sliced(stage, run[0], records, handle, window)
         elapsed = time.perf_counter() - started
+        if records:
+            elapsed += await _sliced(stage, run[0], records, handle, window)
         stage.observe(stage.name, len(records), elapsed)
         window.busy += elapsed
         for event in run:
@@ -207,21 +209,25 @@ async def _handle_run(
 
 async def _sliced(
     stage: Stage, event: faust.EventT[Any], records: list[Record], handle: Handler, window: _Window
-) -> None:
+) -> float:
     """Handle ``records`` in one call; while a bulk request is being accepted
     (:mod:`app.runtime.bulk`), in calls of about ``SLICE_SECONDS`` each, by the stage's cost per
     record so far, holding back before each and letting the event loop serve the rest between
-    them, so a storm's long runs never keep the request waiting for longer than a slice."""
+    them, so the rest of a storm's long run waits for the request. The seconds the calls took."""
     start = 0
+    worked = 0.0
     while start < len(records):
         await held_back()
         size = window.slice_records() if accepting_now() else len(records) - start
         began = time.perf_counter()
         await _applied(stage, event, records[start : start + size], handle, window.outbox)
-        window.cost(min(size, len(records) - start), time.perf_counter() - began)
+        took = time.perf_counter() - began
+        window.cost(min(size, len(records) - start), took)
+        worked += took
         start += size
         if start < len(records):
             await asyncio.sleep(0)  # the loop's other tasks run before the next slice
+    return worked
 
 
 def _text(key: Any) -> str:

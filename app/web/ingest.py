@@ -6,7 +6,7 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
-from app.bridge import PARTITIONS, publish, send
+from app.bridge import REQUEST_PARTITIONS, publish, send
 from app.current_config import current
 from app.faust_app import app, settings
 from app.parse_pool import POOL_BYTES, parse_pool
@@ -112,7 +112,7 @@ async def accepted(source: Source, request: Request, **options: Any) -> tuple[li
     body = await request.read()
     options.update(tenant=tenant_of(request), received_at=utc_now())
     with accepting(bulk=len(body) >= POOL_BYTES):
-        decided = Decided(caller().tenants, current().heartbeats, PARTITIONS)
+        decided = Decided(caller().tenants, current().heartbeats, REQUEST_PARTITIONS)
         parsed = await parse_pool.parse(source, body, decided, **options)
         if isinstance(parsed, Forbidden):
             raise forbidden_tenant(parsed.tenant)

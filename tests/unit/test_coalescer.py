@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from app import topics
-from app.bridge import Coalescer, Request
+from app.bridge import Coalescer
+from app.prepare import Request
 from app.runtime.batches import item
 from app.runtime.outbox import Message, Place
 

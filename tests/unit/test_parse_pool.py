@@ -1,5 +1,5 @@
 """app.parse_pool: a large body parsed in a pool process gives what parsing it here gives;
-the pool process loads the parsers only and ends with its worker."""
+the pool process loads neither Faust nor the stages, and ends with its worker."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from app.heartbeats import Heartbeat
 from app.matchers import parse_matcher
-from app.parse_pool import POOL_BYTES, ParsePool
+from app.parse_pool import BREAKS, POOL_BYTES, ParsePool
 from app.parsing import Decided, Forbidden, Parsed, Refused, parse
 from app.prepare import Partitions
 
@@ -135,15 +135,54 @@ time.sleep(60)
 """
 
 
-def test_a_pool_process_loads_the_parsers_only() -> None:
+LAUNCHER = """
+from app.cli import main  # as in the alertflow command, which spawned processes import again
+
+if __name__ == "__main__":
+    from app.parse_pool import ParsePool
+
+    pool = ParsePool(1)
+    pool.start()
+    print(pool._pool.submit(eval, "sorted(__import__('sys').modules)").result())
+    pool.stop()
+"""
+
+
+def test_a_pool_process_of_the_alertflow_command_loads_no_faust_nor_stages(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "alertflow").write_text(LAUNCHER)
     loaded = subprocess.run(
-        [sys.executable, "-c", "import app.parsing, sys; print(sorted(sys.modules))"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, str(tmp_path / "alertflow")], capture_output=True, text=True, check=True
     ).stdout
-    for heavy in ("'faust'", "'aiokafka'", "'river'", "'app.stages'", "'app.config'"):
+    assert "'app.parsing'" in loaded and "'app.cli'" in loaded
+    for heavy in (
+        "'faust'",
+        "'aiokafka'",
+        "'river'",
+        "'rocksdict'",
+        "'app.stages'",
+        "'app.config'",
+    ):
         assert heavy not in loaded
+
+
+def test_a_pool_that_cannot_start_leaves_parsing_to_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_processes(*_: Any, **__: Any) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("app.parse_pool.ProcessPoolExecutor", no_processes)
+    pool = ParsePool(1)
+    for _ in range(BREAKS + 1):
+        assert isinstance(
+            asyncio.run(pool.parse("alertmanager", webhook(600), ANYONE, **OPTIONS)), Parsed
+        )
+    assert not pool.running
+    breaks = [r.getMessage() for r in caplog.records if r.name == "app.parse_pool"]
+    assert len(breaks) == BREAKS  # tried BREAKS times, then no more
+    assert breaks[-1].endswith("every body is parsed on the event loop now")
 
 
 def test_pool_processes_end_quietly_with_a_worker_killed_by_sigkill() -> None:

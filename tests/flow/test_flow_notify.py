@@ -261,11 +261,10 @@ def test_inhibited_alert_flows_with_its_source_and_pages_nobody(
     assert f"inhibited by alert {source}" in inhibited["reasons"]
     free = _enriched(enriched, other)
     assert not any("inhibited" in r for r in free["reasons"])
+    # Triage may merge either DiskFull incident into another (same template, same node) before
+    # or after its first notification, so the alert is looked for in any incident's notification.
     eventually(
-        lambda: any(
-            other in body["added_alert_ids"]
-            for body in services["oncall"].bodies(free["incident_id"])
-        ),
+        lambda: any(other in post["body"]["added_alert_ids"] for post in services["oncall"].posts),
         what="a notification about the alert that is not inhibited",
     )
     everything = [p["body"] for p in services["oncall"].posts]

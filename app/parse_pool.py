@@ -51,36 +51,18 @@ class ParsePool:
         """Whether pool processes are started."""
         return self._pool is not None
 
-    def start(self) -> None:
-        """Spawn the processes now: each takes a second or two to import the parsers. A pool
-        that cannot start (no processes or semaphores left) counts as broken."""
-        if self._pool is not None or not self._usable():
-            return
-        if QUIET_TRACKER not in sys.warnoptions:  # the tracker's and processes' -W options
-            sys.warnoptions.append(QUIET_TRACKER)
-        context = multiprocessing.get_context("spawn")  # no copy of the worker's threads
-        initargs = (os.getpid(), settings.log_format, settings.log_level)
-        pool: ProcessPoolExecutor | None = None
-        try:
-            pool = ProcessPoolExecutor(
-                self._processes, context, initializer=serve, initargs=initargs
-            )
-            for _ in range(self._processes):
-                pool.submit(int)  # the pool starts a process per task waiting, up to its size
-        except (OSError, RuntimeError) as error:  # RuntimeError: BrokenProcessPool among them
-            if pool is not None:
-                pool.shutdown(wait=False)
-            self._broke(f"could not start ({error})")
-            return
-        self._pool = pool
+    def start(self) -> ProcessPoolExecutor | None:
+        """The running pool, spawned now if need be (each process takes a second or two to
+        import the parsers); ``None`` when bodies are parsed on the loop. A pool that cannot
+        start (no processes or semaphores left) counts as broken."""
+        if self._pool is None and self._usable():
+            self._pool = self._spawn()
+        return self._pool
 
     async def parse(self, source: Source, body: bytes, decided: Decided, **options: Any) -> Result:
         """:func:`~app.parsing.parse` of the request: in the pool when ``body`` is large."""
-        if len(body) < POOL_BYTES or not self._usable():
-            return parse(source, body, decided, options)
-        self.start()
-        pool = self._pool
-        if pool is None:  # it could not start
+        pool = self.start() if len(body) >= POOL_BYTES else None
+        if pool is None:
             return parse(source, body, decided, options)
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -98,6 +80,25 @@ class ParsePool:
         from now on."""
         self._stopped = True
         self._close()
+
+    def _spawn(self) -> ProcessPoolExecutor | None:
+        if QUIET_TRACKER not in sys.warnoptions:  # the tracker's and processes' -W options
+            sys.warnoptions.append(QUIET_TRACKER)
+        context = multiprocessing.get_context("spawn")  # no copy of the worker's threads
+        initargs = (os.getpid(), settings.log_format, settings.log_level)
+        pool: ProcessPoolExecutor | None = None
+        try:
+            pool = ProcessPoolExecutor(
+                self._processes, context, initializer=serve, initargs=initargs
+            )
+            for _ in range(self._processes):
+                pool.submit(int)  # the pool starts a process per task waiting, up to its size
+        except (OSError, RuntimeError) as error:  # RuntimeError: BrokenProcessPool among them
+            if pool is not None:
+                pool.shutdown(wait=False)
+            self._broke(f"could not start ({error})")
+            return None
+        return pool
 
     def _usable(self) -> bool:
         return self._processes > 0 and self._breaks < BREAKS and not self._stopped

@@ -11,6 +11,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is stopped: a signal stops each thread when the kernel
+    next schedules it, which on a loaded machine may be after the next request arrived."""
+    states = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            states.append((task / "stat").read_text().rpartition(")")[2].split()[0])
+        except FileNotFoundError:  # the thread ended
+            continue
+    return all(state in "tT" for state in states)
+
+
 def _ready(worker: Worker) -> None:
     eventually(
         lambda: http("GET", f"{worker.url}/api/v1/health").status == 200, 120, "health 200 again"
@@ -92,6 +105,7 @@ def test_hung_then_stopped_broker_gets_503s_and_loses_nothing(broker, lone_worke
 
     broker.process.send_signal(signal.SIGSTOP)  # alive, listening, answering nothing
     try:
+        eventually(lambda: _stopped(broker.process.pid), 5, "every broker thread stopped")
         first, took = _post(worker, unique("hung"))
         print(f"broker hung: first POST answered {first.status} after {took:.2f} s")
         assert first.status == 503, first.body

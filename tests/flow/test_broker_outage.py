@@ -73,9 +73,13 @@ def _refused_quickly(worker: Worker) -> None:
     assert http("GET", f"{worker.url}/api/v1/health/live").status == 200
 
 
+def _stat_fields(stat: Path) -> list[str]:
+    """The fields of a /proc ``stat`` file after the command name (state first)."""
+    return stat.read_text().rpartition(")")[2].split()
+
+
 def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -85,7 +89,7 @@ def _stopped(pid: int) -> bool:
     states = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            states.append((task / "stat").read_text().rpartition(")")[2].split()[0])
+            states.append(_stat_fields(task / "stat")[0])
         except FileNotFoundError:  # the thread ended
             continue
     return all(state in "tT" for state in states)

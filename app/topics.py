@@ -17,6 +17,7 @@ from __future__ import annotations
 import faust
 
 from app.faust_app import app, settings
+from app.runtime.fetch_ahead import Source
 from app.runtime.stage import Topic
 
 PARTITIONS = settings.partitions
@@ -99,9 +100,11 @@ ALL = (
 
 
 def source(*topics: Topic) -> faust.TopicT:
-    """The Faust topic an agent subscribes to: raw keys and values, decoded by the runtime."""
-    return app.topic(
-        *(topic.name for topic in topics),
+    """The Faust topic an agent subscribes to: raw keys and values, decoded by the runtime, and
+    bounded in bytes fetched ahead (:mod:`app.runtime.fetch_ahead`)."""
+    return Source(
+        app,
+        topics=[topic.name for topic in topics],
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",

@@ -200,8 +200,9 @@ def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) ->
         return
     head = step.head(incident_id)
     if head is not None and head["merged_into"] is not None:
-        if head["merged_into"] == into and head.get("merge_position") == position:
-            _hand_over(step, incident_id, head, value)  # a replay: sent again
+        replay = head["merged_into"] == into and head.get("merge_position") == position
+        if replay and "handover" in head:  # sent again; a bare redirect handed nothing over
+            _hand_over(step, incident_id, head, value)
         return  # merged already: the first merge stands
     step.timers.advance(at_ms)
     if head is None:  # merged before any of its alerts came: a bare redirect

@@ -96,6 +96,17 @@ def test_a_merge_before_any_alert_leaves_a_bare_redirect() -> None:
     assert [n["incident_id"] for n in sim.sent] == ["storm"]
 
 
+def test_a_bare_redirects_merge_delivered_again_hands_nothing_over() -> None:
+    """A merge that comes again at the same position (its partition moved to another worker
+    before the commit) found no handover on a bare redirect and went to the dead letters."""
+    sim = Simulation(CONFIG)
+    sim.event("old", _merge("storm", 0))
+    sim.offsets[sim.partition("old")] -= 1  # the next message has the same position
+    sim.event("old", _merge("storm", 0))
+    assert sim.row("incidents", "old")["merged_into"] == "storm"
+    assert sim.row("incidents", "storm") is None  # nothing was handed over, either time
+
+
 def test_merges_chain_and_a_loop_ends_in_dead_letters() -> None:
     sim = Simulation(CONFIG)
     sim.alerts([("i1", sim_alert("a1", "i1", 0))])

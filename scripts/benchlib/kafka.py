@@ -273,12 +273,16 @@ def drain(
     settle: float = 4.0,
     stall: float = 120.0,
     limit: float = math.inf,
+    at_least: int = 0,
 ) -> bool:
-    """Wait until the worker group has committed all it reads and nothing arrived for ``settle``.
+    """Wait until nothing arrived for ``settle`` and the worker group has committed all it reads.
 
     ``settle`` exceeds Faust's commit interval (2.8 s), so a topic whose first commit is still to
-    come cannot pass for done. False when neither lag nor arrivals moved for ``stall`` seconds,
-    or after ``limit`` seconds in all.
+    come cannot pass for done. Only arrivals restart the wait: the workers' ticks (one message
+    per partition every ``tick_interval`` from each worker) make the lag flicker until the next
+    commit, and with two workers never leave it still for ``settle``. Not done before
+    ``at_least`` records arrived. False when neither lag nor arrivals moved for ``stall``
+    seconds, or after ``limit`` seconds in all.
     """
     quiet_since = moved_at = began = time.monotonic()
     last: tuple[int, int] | None = None
@@ -286,9 +290,10 @@ def drain(
         time.sleep(0.5)
         now, state = time.monotonic(), (offsets.lag()[2], arrivals.count)
         if state != last:
+            if last is None or state[1] != last[1]:
+                quiet_since = now
             moved_at, last = now, state
-            quiet_since = now
-        if state[0] == 0 and now - quiet_since >= settle:
+        if state[0] == 0 and state[1] >= at_least and now - quiet_since >= settle:
             return True
         if now - moved_at > stall:
             return False

@@ -15,11 +15,12 @@ from tests.harness import REPO
 sys.path.insert(0, str(REPO / "scripts"))
 
 from benchlib import mix, profile, report
+from benchlib.kafka import drain
 
 
 @pytest.mark.parametrize("module", [mix, report, profile])
 def test_doctests_of_the_bench_helpers(module: object) -> None:
-    failed, attempted = doctest.testmod(module)  # type: ignore[arg-type]
+    failed, attempted = doctest.testmod(module)
     assert attempted and not failed
 
 
@@ -36,3 +37,29 @@ def test_the_storm_is_what_the_bridge_writes() -> None:
             assert [raw["payload"]["fingerprint"] for raw in raws] == send.fingerprints
     resends = storm.alerts - len(storm.fingerprints)
     assert resends > storm.alerts / 2  # a storm is mostly re-sends of known alerts
+
+
+class _Flickering:
+    """Offsets whose lag is 1 and 0 in turn: a worker's tick each sample, committed by the next."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+
+    def lag(self) -> tuple[int, int, int]:
+        self.samples += 1
+        return (0, 0, self.samples % 2)
+
+
+class _Arrived:
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+
+def test_a_drain_ends_when_nothing_arrives_though_ticks_make_the_lag_flicker() -> None:
+    offsets = _Flickering()
+    assert drain(offsets, _Arrived(5), settle=1.0, limit=5.0)  # ticks alone do not hold it up
+    assert offsets.samples < 8  # done soon after settle, not at the limit
+
+
+def test_a_drain_waits_for_the_first_arrival_when_asked() -> None:
+    assert not drain(_Flickering(), _Arrived(0), settle=0.5, limit=2.0, at_least=1)

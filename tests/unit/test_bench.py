@@ -20,7 +20,7 @@ from benchlib.kafka import drain
 
 @pytest.mark.parametrize("module", [mix, report, profile])
 def test_doctests_of_the_bench_helpers(module: object) -> None:
-    failed, attempted = doctest.testmod(module)
+    failed, attempted = doctest.testmod(module)  # type: ignore[arg-type]
     assert attempted and not failed
 
 

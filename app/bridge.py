@@ -8,27 +8,25 @@ around them) goes to ``alerts.raw``, the audit topic, as one message (more only 
 exceeds a Kafka message).
 
 Requests that arrive within ``LINGER`` seconds of each other are sent together
-(:class:`Coalescer`): one batch message per partition carries all their alerts, so under load
-the dedup stage gets large batches instead of one small message per request. One round is sent
-at a time; the requests that arrive meanwhile wait and go together in the next, so the slower
-the broker answers, the larger the rounds (rounds never race each other for a partition).
+(:class:`~app.runtime.coalescer.Coalescer`): one batch message per partition carries all their
+alerts, so under load the dedup stage gets large batches instead of one small message per
+request; the slower the broker answers, the larger the rounds.
 :func:`publish` returns only when the broker acknowledged everything of its request
 (``acks=all``).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from app import metrics, topics
 from app.current_config import current
 from app.prepare import Partitions, Request, prepare
 from app.records import RawAlert
 from app.runtime.batches import pack
-from app.runtime.outbox import Message, Place, Producer
+from app.runtime.coalescer import Coalescer
+from app.runtime.outbox import Message, Place
 from app.stages import producer
 
 REQUEST_PARTITIONS = Partitions(topics.normalized.partitions, topics.raw.partitions)
@@ -70,69 +68,6 @@ async def send(request: Request) -> list[str]:
     return request.ids
 
 
-@dataclass
-class _Round:
-    requests: list[Request] = field(default_factory=list)
-    alerts: int = 0
-    done: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-    lingered: bool = False  # its linger is over: it goes as soon as no round is being sent
-
-
-class Coalescer:
-    """Sends the requests that arrive within ``linger`` seconds of each other together, one
-    round at a time: while a round is being sent, the next one keeps gathering requests (up to
-    ``ROUND_ITEMS`` alerts; fuller rounds queue behind it)."""
-
-    def __init__(self, producer: Producer, linger: float = LINGER) -> None:
-        self._producer = producer
-        self._linger = linger
-        self._round: _Round | None = None  # the round new requests join
-        self._full: deque[_Round] = deque()  # rounds closed while another was being sent
-        self._sending: asyncio.Task[None] | None = None
-
-    async def send(self, request: Request) -> None:
-        """Send ``request`` with the others of its round; return once all are acknowledged."""
-        current = self._round
-        if current is None:
-            current = self._round = _Round()
-            asyncio.get_running_loop().call_later(self._linger, self._lingered, current)
-        current.requests.append(request)
-        current.alerts += len(request.ids)
-        if current.alerts >= ROUND_ITEMS:
-            self._round = None
-            self._full.append(current)
-            self._next()
-        await asyncio.shield(current.done)
-
-    def _lingered(self, current: _Round) -> None:
-        current.lingered = True
-        self._next()
-
-    def _next(self) -> None:
-        """Start sending the next round, unless one is being sent."""
-        if self._sending is not None:
-            return
-        if self._full:
-            current = self._full.popleft()
-        elif self._round is not None and self._round.lingered:
-            current, self._round = self._round, None
-        else:
-            return
-        self._sending = asyncio.get_running_loop().create_task(self._flush(current))
-
-    async def _flush(self, current: _Round) -> None:
-        try:
-            await self._producer.send(messages(current.requests))
-        except BaseException as error:  # every request of the round hears of it
-            current.done.set_exception(error)
-            current.done.exception()  # retrieved: a round nobody waits for logs nothing
-        else:
-            current.done.set_result(None)
-        finally:
-            self._sending = None
-            self._next()
-
-
-_coalescer = Coalescer(producer)
+_coalescer: Coalescer[Request] = Coalescer(
+    producer, messages, LINGER, ROUND_ITEMS, weight=lambda request: len(request.ids)
+)

@@ -4,7 +4,8 @@ The notify agent starts a task per send once the send's log entry is durable
 (``Context.after_sent``). The task waits for a slot of its receiver (``max_in_flight`` at a time
 per receiver and worker), delivers with the receiver's retries, rate limit and breaker
 (:func:`app.sinks.base.deliver`), and writes the result to ``notify.events`` keyed by the
-incident, where the stage records it in the log and publishes it. A slow or failing receiver
+incident, where the stage records it in the log and publishes it; results that finish together
+are reported together (:class:`~app.runtime.coalescer.Coalescer`). A slow or failing receiver
 holds up only its own sends, never the partition.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +21,9 @@ import aiohttp
 
 from app.config import Config
 from app.records import utc_now
-from app.runtime.batches import item
-from app.runtime.outbox import Outbox, Producer
+from app.runtime.batches import item, pack
+from app.runtime.coalescer import Coalescer
+from app.runtime.outbox import Message, Place, Producer
 from app.runtime.partitions import partition_of
 from app.runtime.stage import Topic
 from app.sinks.base import Delivery, deliver
@@ -28,6 +31,10 @@ from app.sinks.base import Delivery, deliver
 log = logging.getLogger(__name__)
 
 REPORT_ATTEMPTS = 5
+# Results that finish within this many seconds of each other are reported together (a batch
+# message per partition: fewer produce requests, fewer and larger calls of the stage).
+REPORT_LINGER = 0.02
+REPORT_ROUND = 1000  # results at most in one round
 
 
 def result_event(key: str, message: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
@@ -68,8 +75,10 @@ class Deliveries:
         lost: Callable[[str, str], None],
     ) -> None:
         self.running: set[str] = set()  # log keys this process is delivering right now
-        self._producer = producer
         self._events = events
+        self._reports: Coalescer[tuple[int, bytes]] = Coalescer(
+            producer, self._messages, REPORT_LINGER, REPORT_ROUND
+        )
         self._session = session
         self._lost = lost
         self._limits: dict[str, asyncio.Semaphore] = {}
@@ -111,14 +120,22 @@ class Deliveries:
             self._lost(key, incident_id)
 
     async def _report(self, incident_id: str, event: dict[str, Any]) -> None:
-        outbox = Outbox(self._producer)
-        partition = partition_of(incident_id, self._events.partitions)
-        outbox.item(self._events.name, partition, item(incident_id, event))
+        report = (partition_of(incident_id, self._events.partitions), item(incident_id, event))
         for attempt in range(1, REPORT_ATTEMPTS + 1):
             try:
-                await outbox.flush()
+                await self._reports.send(report)
                 return
             except Exception:
                 if attempt == REPORT_ATTEMPTS:
                     raise
                 await asyncio.sleep(0.2 * 2**attempt)
+
+    def _messages(self, reports: list[tuple[int, bytes]]) -> dict[Place, list[Message]]:
+        """The batch messages of ``notify.events`` that carry a round's (partition, result)."""
+        items: dict[int, list[bytes]] = defaultdict(list)
+        for partition, encoded in reports:
+            items[partition].append(encoded)
+        return {
+            (self._events.name, partition): [(None, value, None) for value in pack(batch)]
+            for partition, batch in items.items()
+        }

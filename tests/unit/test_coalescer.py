@@ -1,14 +1,16 @@
-"""The bridge's coalescer (app.bridge.Coalescer): one round is sent at a time, the requests that
-arrive meanwhile go together in the next, and a failed round fails only its own requests."""
+"""The coalescer (app.runtime.coalescer), as the bridge uses it: one round is sent at a time, the
+requests that arrive meanwhile go together in the next, and a failed round fails only its own
+requests."""
 
 from __future__ import annotations
 
 import asyncio
 
 from app import topics
-from app.bridge import Coalescer
+from app.bridge import ROUND_ITEMS, messages
 from app.prepare import Request
 from app.runtime.batches import item
+from app.runtime.coalescer import Coalescer
 from app.runtime.outbox import Message, Place
 
 
@@ -39,7 +41,13 @@ def alert_messages(messages: dict[Place, list[Message]]) -> int:
 
 async def sent_while_busy(fail_first: bool) -> tuple[SlowBroker, list[BaseException | None]]:
     broker = SlowBroker(fail_first)
-    coalescer = Coalescer(broker, linger=0.001)  # type: ignore[arg-type]
+    coalescer: Coalescer[Request] = Coalescer(
+        broker,  # type: ignore[arg-type]
+        messages,
+        linger=0.001,
+        most=ROUND_ITEMS,
+        weight=lambda sent: len(sent.ids),
+    )
     first = asyncio.ensure_future(coalescer.send(request("a")))
     while not broker.sends:  # round one is with the broker
         await asyncio.sleep(0.001)

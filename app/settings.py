@@ -139,7 +139,7 @@ class Settings(BaseModel):
     )
     insecure: bool = setting(False, "allow a non-loopback http_bind without any token")
     parse_processes: Annotated[int, Field(ge=0, le=16)] = setting(
-        1, "processes that parse large ingest requests (0: the worker's event loop parses all)"
+        2, "processes that parse large ingest requests (0: the worker's event loop parses all)"
     )
     partitions: Annotated[int, Field(ge=1, le=256)] = setting(
         4, "partitions of every topic (create-only)", (*SERVES, BROKER)

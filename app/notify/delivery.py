@@ -21,9 +21,9 @@ import aiohttp
 
 from app.config import Config
 from app.records import utc_now
-from app.runtime.batches import item, pack
+from app.runtime.batches import MAX_BATCH_BYTES, item, pack
 from app.runtime.coalescer import Coalescer
-from app.runtime.outbox import Message, Place, Producer
+from app.runtime.outbox import Message, Place, Producer, RecordTooLarge
 from app.runtime.partitions import partition_of
 from app.runtime.stage import Topic
 from app.sinks.base import Delivery, deliver
@@ -120,7 +120,10 @@ class Deliveries:
             self._lost(key, incident_id)
 
     async def _report(self, incident_id: str, event: dict[str, Any]) -> None:
-        report = (partition_of(incident_id, self._events.partitions), item(incident_id, event))
+        encoded = item(incident_id, event)
+        if len(encoded) > MAX_BATCH_BYTES:  # refused alone, before it can fail a round
+            raise RecordTooLarge(f"{self._events.name}: a result of {len(encoded):,} bytes")
+        report = (partition_of(incident_id, self._events.partitions), encoded)
         for attempt in range(1, REPORT_ATTEMPTS + 1):
             try:
                 await self._reports.send(report)

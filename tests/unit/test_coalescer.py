@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 
 from app import topics
-from app.bridge import ROUND_ITEMS, messages
+from app.bridge import ROUND_ITEMS
+from app.bridge import messages as request_messages
 from app.prepare import Request
 from app.runtime.batches import item
 from app.runtime.coalescer import Coalescer
@@ -43,7 +44,7 @@ async def sent_while_busy(fail_first: bool) -> tuple[SlowBroker, list[BaseExcept
     broker = SlowBroker(fail_first)
     coalescer: Coalescer[Request] = Coalescer(
         broker,  # type: ignore[arg-type]
-        messages,
+        request_messages,
         linger=0.001,
         most=ROUND_ITEMS,
         weight=lambda sent: len(sent.ids),

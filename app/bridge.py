@@ -24,9 +24,8 @@ from app import metrics, topics
 from app.current_config import current
 from app.prepare import Partitions, Request, prepare
 from app.records import RawAlert
-from app.runtime.batches import pack
 from app.runtime.coalescer import Coalescer
-from app.runtime.outbox import Message, Place
+from app.runtime.outbox import Message, Place, packed
 from app.stages import producer
 
 REQUEST_PARTITIONS = Partitions(topics.normalized.partitions, topics.raw.partitions)
@@ -45,7 +44,7 @@ def messages(requests: Iterable[Request]) -> dict[Place, list[Message]]:
         if request.pings:
             out[(topics.heartbeats.name, 0)].extend(request.pings)
     for partition, items in alerts.items():
-        out[(topics.normalized.name, partition)] = [(None, m, None) for m in pack(items)]
+        out[(topics.normalized.name, partition)] = packed(items)
     return out
 
 

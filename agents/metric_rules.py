@@ -30,7 +30,7 @@ from app.metric_rules.index import RuleIndex
 from app.metric_rules.points import Point, point_of
 from app.records import RawAlert, utc_now
 from app.runtime import Context, Record, run_stage
-from app.runtime.outbox import Message, Place
+from app.runtime.batches import Message, Place
 from app.runtime.state import Rows
 from app.stages import periodic, producer, stage
 from tables.rule_states import rule_states

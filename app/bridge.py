@@ -17,35 +17,19 @@ request; the slower the broker answers, the larger the rounds.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from functools import partial
 
 from app import metrics, topics
 from app.current_config import current
-from app.prepare import Partitions, Request, prepare
+from app.prepare import Partitions, Request, Topics, messages, prepare
 from app.records import RawAlert
 from app.runtime.coalescer import Coalescer
-from app.runtime.outbox import Message, Place, packed
 from app.stages import producer
 
 REQUEST_PARTITIONS = Partitions(topics.normalized.partitions, topics.raw.partitions)
+REQUEST_TOPICS = Topics(topics.normalized.name, topics.raw.name, topics.heartbeats.name)
 LINGER = 0.004  # seconds a request waits for others to share its messages
 ROUND_ITEMS = 20_000  # alerts at most in one round of messages
-
-
-def messages(requests: Iterable[Request]) -> dict[Place, list[Message]]:
-    """The Kafka messages that carry ``requests`` together, by topic and partition."""
-    alerts: dict[int, list[bytes]] = defaultdict(list)
-    out: dict[Place, list[Message]] = defaultdict(list)
-    for request in requests:
-        for partition, items in request.alerts.items():
-            alerts[partition].extend(items)
-        out[(topics.raw.name, request.audit_partition)].extend(request.audit)
-        if request.pings:
-            out[(topics.heartbeats.name, 0)].extend(request.pings)
-    for partition, items in alerts.items():
-        out[(topics.normalized.name, partition)] = packed(items)
-    return out
 
 
 async def publish(raws: list[RawAlert]) -> list[str]:
@@ -68,5 +52,9 @@ async def send(request: Request) -> list[str]:
 
 
 _coalescer: Coalescer[Request] = Coalescer(
-    producer, messages, LINGER, ROUND_ITEMS, weight=lambda request: len(request.ids)
+    producer,
+    partial(messages, topics=REQUEST_TOPICS),
+    LINGER,
+    ROUND_ITEMS,
+    weight=lambda request: len(request.ids),
 )

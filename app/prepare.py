@@ -8,21 +8,18 @@ parsers and what they need, never Faust or the stages.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
 from app.heartbeats import Heartbeat, pinged_by
 from app.identity import episode_key
 from app.records import Alert, RawAlert, epoch_ms, group_labels
-from app.runtime.batches import MAX_RECORD_BYTES, item
+from app.runtime.batches import MAX_RECORD_BYTES, Message, Place, item, packed
 from app.runtime.partitions import partition_of
 from app.sources import SourceError, normalize_all
-
-if TYPE_CHECKING:
-    from app.runtime.outbox import Message
 
 MAX_ALERT_BYTES = 256 * 1024  # one canonical alert; later stages add their fields to it
 
@@ -32,6 +29,14 @@ class Partitions(NamedTuple):
 
     normalized: int  # alerts.normalized
     raw: int  # alerts.raw
+
+
+class Topics(NamedTuple):
+    """Names of the topics a request is written to."""
+
+    normalized: str
+    raw: str
+    heartbeats: str
 
 
 class AlertTooLarge(SourceError):
@@ -125,3 +130,19 @@ def _audit_values(raws: list[RawAlert]) -> list[bytes]:
         size += len(payload)
     values.append(orjson.dumps({**head, "alerts": chunk}))
     return values
+
+
+def messages(requests: Iterable[Request], topics: Topics) -> dict[Place, list[Message]]:
+    """The Kafka messages that carry ``requests`` together, by topic and partition: their
+    alerts in one batch message per partition (more only past a message's size)."""
+    alerts: dict[int, list[bytes]] = defaultdict(list)
+    out: dict[Place, list[Message]] = defaultdict(list)
+    for request in requests:
+        for partition, items in request.alerts.items():
+            alerts[partition].extend(items)
+        out[(topics.raw, request.audit_partition)].extend(request.audit)
+        if request.pings:
+            out[(topics.heartbeats, 0)].extend(request.pings)
+    for partition, items in alerts.items():
+        out[(topics.normalized, partition)] = packed(items)
+    return out

@@ -21,9 +21,9 @@ import aiohttp
 
 from app.config import Config
 from app.records import utc_now
-from app.runtime.batches import item
+from app.runtime.batches import Message, Place, item, packed
 from app.runtime.coalescer import Coalescer
-from app.runtime.outbox import Message, Place, Producer, batchable, packed
+from app.runtime.outbox import Producer, batchable
 from app.runtime.partitions import partition_of
 from app.runtime.stage import Topic
 from app.sinks.base import Delivery, deliver

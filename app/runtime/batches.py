@@ -18,6 +18,9 @@ MAX_BATCH_BYTES = 512 * 1024  # one batch message: well below the broker's 1 MB 
 MAX_RECORD_BYTES = 1_000_000  # key + value of one message: below the broker's 1 MB limit
 _OPEN, _SEP, _CLOSE = b'{"batch":[', b",", b"]}"
 
+Message = tuple[bytes | None, bytes | None, int | None]  # key, value, timestamp (ms)
+Place = tuple[str, int]  # topic, partition
+
 
 def item(key: str, value: Any) -> bytes:
     """One record of a batch, encoded.
@@ -68,3 +71,8 @@ def _chunks(items: Iterable[bytes]) -> Iterator[list[bytes]]:
         size += len(encoded) + 1
     if chunk:
         yield chunk
+
+
+def packed(items: list[bytes]) -> list[Message]:
+    """The batch messages (no key, the broker's time) that carry ``items``."""
+    return [(None, value, None) for value in pack(items)]

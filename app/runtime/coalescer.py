@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from app.runtime.outbox import Message, Place, Producer
+from app.runtime.batches import Message, Place
+from app.runtime.outbox import Producer
 
 Part = TypeVar("Part")
 

@@ -26,14 +26,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import ProducerClosed
 from aiokafka.structs import RecordMetadata
 
-from app.runtime.batches import MAX_BATCH_BYTES, MAX_RECORD_BYTES, pack
+from app.runtime.batches import MAX_BATCH_BYTES, MAX_RECORD_BYTES, Message, Place, packed
 
 log = logging.getLogger(__name__)
 
 _BATCH_BYTES = 1_000_000  # one record batch: within message.max.bytes (1,048,588)
-
-Message = tuple[bytes | None, bytes | None, int | None]  # key, value, timestamp (ms)
-Place = tuple[str, int]  # topic, partition
 
 
 class RecordTooLarge(ValueError):
@@ -46,11 +43,6 @@ def batchable(topic: str, item: bytes) -> bytes:
     if len(item) > MAX_BATCH_BYTES:
         raise RecordTooLarge(f"{topic}: a record of {len(item):,} bytes")
     return item
-
-
-def packed(items: list[bytes]) -> list[Message]:
-    """The batch messages (no key, the broker's time) that carry ``items``."""
-    return [(None, value, None) for value in pack(items)]
 
 
 @dataclass

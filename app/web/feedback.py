@@ -25,7 +25,7 @@ from app import links, topics
 from app.access import Principal
 from app.faust_app import app, every, settings
 from app.records import Feedback, utc_now
-from app.runtime.outbox import Message
+from app.runtime.batches import Message
 from app.runtime.partitions import partition_of
 from app.stages import periodic, producer, send
 from app.web.http import (

@@ -20,7 +20,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from app.runtime.outbox import Message, Place
+from app.runtime.batches import Message, Place
 
 INPUT = "alerts.normalized"  # what the bridge writes and the first stage reads
 ENRICHED = "alerts.enriched"

@@ -5,14 +5,13 @@ requests."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from app import topics
-from app.bridge import ROUND_ITEMS
-from app.bridge import messages as request_messages
-from app.prepare import Request
-from app.runtime.batches import item
+from app.bridge import REQUEST_TOPICS, ROUND_ITEMS
+from app.prepare import Request, messages
+from app.runtime.batches import Message, Place, item
 from app.runtime.coalescer import Coalescer
-from app.runtime.outbox import Message, Place
 
 
 class SlowBroker:
@@ -44,7 +43,7 @@ async def sent_while_busy(fail_first: bool) -> tuple[SlowBroker, list[BaseExcept
     broker = SlowBroker(fail_first)
     coalescer: Coalescer[Request] = Coalescer(
         broker,  # type: ignore[arg-type]
-        request_messages,
+        partial(messages, topics=REQUEST_TOPICS),
         linger=0.001,
         most=ROUND_ITEMS,
         weight=lambda sent: len(sent.ids),

@@ -7,8 +7,8 @@ import asyncio
 from types import SimpleNamespace
 
 from app.notify.delivery import Deliveries
-from app.runtime.batches import MAX_RECORD_BYTES, unpack
-from app.runtime.outbox import Message, Place, RecordTooLarge
+from app.runtime.batches import MAX_RECORD_BYTES, Message, Place, unpack
+from app.runtime.outbox import RecordTooLarge
 from app.runtime.partitions import partition_of
 from app.runtime.stage import Topic
 

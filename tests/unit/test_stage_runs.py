@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from app.runtime import bulk
-from app.runtime.outbox import Message, Place
+from app.runtime.batches import Message, Place
 from app.runtime.stage import (
     FLUSH_AFTER,
     POSITIONS_PER_OFFSET,

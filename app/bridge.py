@@ -1,13 +1,13 @@
 """The bridge: validated source alerts onto Kafka, acknowledged by the broker before 202.
 
-A request is parsed once, by :mod:`app.prepare` (on the event loop, or for a large body in
-a parse process: :mod:`app.parse_pool`): the source's alerts become canonical alerts, which
-the dedup stage reads straight from ``alerts.normalized``, partitioned by
-``tenant|fingerprint``. The request as received (the source's alert objects and what came
-around them) goes to ``alerts.raw``, the audit topic, as one message (more only when it
-exceeds a Kafka message).
+A request is parsed once, by :mod:`app.prepare`: on the event loop, or for a large body in a
+parse process (:mod:`app.parse_pool`), which then writes that request itself, as below, with a
+producer of its own. The source's alerts become canonical alerts, which the dedup stage reads
+straight from ``alerts.normalized``, partitioned by ``tenant|fingerprint``. The request as
+received (the source's alert objects and what came around them) goes to ``alerts.raw``, the
+audit topic, as one message (more only when it exceeds a Kafka message).
 
-Requests that arrive within ``LINGER`` seconds of each other are sent together
+Requests written here that arrive within ``LINGER`` seconds of each other are sent together
 (:class:`~app.runtime.coalescer.Coalescer`): one batch message per partition carries all their
 alerts, so under load the dedup stage gets large batches instead of one small message per
 request; the slower the broker answers, the larger the rounds.
@@ -46,9 +46,14 @@ async def send(request: Request) -> list[str]:
     if not request.ids:
         return []
     await _coalescer.send(request)
-    for source, count in request.sources.items():
-        metrics.alerts_received.labels(source).inc(count)
+    counted(request.sources)
     return request.ids
+
+
+def counted(sources: dict[str, int]) -> None:
+    """Count a written request's alerts by source (``alertflow_alerts_received_total``)."""
+    for source, count in sources.items():
+        metrics.alerts_received.labels(source).inc(count)
 
 
 _coalescer: Coalescer[Request] = Coalescer(

@@ -1,14 +1,15 @@
 """Large ingest requests parsed in a process of their own, beside the worker's event loop.
 
 Splitting a request into the source's alerts, normalising and encoding them
-(:func:`app.parsing.parse`) costs about 40 µs per alert; on the event loop the stages share,
+(:func:`app.parsing.parse`) costs about 10 µs per alert; on the event loop the stages share,
 a flood of webhooks took a third of it. A request whose body has at least ``POOL_BYTES`` is
 parsed by a process of a pool instead (``ALERTFLOW_PARSE_PROCESSES``; 0 parses everything on
-the loop), and what comes back — ids, encoded alerts by partition, the audit messages — is
-sent exactly as if it had been prepared here. Smaller requests are parsed on the loop: for
-them the hand-over would cost more than it saves. A pool process imports the parsers and,
-as every spawned process does, the worker's main module (``app.cli``), but not Faust, aiokafka
-or the stages: about 54 MB, and 13 MB more for multiprocessing's resource tracker.
+the loop), which also writes it to Kafka, as the bridge would, and sends back its ids once the
+broker acknowledged it. Smaller requests are parsed on the loop and written by the bridge: for
+them the hand-over would cost more than it saves. A pool process imports the parsers and
+confluent-kafka and, as every spawned process does, the worker's main module (``app.cli``),
+but not Faust, aiokafka or the stages: about 54 MB, and 13 MB more for multiprocessing's
+resource tracker.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from typing import Any
 
 from app.faust_app import app, at_start, settings
@@ -60,10 +62,13 @@ class ParsePool:
         return self._pool
 
     async def parse(self, source: Source, body: bytes, decided: Decided, **options: Any) -> Result:
-        """:func:`~app.parsing.parse` of the request: in the pool when ``body`` is large."""
+        """:func:`~app.parsing.parse` of the request: in the pool when ``body`` is large, where
+        the process also writes it when ``decided.kafka`` says where; on the event loop,
+        never (the bridge writes it)."""
         pool = self.start() if len(body) >= POOL_BYTES else None
+        here = replace(decided, kafka=None)
         if pool is None:
-            return parse(source, body, decided, options)
+            return parse(source, body, here, options)
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 pool, parse, source, body, decided, options
@@ -73,7 +78,7 @@ class ParsePool:
                 self._close()
                 self._broke("a process died")
                 self.start()
-            return parse(source, body, decided, options)
+            return parse(source, body, here, options)
 
     def stop(self) -> None:
         """Stop the processes once they finished what they were given; parse on the loop

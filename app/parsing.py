@@ -3,7 +3,9 @@ parse process (:mod:`app.parse_pool`).
 
 A parse process imports this module and what it needs only (the parsers, not Faust, the
 stages or the configuration), and gets what the worker decides with — the caller's tenants,
-the heartbeats, the partition counts — with each request, so both places decide alike.
+the heartbeats, the partition counts — with each request, so both places decide alike. Given
+where to write (``Decided.kafka``), a parse process also writes the request it prepared, with
+a producer of its own (:mod:`app.runtime.blocking_producer`), and sends back only the ids.
 Refusals keep their order: the body's (400) and the tenant's (403) come back at once, the
 alerts' (400, 413) with the prepared request, to be raised when it is written (after a broker
 outage's 503, as before).
@@ -21,8 +23,9 @@ from typing import Any, Literal
 
 from app import logs
 from app.heartbeats import Heartbeat
-from app.prepare import Partitions, Request, prepare
+from app.prepare import Partitions, Request, Topics, messages, prepare
 from app.records import RawAlert
+from app.runtime.blocking_producer import BlockingProducer
 from app.sources import SourceError, split_alertmanager, split_alertmanager_v2, split_api
 
 Source = Literal["alertmanager", "alertmanager_v2", "api"]
@@ -41,13 +44,28 @@ class Refused:
         return SourceError(self.code, self.detail, status=self.status)
 
 
+@dataclass(frozen=True)
+class Written:
+    """A request its parse process wrote to Kafka itself, every message acknowledged."""
+
+    ids: list[str]
+    sources: dict[str, int]  # alerts by source, for the metrics
+
+
+@dataclass(frozen=True)
+class Unwritten:
+    """A request the broker did not acknowledge (``why``): nothing of it is accepted."""
+
+    why: str
+
+
 @dataclass
 class Parsed:
-    """A request split and checked: its alerts prepared (or why they cannot be), and the
-    alerts the source refused on their own (Alertmanager's API v2 accepts the valid alerts of
-    a body and names the others)."""
+    """A request split and checked: its alerts prepared (or why they cannot be; or, in a
+    parse process that writes, written), and the alerts the source refused on their own
+    (Alertmanager's API v2 accepts the valid alerts of a body and names the others)."""
 
-    prepared: Request | Refused
+    prepared: Request | Refused | Written | Unwritten
     alerts: int  # alerts the source accepted
     refused: list[str] = field(default_factory=list)
 
@@ -74,12 +92,22 @@ def _split(
 
 
 @dataclass(frozen=True)
+class Kafka:
+    """Where a parse process writes the requests it prepared."""
+
+    bootstrap: str
+    topics: Topics
+
+
+@dataclass(frozen=True)
 class Decided:
-    """What the worker decides a request with, sent along to a parse process."""
+    """What the worker decides a request with, sent along to a parse process; ``kafka`` set,
+    the parse process writes the prepared request itself."""
 
     tenants: frozenset[str] | None  # the caller may act for these (``None``: every tenant)
     heartbeats: Mapping[str, Heartbeat]
     partitions: Partitions
+    kafka: Kafka | None = None
 
 
 def parse(source: Source, body: bytes, decided: Decided, options: dict[str, Any]) -> Result:
@@ -104,7 +132,22 @@ def parse(source: Source, body: bytes, decided: Decided, options: dict[str, Any]
         prepared: Request | Refused = prepare(raws, decided.heartbeats, decided.partitions)
     except SourceError as error:
         prepared = Refused(error.code, error.detail, error.status)
+    if decided.kafka is not None and isinstance(prepared, Request) and prepared.ids:
+        return Parsed(_write(prepared, decided.kafka), len(raws), refused)
     return Parsed(prepared, len(raws), refused)
+
+
+_producers: dict[str, BlockingProducer] = {}  # a parse process's, by bootstrap
+
+
+def _write(request: Request, kafka: Kafka) -> Written | Unwritten:
+    """Write a prepared request from a parse process, as the bridge would (one batch message
+    per partition); once every message is acknowledged, what the worker answers with."""
+    producer = _producers.get(kafka.bootstrap)
+    if producer is None:
+        producer = _producers[kafka.bootstrap] = BlockingProducer(kafka.bootstrap)
+    why = producer.send(messages([request], kafka.topics))
+    return Written(request.ids, request.sources) if why is None else Unwritten(why)
 
 
 def serve(parent: int, log_format: str, log_level: str) -> None:

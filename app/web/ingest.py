@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 
-from app.bridge import REQUEST_PARTITIONS, publish, send
+from app import health
+from app.bridge import REQUEST_PARTITIONS, REQUEST_TOPICS, counted, publish, send
 from app.current_config import current
 from app.faust_app import app, settings
 from app.parse_pool import POOL_BYTES, parse_pool
-from app.parsing import Decided, Forbidden, Refused, Source
+from app.parsing import Decided, Forbidden, Kafka, Refused, Source, Unwritten, Written
 from app.prepare import Request as Prepared
 from app.records import RawAlert, utc_now
 from app.runtime.bulk import accepting
@@ -105,15 +107,28 @@ class AlertsApi(View):
 
 
 async def accepted(source: Source, request: Request, **options: Any) -> tuple[list[str], list[str]]:
-    """Accept the alerts of the request's body (parsed in :mod:`app.parse_pool` when large, the
-    stages holding back meanwhile): their ids once Kafka has them, and the alerts the source
-    refused on their own; refusals raised as the answer to give, in order: the body's, the
-    tenant's, a broker outage, the alerts'."""
+    """Accept the alerts of the request's body (parsed, and written, in :mod:`app.parse_pool`
+    when large, the stages holding back meanwhile): their ids once Kafka has them, and the
+    alerts the source refused on their own; refusals raised as the answer to give, in order:
+    the body's, the tenant's, a broker outage, the alerts'.
+
+    A parse process writes only while the broker is not known gone, so a bad body still gets
+    its 400 before the outage's 503; a broker that goes while a process writes is answered 503
+    within a probe round, the process's write abandoned.
+    """
     body = await request.read()
     options.update(tenant=tenant_of(request), received_at=utc_now())
-    with accepting(bulk=len(body) >= POOL_BYTES):
-        decided = Decided(caller().tenants, current().heartbeats, REQUEST_PARTITIONS)
-        parsed = await parse_pool.parse(source, body, decided, **options)
+    bulk = len(body) >= POOL_BYTES
+    with accepting(bulk=bulk):
+        writes = bulk and not health.fault(health.BROKER)
+        decided = Decided(
+            caller().tenants,
+            current().heartbeats,
+            REQUEST_PARTITIONS,
+            Kafka(settings.bootstrap, REQUEST_TOPICS) if writes else None,
+        )
+        parsing = parse_pool.parse(source, body, decided, **options)
+        parsed = await (acknowledged(parsing) if writes else parsing)
         if isinstance(parsed, Forbidden):
             raise forbidden_tenant(parsed.tenant)
         if isinstance(parsed, Refused):
@@ -122,10 +137,16 @@ async def accepted(source: Source, request: Request, **options: Any) -> tuple[li
     return ids, parsed.refused
 
 
-async def _written(prepared: Prepared | Refused) -> list[str]:
-    """Send the prepared alerts; raise why they could not be prepared."""
+async def _written(prepared: Prepared | Refused | Written | Unwritten) -> list[str]:
+    """Send the prepared alerts (unless their parse process did); raise why they could not be
+    prepared or written."""
     if isinstance(prepared, Refused):
         raise prepared.error()
+    if isinstance(prepared, Unwritten):
+        raise KafkaError(prepared.why)
+    if isinstance(prepared, Written):
+        counted(prepared.sources)
+        return prepared.ids
     return await send(prepared)
 
 

@@ -1,0 +1,67 @@
+"""A parse process's producer: librdkafka (confluent-kafka), one request's messages at a time.
+
+A parse process (:mod:`app.parse_pool`) writes the request it prepared itself, so the encoded
+alerts never travel back to the worker through a pipe, and the worker's event loop never
+builds their produce requests (in a webhook flood, with the stages held, aiokafka's requests
+were 44% of the loop's samples, and the pipe's copies about 10% of the worker's and its
+processes' together). librdkafka builds and sends the requests in C, on threads of its own.
+
+:meth:`BlockingProducer.send` returns once the broker acknowledged every message
+(``acks=all``), or says why it did not: refused, or not acknowledged within
+``DELIVERY_TIMEOUT_MS``. A message not acknowledged in time stays queued and may still reach
+Kafka later, as any abandoned write may (the client's retry carries the same alert ids).
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from app.runtime.batches import Message as Outgoing
+from app.runtime.batches import Place
+
+DELIVERY_TIMEOUT_MS = 10_000  # as the stages' producer's request timeout
+MESSAGE_BYTES = 1_048_000  # a full batch message; the broker's limit is 1,048,588
+
+
+class BlockingProducer:
+    """Sends one request's messages and waits for the broker's answer to each."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "linger.ms": 0,  # a request's messages are all queued before the wait
+                "message.max.bytes": MESSAGE_BYTES,
+                "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+                "enable.idempotence": False,  # as the stages' producer
+                "log_level": 0,  # an outage is the worker's to report (app.health)
+            }
+        )
+
+    def send(self, messages: dict[Place, list[Outgoing]]) -> str | None:
+        """Send every message and wait until each is acknowledged: ``None``, or why not."""
+        failures: list[str] = []
+
+        def report(error: KafkaError | None, _: Message) -> None:
+            if error is not None:
+                failures.append(error.str())
+
+        for (topic, partition), queued in messages.items():
+            for key, value, timestamp in queued:
+                try:
+                    self._producer.produce(
+                        topic,
+                        value,
+                        key,
+                        partition=partition,
+                        timestamp=timestamp or 0,
+                        on_delivery=report,
+                    )
+                except BufferError:  # librdkafka's queue is full: the broker is not taking
+                    return "the producer's queue is full"
+                except KafkaException as error:  # refused before it was sent (its size)
+                    return str(error)
+        if unsent := self._producer.flush(DELIVERY_TIMEOUT_MS / 1000 + 1):
+            return f"{unsent} messages not acknowledged within {DELIVERY_TIMEOUT_MS:,} ms"
+        return failures[0] if failures else None

@@ -2,9 +2,10 @@
 and of a RawAlert into the canonical :class:`~app.records.Alert`: pure functions over bytes.
 
 A source's ``split_*`` checks a request and makes one RawAlert per alert; ``normalize`` makes
-the canonical Alert of a RawAlert so made without checking it again (the checks cost as much
-as the rest of normalising an alert). It depends on the RawAlert only, so every caller computes
-the same alert and the same id.
+the canonical Alert of a RawAlert so made. For Alertmanager's and the API's alerts, the ones
+that come in floods, it does not check them again (the checks cost as much as the rest of
+normalising an alert). It depends on the RawAlert only, so every caller computes the same
+alert and the same id.
 """
 
 from __future__ import annotations

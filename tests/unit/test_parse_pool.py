@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,8 @@ import pytest
 from app.heartbeats import Heartbeat
 from app.matchers import parse_matcher
 from app.parse_pool import BREAKS, POOL_BYTES, ParsePool
-from app.parsing import Decided, Forbidden, Parsed, Refused, parse
-from app.prepare import Partitions
+from app.parsing import Decided, Forbidden, Kafka, Parsed, Refused, parse
+from app.prepare import Partitions, Request, Topics
 
 RECEIVED = "2026-12-03T07:00:00.000Z"
 ANYONE = Decided(None, {}, Partitions(4, 4))
@@ -119,6 +120,20 @@ def test_small_bodies_and_no_processes_stay_on_the_event_loop() -> None:
     small = ParsePool(1)
     assert isinstance(asyncio.run(small.parse("api", b'{"title": "x"}', ANYONE, **OPTIONS)), Parsed)
     assert not small.running
+
+
+def test_what_the_event_loop_parses_the_bridge_writes() -> None:
+    """Told where to write, a parse process writes; the event loop never does (its write
+    would block the loop): a broker that is not there is never tried."""
+    nowhere = replace(ANYONE, kafka=Kafka("127.0.0.1:9", Topics("n", "r", "h")))
+    on_the_loop: list[tuple[ParsePool, Any, bytes]] = [
+        (ParsePool(0), "alertmanager", webhook(600)),  # no processes
+        (ParsePool(1), "api", b'{"title": "x"}'),  # a small body
+    ]
+    for pool, source, body in on_the_loop:
+        parsed = asyncio.run(pool.parse(source, body, nowhere, **OPTIONS))
+        assert isinstance(parsed, Parsed) and isinstance(parsed.prepared, Request)
+        assert not pool.running
 
 
 WORKER = """

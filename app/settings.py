@@ -139,7 +139,9 @@ class Settings(BaseModel):
     )
     insecure: bool = setting(False, "allow a non-loopback http_bind without any token")
     parse_processes: Annotated[int, Field(ge=0, le=16)] = setting(
-        2, "processes that parse large ingest requests (0: the worker's event loop parses all)"
+        2,
+        "processes that parse large ingest requests and write them to Kafka, each with a "
+        "producer of its own (0: the worker's event loop parses all, and the worker writes them)",
     )
     partitions: Annotated[int, Field(ge=1, le=256)] = setting(
         4, "partitions of every topic (create-only)", (*SERVES, BROKER)

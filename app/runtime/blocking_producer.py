@@ -19,7 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from app.runtime.batches import Message as Outgoing
 from app.runtime.batches import Place
 
-DELIVERY_TIMEOUT_MS = 10_000  # as the stages' producer's request timeout
+DELIVERY_TIMEOUT_MS = 10_000  # as the stages' producer's (app.runtime.outbox)
 MESSAGE_BYTES = 1_048_000  # a full batch message; the broker's limit is 1,048,588
 
 
@@ -34,7 +34,7 @@ class BlockingProducer:
                 "linger.ms": 0,  # a request's messages are all queued before the wait
                 "message.max.bytes": MESSAGE_BYTES,
                 "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
-                "enable.idempotence": False,  # as the stages' producer
+                "enable.idempotence": True,  # a partition's messages stay in order through retries
                 "log_level": 0,  # an outage is the worker's to report (app.health)
             }
         )

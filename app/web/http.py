@@ -155,7 +155,7 @@ async def acknowledged(write: Awaitable[T]) -> T:
     Refused at once while :mod:`app.health` reports the broker unreachable, and abandoned
     within a probe round (about a second) when it becomes so during the write. No deadline
     while the broker answers: a large batch on a loaded machine may take long, and a broker that
-    answers but cannot write fails the send itself (aiokafka's request timeout → 503).
+    answers but cannot write fails the send itself (the producer's delivery timeout → 503).
     An abandoned write may still reach Kafka when the broker returns: a client retrying after
     the 503 gets the same alert ids, and deduplication merges the copies (never lost).
     """

@@ -185,7 +185,8 @@ class Producer:
             self._broken = True
 
     def _discard(self) -> None:
-        """Let a broken producer go without waiting for it; its sends have failed already."""
+        """Let a broken producer go without waiting: its thread serves the reports of what it
+        still holds (failed, as a fatal error fails everything) and ends."""
         self._stopping.set()
         self._producer, self._polling, self._broken = None, None, False
 
@@ -218,20 +219,17 @@ class Producer:
 
     async def stop(self) -> None:
         """Deliver what is queued (for up to the delivery timeout), then stop."""
-        producer, self._producer = self._producer, None
-        if producer is None:
-            return
+        polling, self._producer, self._polling = self._polling, None, None
         self._stopping.set()
-        if self._polling is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._polling.join)
-        await asyncio.get_running_loop().run_in_executor(
-            None, producer.flush, DELIVERY_TIMEOUT_MS / 1000
-        )
+        if polling is not None:
+            await asyncio.get_running_loop().run_in_executor(None, polling.join)
 
 
 def _poll(producer: KafkaProducer, stopping: threading.Event) -> None:
-    """Serve ``producer``'s delivery reports until ``stopping`` is set (its own thread)."""
-    while not stopping.is_set():
+    """Serve ``producer``'s delivery reports (its own thread) until ``stopping`` is set and
+    nothing is left to report: each message queued is acknowledged, refused or timed out
+    (``DELIVERY_TIMEOUT_MS``), so every send still waiting hears how it ended."""
+    while not stopping.is_set() or len(producer):
         producer.poll(POLL_SECONDS)
 
 

@@ -4,6 +4,7 @@ not answer fails the send with aiokafka's KafkaError, which every caller handles
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -79,3 +80,16 @@ async def test_a_broker_that_does_not_answer_fails_the_send_in_time(
     finally:
         await producer.stop()
     assert time.monotonic() - started < 10
+
+
+async def test_stop_delivers_what_is_queued_and_a_later_send_starts_anew(bootstrap: str) -> None:
+    topic = _topic(bootstrap, 1)
+    producer = Producer(bootstrap)
+    sending = asyncio.ensure_future(producer.send({(topic, 0): [(None, b'"1"', None)]}))
+    await asyncio.sleep(0)  # handed to librdkafka, not yet acknowledged
+    await producer.stop()
+    assert await asyncio.wait_for(sending, 1) == {(topic, 0): 0}
+    try:
+        assert await producer.send({(topic, 0): [(None, b'"2"', None)]}) == {(topic, 0): 1}
+    finally:
+        await producer.stop()

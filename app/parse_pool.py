@@ -24,8 +24,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import Any
 
+from app.bridge import REQUEST_TOPICS
 from app.faust_app import app, at_start, settings
-from app.parsing import Decided, Result, Source, parse, serve
+from app.parsing import Decided, Kafka, Result, Source, parse, serve
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ class ParsePool:
         if QUIET_TRACKER not in sys.warnoptions:  # the tracker's and processes' -W options
             sys.warnoptions.append(QUIET_TRACKER)
         context = multiprocessing.get_context("spawn")  # no copy of the worker's threads
-        initargs = (os.getpid(), settings.log_format, settings.log_level)
+        kafka = Kafka(settings.bootstrap, REQUEST_TOPICS)  # what the ingest has it write
+        initargs = (os.getpid(), settings.log_format, settings.log_level, kafka)
         pool: ProcessPoolExecutor | None = None
         try:
             pool = ProcessPoolExecutor(

@@ -150,10 +150,11 @@ def _write(request: Request, kafka: Kafka) -> Written | Unwritten:
     return Written(request.ids, request.sources) if why is None else Unwritten(why)
 
 
-def serve(parent: int, log_format: str, log_level: str) -> None:
+def serve(parent: int, log_format: str, log_level: str, kafka: Kafka | None = None) -> None:
     """Set up a parse process: the worker's logging, Ctrl-C and SIGTERM to its process group
-    left to the worker (which stops the pool), and an end within a second of the worker's, even
-    one killed with SIGKILL."""
+    left to the worker (which stops the pool), an end within a second of the worker's, even
+    one killed with SIGKILL, and with ``kafka`` its producer, which learns the request topics
+    on a thread of its own while the process waits for its first request."""
     logs.configure(log_format, log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -164,3 +165,8 @@ def serve(parent: int, log_format: str, log_level: str) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if kafka is not None:
+        producer = _producers[kafka.bootstrap] = BlockingProducer(kafka.bootstrap)
+        threading.Thread(
+            target=producer.learn, args=(kafka.topics,), name="producer-warm-up", daemon=True
+        ).start()

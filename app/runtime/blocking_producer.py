@@ -14,6 +14,8 @@ Kafka later, as any abandoned write may (the client's retry carries the same ale
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from app.runtime.batches import Message as Outgoing
@@ -38,6 +40,15 @@ class BlockingProducer:
                 "log_level": 0,  # an outage is the worker's to report (app.health)
             }
         )
+
+    def learn(self, topics: Iterable[str]) -> None:
+        """Connect and fetch ``topics``' metadata now, so the first send does not wait for it
+        (about half a second); a broker away now is learnt of by that send instead."""
+        for topic in topics:
+            try:
+                self._producer.list_topics(topic, timeout=DELIVERY_TIMEOUT_MS / 1000)
+            except KafkaException:
+                return
 
     def send(self, messages: dict[Place, list[Outgoing]]) -> str | None:
         """Send every message and wait until each is acknowledged: ``None``, or why not."""

@@ -1,13 +1,15 @@
 """A parse process's producer (app.runtime.blocking_producer) against the session's broker:
-acknowledged messages in order, a refusal said."""
+acknowledged messages in order, a refusal said, topics learnt before the first send."""
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from app.runtime import blocking_producer
 from app.runtime.blocking_producer import BlockingProducer
-from tests.harness import TopicReader, eventually, unique
+from tests.harness import TopicReader, eventually, free_port, unique
 
 
 def _topic(bootstrap: str, partitions: int, **config: str) -> str:
@@ -46,3 +48,20 @@ def test_a_message_the_broker_refuses_is_said(bootstrap: str) -> None:
     topic = _topic(bootstrap, 1, **{"max.message.bytes": "2000"})
     why = BlockingProducer(bootstrap).send({(topic, 0): [(None, b"x" * 10_000, None)]})
     assert why is not None and "too large" in why.lower(), why
+
+
+def test_a_producer_that_learnt_its_topics_sends_to_them(bootstrap: str) -> None:
+    topic = _topic(bootstrap, 2)
+    producer = BlockingProducer(bootstrap)
+    producer.learn([topic])
+    assert producer.send({(topic, 1): [(b"k", b'"v"', None)]}) is None
+
+
+def test_learning_with_the_broker_away_leaves_it_to_the_first_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(blocking_producer, "DELIVERY_TIMEOUT_MS", 500)
+    producer = BlockingProducer(f"127.0.0.1:{free_port()}")
+    producer.learn(["alerts.normalized", "alerts.raw"])  # no exception: the process goes on
+    why = producer.send({("alerts.normalized", 0): [(None, b'"v"', None)]})
+    assert why is not None  # and the first send says the broker is away

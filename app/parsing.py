@@ -144,7 +144,7 @@ def _write(request: Request, kafka: Kafka) -> Written | Unwritten:
     """Write a prepared request from a parse process, as the bridge would (one batch message
     per partition); once every message is acknowledged, what the worker answers with."""
     producer = _producers.get(kafka.bootstrap)
-    if producer is None:
+    if producer is None or producer.broken:  # a broken one's sends have failed: a new one
         producer = _producers[kafka.bootstrap] = BlockingProducer(kafka.bootstrap)
     why = producer.send(messages([request], kafka.topics))
     return Written(request.ids, request.sources) if why is None else Unwritten(why)

@@ -29,6 +29,7 @@ class BlockingProducer:
     """Sends one request's messages and waits for the broker's answer to each."""
 
     def __init__(self, bootstrap: str) -> None:
+        self.broken = False  # a fatal error (idempotence): this producer writes no more
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -38,8 +39,13 @@ class BlockingProducer:
                 "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
                 "enable.idempotence": True,  # a partition's messages stay in order through retries
                 "log_level": 0,  # an outage is the worker's to report (app.health)
+                "error_cb": self._on_error,
             }
         )
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self.broken = True
 
     def learn(self, topics: Iterable[str]) -> None:
         """Connect and fetch ``topics``' metadata now, so the first send does not wait for it

@@ -228,3 +228,29 @@ def children_of(parent: int) -> list[int]:
         if int(fields[1]) == parent:
             found.append(int(stat.parent.name))
     return found
+
+
+def test_a_parse_process_replaces_a_producer_broken_for_good(monkeypatch: Any) -> None:
+    """An idempotent producer's fatal error ends its writes: the next request gets a new one."""
+    from app import parsing
+
+    made: list[Any] = []
+
+    class Producer:
+        def __init__(self, bootstrap: str) -> None:
+            self.broken = False
+            self.sent = 0
+            made.append(self)
+
+        def send(self, messages: Any) -> None:
+            self.sent += 1
+
+    monkeypatch.setattr(parsing, "BlockingProducer", Producer)
+    monkeypatch.setattr(parsing, "_producers", {})
+    writing = replace(ANYONE, kafka=Kafka("127.0.0.1:9", Topics("n", "r", "h")))
+    body = webhook(600)
+
+    assert isinstance(parse("alertmanager", body, writing, OPTIONS).prepared, parsing.Written)
+    made[0].broken = True
+    assert isinstance(parse("alertmanager", body, writing, OPTIONS).prepared, parsing.Written)
+    assert [producer.sent for producer in made] == [1, 1]

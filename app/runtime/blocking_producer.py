@@ -14,15 +14,34 @@ Kafka later, as any abandoned write may (the client's retry carries the same ale
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from app.runtime.batches import Message as Outgoing
 from app.runtime.batches import Place
 
-DELIVERY_TIMEOUT_MS = 10_000  # as the stages' producer's (app.runtime.outbox)
+DELIVERY_TIMEOUT_MS = 10_000  # a message not acknowledged by then fails its send
 MESSAGE_BYTES = 1_048_000  # a full batch message; the broker's limit is 1,048,588
+
+
+def producer_config(
+    bootstrap: str, linger_ms: int, on_error: Callable[[KafkaError], None]
+) -> dict[str, Any]:
+    """The settings of alertflow's librdkafka producers (this one and the stages',
+    :class:`app.runtime.outbox.Producer`): ``acks=all``, idempotent, so a partition's
+    messages stay in order through retries; errors to ``on_error``."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": linger_ms,
+        "message.max.bytes": MESSAGE_BYTES,
+        "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+        "log_level": 0,  # an outage is the worker's to report (app.health), not each retry's
+        "error_cb": on_error,
+    }
 
 
 class BlockingProducer:
@@ -30,18 +49,8 @@ class BlockingProducer:
 
     def __init__(self, bootstrap: str) -> None:
         self.broken = False  # a fatal error (idempotence): this producer writes no more
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "linger.ms": 0,  # a request's messages are all queued before the wait
-                "message.max.bytes": MESSAGE_BYTES,
-                "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
-                "enable.idempotence": True,  # a partition's messages stay in order through retries
-                "log_level": 0,  # an outage is the worker's to report (app.health)
-                "error_cb": self._on_error,
-            }
-        )
+        # linger 0: a request's messages are all queued before the wait
+        self._producer = Producer(producer_config(bootstrap, 0, self._on_error))
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():

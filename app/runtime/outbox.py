@@ -31,11 +31,10 @@ from confluent_kafka import Message as KafkaMessage
 from confluent_kafka import Producer as KafkaProducer
 
 from app.runtime.batches import MAX_BATCH_BYTES, MAX_RECORD_BYTES, Message, Place, packed
+from app.runtime.blocking_producer import producer_config
 
 log = logging.getLogger(__name__)
 
-DELIVERY_TIMEOUT_MS = 10_000  # a message not acknowledged by then fails its send
-MESSAGE_BYTES = 1_048_000  # a full batch message; the broker's limit is 1,048,588
 POLL_SECONDS = 0.05  # the reports thread's wait for delivery reports
 
 
@@ -158,18 +157,8 @@ class Producer:
             self._discard()
         if self._producer is None:
             self._stopping = threading.Event()  # this producer's: a discarded one's thread ends
-            self._producer = KafkaProducer(
-                {
-                    "bootstrap.servers": self._bootstrap,
-                    "acks": "all",
-                    "enable.idempotence": True,
-                    "linger.ms": 1,  # a send holds a whole window already
-                    "message.max.bytes": MESSAGE_BYTES,
-                    "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
-                    "log_level": 0,  # an outage is reported by app.health, not by each retry
-                    "error_cb": self._on_error,
-                }
-            )
+            # linger 1 ms: a send holds a whole window already
+            self._producer = KafkaProducer(producer_config(self._bootstrap, 1, self._on_error))
             self._polling = threading.Thread(
                 target=_poll,
                 args=(self._producer, self._stopping),
@@ -193,9 +182,10 @@ class Producer:
     async def send(self, messages: dict[Place, list[Message]]) -> dict[Place, int]:
         """Send every message; return each place's last offset once all are acknowledged.
 
-        A message the broker refused, or did not acknowledge within ``DELIVERY_TIMEOUT_MS``,
-        fails the send with aiokafka's ``KafkaError`` (what every caller handles for a send
-        that went unanswered); what failed is for the caller to send again."""
+        A message the broker refused, or did not acknowledge within the delivery timeout
+        (:data:`app.runtime.blocking_producer.DELIVERY_TIMEOUT_MS`), fails the send with
+        aiokafka's ``KafkaError`` (what every caller handles for a send that went unanswered);
+        what failed is for the caller to send again."""
         producer = self._started()
         reports = _Reports(asyncio.get_running_loop(), sum(map(len, messages.values())))
         for place, queued in messages.items():
@@ -228,7 +218,7 @@ class Producer:
 def _poll(producer: KafkaProducer, stopping: threading.Event) -> None:
     """Serve ``producer``'s delivery reports (its own thread) until ``stopping`` is set and
     nothing is left to report: each message queued is acknowledged, refused or timed out
-    (``DELIVERY_TIMEOUT_MS``), so every send still waiting hears how it ended."""
+    (the delivery timeout), so every send still waiting hears how it ended."""
     while not stopping.is_set() or len(producer):
         producer.poll(POLL_SECONDS)
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from aiokafka.errors import KafkaError
 
-from app.runtime import outbox
+from app.runtime import blocking_producer
 from app.runtime.outbox import Producer
 from tests.flow.producing import assert_written_in_order, new_topic, two_sends
 from tests.harness import free_port
@@ -46,7 +46,7 @@ async def test_a_message_the_broker_refuses_fails_the_send(bootstrap: str) -> No
 async def test_a_broker_that_does_not_answer_fails_the_send_in_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(outbox, "DELIVERY_TIMEOUT_MS", 1_000)
+    monkeypatch.setattr(blocking_producer, "DELIVERY_TIMEOUT_MS", 1_000)
     producer = Producer(f"127.0.0.1:{free_port()}")
     started = time.monotonic()
     try:

@@ -49,8 +49,13 @@ class BlockingProducer:
 
     def __init__(self, bootstrap: str) -> None:
         self.broken = False  # a fatal error (idempotence): this producer writes no more
-        # linger 0: a request's messages are all queued before the wait
-        self._producer = Producer(producer_config(bootstrap, 0, self._on_error))
+        # linger 0: a request's messages are all queued before the wait. lz4: a batch of
+        # alerts is repetitive JSON, 6-38x smaller compressed, and each alert is written twice
+        # (alerts.normalized, alerts.raw): the broker handles far fewer bytes in a flood
+        # (docs/benchmark.md, 2026-12-05 (day))
+        self._producer = Producer(
+            {**producer_config(bootstrap, 0, self._on_error), "compression.type": "lz4"}
+        )
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():

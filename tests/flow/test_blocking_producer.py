@@ -1,7 +1,10 @@
 """A parse process's producer (app.runtime.blocking_producer) against the session's broker:
-acknowledged messages in order, a refusal said, topics learnt before the first send."""
+acknowledged messages in order, a refusal said, batches compressed, topics learnt before the
+first send."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -21,8 +24,17 @@ def test_send_returns_once_every_message_is_written_in_order(bootstrap: str) -> 
 
 def test_a_message_the_broker_refuses_is_said(bootstrap: str) -> None:
     topic = new_topic(bootstrap, 1, **{"max.message.bytes": "2000"})
-    why = BlockingProducer(bootstrap).send({(topic, 0): [(None, b"x" * 10_000, None)]})
+    incompressible = os.urandom(10_000)  # lz4 would fit b"x" * 10_000 in 2,000 bytes
+    why = BlockingProducer(bootstrap).send({(topic, 0): [(None, incompressible, None)]})
     assert why is not None and "too large" in why.lower(), why
+
+
+def test_batches_are_written_compressed(bootstrap: str) -> None:
+    """100 kB of alerts' JSON fits a topic that takes 20 kB a message: lz4 wrote it."""
+    topic = new_topic(bootstrap, 1, **{"max.message.bytes": "20000"})
+    batch = b'{"batch":[' + b",".join([b'["k",{"labels":{"severity":"page"}}]'] * 3_000) + b"]}"
+    assert len(batch) > 100_000
+    assert BlockingProducer(bootstrap).send({(topic, 0): [(None, batch, None)]}) is None
 
 
 def test_a_producer_that_learnt_its_topics_sends_to_them(bootstrap: str) -> None:

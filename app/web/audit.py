@@ -20,19 +20,20 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.web import Request, Response, View
 
+from app import topics
 from app.access import Principal
 from app.faust_app import app, settings
 from app.records import utc_now
+from app.stages import send
 from app.web.http import ApiError, answer, guarded, on_every_call, query_time
 
-TOPIC = "audit.log"
+TOPIC = topics.audit.name
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_LIMIT = 1000
 SCAN_CHUNK = 1000  # records read per step back through the topic
 MAX_SCAN = 50_000  # records one request reads at most; next_before continues from there
 
 log = logging.getLogger(__name__)
-audit_topic = app.topic(TOPIC, key_type=str, value_serializer="orjson", partitions=1)
 _pending: set[asyncio.Task[None]] = set()
 
 
@@ -66,7 +67,7 @@ async def audit(request: Request, who: Principal, status: int) -> None:
 
 async def _send(record: dict[str, Any]) -> None:
     try:
-        await audit_topic.send(key=record["who"], value=record)
+        await send(topics.audit, record["who"], record)
     except Exception as exc:  # the call is done either way: say that its record is missing
         log.error("audit record not written (%r): %s", exc, record)
 

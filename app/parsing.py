@@ -143,11 +143,17 @@ _producers: dict[str, BlockingProducer] = {}  # a parse process's, by bootstrap
 def _write(request: Request, kafka: Kafka) -> Written | Unwritten:
     """Write a prepared request from a parse process, as the bridge would (one batch message
     per partition); once every message is acknowledged, what the worker answers with."""
-    producer = _producers.get(kafka.bootstrap)
-    if producer is None or producer.broken:  # a broken one's sends have failed: a new one
-        producer = _producers[kafka.bootstrap] = BlockingProducer(kafka.bootstrap)
-    why = producer.send(messages([request], kafka.topics))
+    why = _producer(kafka.bootstrap).send(messages([request], kafka.topics))
     return Written(request.ids, request.sources) if why is None else Unwritten(why)
+
+
+def _producer(bootstrap: str) -> BlockingProducer:
+    """This process's producer for ``bootstrap``: a new one the first time, and after a fatal
+    error (a broken one's sends have failed)."""
+    producer = _producers.get(bootstrap)
+    if producer is None or producer.broken:
+        producer = _producers[bootstrap] = BlockingProducer(bootstrap)
+    return producer
 
 
 def serve(parent: int, log_format: str, log_level: str, kafka: Kafka | None = None) -> None:
@@ -166,7 +172,7 @@ def serve(parent: int, log_format: str, log_level: str, kafka: Kafka | None = No
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     if kafka is not None:
-        producer = _producers[kafka.bootstrap] = BlockingProducer(kafka.bootstrap)
+        producer = _producer(kafka.bootstrap)
         threading.Thread(
             target=producer.learn, args=(kafka.topics,), name="producer-warm-up", daemon=True
         ).start()

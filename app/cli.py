@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import ipaddress
 import os
 import secrets
@@ -269,7 +268,8 @@ def _worker(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
 
-    from app.faust_app import app, load_modules
+    from app import collector
+    from app.faust_app import app, every, load_modules
 
     try:
         load_modules()
@@ -281,7 +281,8 @@ def _worker(settings: Settings) -> int:
         _fail(str(exc), 1)
     if not broker.port_free(settings.http_port, app.conf.web_bind):
         _port_in_use(broker.PortInUse(app.conf.web_bind, settings.http_port), "ALERTFLOW_HTTP_PORT")
-    _tune_garbage_collector()
+    collector.tune()
+    every(collector.FREEZE_SECONDS)(collector.freeze)
     try:
         runner = faust.Worker(
             app,
@@ -296,16 +297,6 @@ def _worker(settings: Settings) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     return 0
-
-
-def _tune_garbage_collector() -> None:
-    """Collect cycles less often: the stages allocate a dict per record and free it by
-    reference counting, but every 700 allocations CPython's collector walked all live objects
-    (the cached rows among them) — 9% of a stage's time, measured. The modules loaded so far
-    are frozen out of the collector's sight for good."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 1000)
 
 
 def _port_in_use(exc: Any, variable: str, alternative: str = "") -> NoReturn:

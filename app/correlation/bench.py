@@ -17,13 +17,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from app import collector
 from app.config import Config
 from app.correlation.handler import CORRELATION_EXPIRY, correlate
 from app.learning.scoring import Thresholds
 from app.records import Alert, Status
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
-from app.triage.bench import ALERTS, BATCH, RUNS, alert, worker_gc
+from app.triage.bench import ALERTS, BATCH, RUNS, alert
 from app.triage.routing import Snapshot
 from tables.expiry import ExpiringRows
 
@@ -70,7 +71,7 @@ def _once(make: Callable[[int], tuple[str, Any]], table: MemoryRows) -> float:
 
 def main() -> None:
     """Print µs per alert for each workload."""
-    worker_gc()
+    collector.tune()  # as the worker starts
 
     def join(n: int) -> tuple[str, Any]:
         return f"t|root|g{n % 50}", triaged(n, f"t|root|g{n % 50}")

@@ -15,11 +15,11 @@ disturbed least):
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 from typing import Any
 
+from app import collector
 from app.config import Config
 from app.learning.scoring import Thresholds
 from app.records import Alert, Status, ms_time
@@ -56,13 +56,6 @@ def alert(n: int, tenant: str, status: Status = "firing", every_ms: int = 500) -
     )
     seq = 2 if status == "resolved" else 1
     return {**built, "id": f"a{n}", "seq": seq, "fingerprint_rate": 0.0}
-
-
-def worker_gc() -> None:
-    """Collect cycles as seldom as the worker does (``alertflow worker``)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 1000)
 
 
 def summary(n: int, tenant: str) -> dict[str, Any]:
@@ -114,7 +107,7 @@ def _once(topic: str, make: Callable[[int], tuple[str, Any]], triage: Triage) ->
 
 def main() -> None:
     """Print µs per alert (or incident) for each workload."""
-    worker_gc()
+    collector.tune()  # as the worker starts
     snapshot = Snapshot(Config(), Thresholds())
 
     def new(n: int) -> tuple[str, Any]:

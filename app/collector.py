@@ -24,8 +24,10 @@ FREEZE_SECONDS = 1.0
 def tune() -> None:
     """Collect, freeze what is loaded, and collect young objects 50,000 allocations apart.
 
+    >>> saved = gc.get_threshold()
     >>> tune(); gc.get_threshold()[0], gc.get_count()[0] < 1_000, gc.get_freeze_count() > 0
     (50000, True, True)
+    >>> gc.set_threshold(*saved); gc.unfreeze()  # the test process's collector as it was
     """
     gc.collect()
     gc.freeze()
@@ -41,5 +43,6 @@ async def freeze() -> None:
     >>> asyncio.run(freeze())
     >>> gc.get_freeze_count() - before >= len(kept)
     True
+    >>> gc.unfreeze()
     """
     gc.freeze()

@@ -269,7 +269,7 @@ def _worker(settings: Settings) -> int:
     import faust
 
     from app import collector
-    from app.faust_app import app, every, load_modules
+    from app.faust_app import app, load_modules
 
     try:
         load_modules()
@@ -282,7 +282,6 @@ def _worker(settings: Settings) -> int:
     if not broker.port_free(settings.http_port, app.conf.web_bind):
         _port_in_use(broker.PortInUse(app.conf.web_bind, settings.http_port), "ALERTFLOW_HTTP_PORT")
     collector.tune()
-    every(collector.FREEZE_SECONDS)(collector.freeze)
     try:
         runner = faust.Worker(
             app,

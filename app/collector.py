@@ -1,24 +1,21 @@
-"""The worker's cycle collector: out of the way of the stages.
+"""The worker's cycle collector: collecting seldom, and never what the start loaded.
 
 The stages' records and rows are acyclic JSON (dicts, lists, strings) that reference counting
-frees; a whole bench run left the cycle collector under a thousand objects to free. Yet each of
-its collections walked every object that survived since the one before: at CPython's default
-of 700 allocations apart that was 9% of a stage's time; at 50,000 apart a young collection held
-the event loop for 20–120 ms, and the full collections Faust runs when a table's store stops or
-loses partitions (one per table) about 400 ms each.
+frees, yet CPython's collector walks every object that survived since its last collection: at
+its default of 700 allocations apart that was 9% of a stage's time. :func:`tune` collects once,
+freezes what the start loaded (``gc.freeze``: the collector never looks at it again) and
+collects young objects 50,000 allocations apart.
 
-So :func:`tune` collects once and freezes what the start loaded (``gc.freeze``: the collector
-never looks at it again), and :func:`freeze` does the same every ``FREEZE_SECONDS`` to what
-survived since — a constant-time move, no walk. Freezing costs nothing else: a frozen object
-is freed by reference counting as before; only a cycle that becomes garbage after it was frozen
-is never freed, and those are the few hundred objects above.
+Freezing more as the worker runs would spare the young collections' pauses (20–120 ms each in a
+bench run, longer as the heap grows), but a cycle that becomes garbage after it was frozen is
+never freed: a delivery refused by its receiver leaves 84 such objects (17 with a young
+collection before each freeze), so a receiver down in a storm would grow the worker without
+bound (docs/benchmark.md, 2026-12-05 (evening)).
 """
 
 from __future__ import annotations
 
 import gc
-
-FREEZE_SECONDS = 1.0
 
 
 def tune() -> None:
@@ -32,17 +29,3 @@ def tune() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 1000)
-
-
-async def freeze() -> None:
-    """Move what survived since the last call out of the collector's sight (a worker timer).
-
-    >>> import asyncio
-    >>> kept = [[n] for n in range(2_000)]
-    >>> before = gc.get_freeze_count()
-    >>> asyncio.run(freeze())
-    >>> gc.get_freeze_count() - before >= len(kept)
-    True
-    >>> gc.unfreeze()
-    """
-    gc.freeze()

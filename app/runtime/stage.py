@@ -432,7 +432,10 @@ class _Window:
         ends = await _flushed(self.outbox)
         for (topic, partition), offset in ends.items():
             if topic in self.tables:
-                self.tables[topic].written(partition, offset)
+                try:
+                    self.tables[topic].written(partition, offset)
+                except StorageError as error:  # an older offset only means a longer recovery
+                    log.warning("changelog offset of %s not noted: %s", topic, error)
         for event in events:
             await self.source.ack(event)
 

@@ -6,6 +6,12 @@ its partition and handles JSON bytes itself reads a row in about 1 µs with :met
 Everything else — one RocksDB database per partition, recovery from the changelog, persisted
 offsets — is Faust's own. Registered as the ``rowstore://`` store through Faust's
 ``faust.stores`` plugin entry point (pyproject.toml).
+
+Every write to a partition's database — rows, the persisted changelog offset, Faust's recovery —
+skips RocksDB's write-ahead log, as Kafka Streams' stores do: the changelog is the log. A crash
+loses the writes since the last memtable flush, rows and offset together (one column family,
+flushed in order), and recovery replays the changelog from the offset that survived. A write
+costs a third of what it costs with the log (6.7 against 17.4 µs for four 1.5 kB rows here).
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 
 from faust.stores.rocksdb import Store
-from rocksdict import DbClosedError, WriteBatch
+from faust.types import TP
+from rocksdict import DbClosedError, Rdict, WriteBatch, WriteOptions
 
 MEMORY_PROPERTIES = {  # kind → RocksDB property
     "memtables": "rocksdb.size-all-mem-tables",
@@ -27,13 +34,27 @@ MEMORY_PROPERTIES = {  # kind → RocksDB property
 class StorageError(OSError):
     """RocksDB could not read or write (a full or failing disk): not the record's fault.
 
-    The database of the partition is closed; the next access opens it again, which succeeds
-    once the disk is back.
+    The partition's database stays open: without the write-ahead log RocksDB takes a full disk
+    as a soft error and writes again by itself once there is room, keeping what it held in
+    memory (closing it would lose that). The same write succeeds then.
     """
+
+
+def unlogged() -> WriteOptions:
+    """Write options without the write-ahead log (see the module's docstring)."""
+    options = WriteOptions()
+    options.disable_wal = True  # type: ignore[method-assign,assignment]  # a property (stub: method)
+    return options
 
 
 class RowStore(Store):
     """A Faust RocksDB store with raw access to the database of one partition."""
+
+    def _open_for_partition(self, partition: int) -> Rdict:
+        """Faust's database of ``partition``, written without the write-ahead log."""
+        db: Rdict = super()._open_for_partition(partition)
+        db.set_write_options(unlogged())
+        return db
 
     def get_raw(self, partition: int, key: bytes) -> bytes | None:
         """The stored bytes of ``key`` in ``partition``, or ``None``."""
@@ -53,18 +74,19 @@ class RowStore(Store):
         with self._guarded(partition):
             self._db_for_partition(partition).write(batch)
 
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        """Faust's: note the changelog offset the partition's rows are written up to."""
+        with self._guarded(tp.partition):
+            super().set_persisted_offset(tp, offset)
+
     @contextmanager
     def _guarded(self, partition: int) -> Iterator[None]:
-        """Turn RocksDB's I/O errors into :class:`StorageError` and let go of the database:
-        after a failed write RocksDB refuses every later one until it is opened again."""
+        """Turn RocksDB's I/O errors into :class:`StorageError`."""
         try:
             yield
         except Exception as exc:
             if not str(exc).startswith(("IO error", "Corruption")):
                 raise
-            broken = self._dbs.pop(partition, None)
-            with suppress(Exception):  # "Writer has previous error": let go of it all the same
-                broken.close()
             raise StorageError(f"{self.table_name} partition {partition}: {exc}") from exc
 
     def memory(self) -> dict[str, int]:

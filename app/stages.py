@@ -24,7 +24,7 @@ from app.runtime.state import forget_all
 from app.triage.routing import Snapshot
 
 log = logging.getLogger(__name__)
-producer = Producer(settings.bootstrap)
+producer = Producer(settings.bootstrap, [topic.name for topic in topics.ALL if topic.batched])
 snapshot = Snapshot(load_config(), Thresholds(settings.notify_threshold, settings.digest_threshold))
 
 

@@ -1,4 +1,5 @@
-"""One send path: everything the stages produce, as record batches through one producer.
+"""One send path: everything the stages produce, as record batches through one producer
+(two librdkafka clients: inter-stage topics uncompressed, the rest lz4).
 
 Faust's own send path costs about 300 µs a message here (its buffer, futures and sensors per
 record); librdkafka (:class:`Producer`) takes a message in about a µs and builds the requests
@@ -20,7 +21,7 @@ import asyncio
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -141,24 +142,76 @@ class Producer:
     librdkafka builds, sends and retries the produce requests in C on threads of its own, so the
     event loop only hands each message over (aiokafka built them in Python on the loop: about
     10% of a worker's samples at 1,000 new alerts/s). Delivery reports are served by a thread of
-    this producer's; the last one of a send wakes the loop once. Idempotence keeps each
+    each client's; the last one of a send wakes the loop once. Idempotence keeps each
     partition's messages in order through librdkafka's retries and pipelined requests.
+
+    Two clients, as librdkafka compresses per client, not per topic: the ``plain_topics``
+    (inter-stage topics, which the next stage's consumer would decompress on its event loop) go
+    uncompressed; the rest (changelog rows, public topics: most of the bytes, never read back on
+    the hot path) lz4-compressed, so the broker handles fewer bytes. A topic always goes
+    through the same client, so a partition's messages stay in the order they were sent.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, plain_topics: Collection[str] = ()) -> None:
+        self._compressed = _Client(bootstrap, "lz4")
+        self._plain = _Client(bootstrap, "none")
+        self._plain_topics = frozenset(plain_topics)
+
+    async def send(self, messages: dict[Place, list[Message]]) -> dict[Place, int]:
+        """Send every message; return each place's last offset once all are acknowledged.
+
+        A message the broker refused, or did not acknowledge within the delivery timeout
+        (:data:`app.runtime.blocking_producer.DELIVERY_TIMEOUT_MS`), fails the send with
+        aiokafka's ``KafkaError`` (what every caller handles for a send that went unanswered);
+        what failed is for the caller to send again."""
+        reports = _Reports(asyncio.get_running_loop(), sum(map(len, messages.values())))
+        for place, queued in messages.items():
+            topic, partition = place
+            client = self._plain if topic in self._plain_topics else self._compressed
+            producer = client.started()
+            report = partial(reports.report, place)
+            for key, value, timestamp in queued:
+                try:
+                    producer.produce(
+                        topic,
+                        value,
+                        key,
+                        partition=partition,
+                        on_delivery=report,
+                        timestamp=timestamp or 0,
+                    )
+                except BufferError:  # librdkafka's queue is full: the broker is not taking
+                    reports.fail(place, "the producer's queue is full")
+                except KafkaException as error:  # refused before it was sent
+                    reports.fail(place, str(error))
+        return await reports.done
+
+    async def stop(self) -> None:
+        """Deliver what is queued (for up to the delivery timeout), then stop."""
+        await asyncio.gather(self._compressed.stop(), self._plain.stop())
+
+
+class _Client:
+    """One librdkafka producer and the thread serving its delivery reports; a new one after a
+    fatal error."""
+
+    def __init__(self, bootstrap: str, compression: str) -> None:
         self._bootstrap = bootstrap
+        self._compression = compression
         self._producer: KafkaProducer | None = None
         self._polling: threading.Thread | None = None
         self._stopping = threading.Event()
         self._broken = False  # librdkafka reported a fatal error: this producer sends no more
 
-    def _started(self) -> KafkaProducer:
+    def started(self) -> KafkaProducer:
+        """The producer, started on first use (again after a fatal error)."""
         if self._broken:
             self._discard()
         if self._producer is None:
             self._stopping = threading.Event()  # this producer's: a discarded one's thread ends
             # linger 1 ms: a send holds a whole window already
-            self._producer = KafkaProducer(producer_config(self._bootstrap, 1, self._on_error))
+            config = producer_config(self._bootstrap, 1, self._on_error)
+            self._producer = KafkaProducer({**config, "compression.type": self._compression})
             self._polling = threading.Thread(
                 target=_poll,
                 args=(self._producer, self._stopping),
@@ -178,34 +231,6 @@ class Producer:
         still holds (failed, as a fatal error fails everything) and ends."""
         self._stopping.set()
         self._producer, self._polling, self._broken = None, None, False
-
-    async def send(self, messages: dict[Place, list[Message]]) -> dict[Place, int]:
-        """Send every message; return each place's last offset once all are acknowledged.
-
-        A message the broker refused, or did not acknowledge within the delivery timeout
-        (:data:`app.runtime.blocking_producer.DELIVERY_TIMEOUT_MS`), fails the send with
-        aiokafka's ``KafkaError`` (what every caller handles for a send that went unanswered);
-        what failed is for the caller to send again."""
-        producer = self._started()
-        reports = _Reports(asyncio.get_running_loop(), sum(map(len, messages.values())))
-        for place, queued in messages.items():
-            topic, partition = place
-            report = partial(reports.report, place)
-            for key, value, timestamp in queued:
-                try:
-                    producer.produce(
-                        topic,
-                        value,
-                        key,
-                        partition=partition,
-                        on_delivery=report,
-                        timestamp=timestamp or 0,
-                    )
-                except BufferError:  # librdkafka's queue is full: the broker is not taking
-                    reports.fail(place, "the producer's queue is full")
-                except KafkaException as error:  # refused before it was sent
-                    reports.fail(place, str(error))
-        return await reports.done
 
     async def stop(self) -> None:
         """Deliver what is queued (for up to the delivery timeout), then stop."""

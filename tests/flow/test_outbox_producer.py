@@ -5,6 +5,7 @@ not answer fails the send with aiokafka's KafkaError, which every caller handles
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
@@ -30,12 +31,31 @@ async def test_send_returns_each_places_last_offset_once_written_in_order(bootst
     assert_written_in_order(bootstrap, topic)
 
 
+async def test_plain_and_compressed_topics_are_written_alike(bootstrap: str) -> None:
+    plain, compressed = new_topic(bootstrap, 2), new_topic(bootstrap, 2)
+    producer = Producer(bootstrap, plain_topics=[plain])
+    try:
+        ends = []
+        for sends in zip(two_sends(plain), two_sends(compressed), strict=True):
+            ends.append(await producer.send({**sends[0], **sends[1]}))
+    finally:
+        await producer.stop()
+
+    for topic in (plain, compressed):
+        assert [{p: o for p, o in end.items() if p[0] == topic} for end in ends] == [
+            {(topic, 0): 1},
+            {(topic, 0): 2, (topic, 1): 0},
+        ]
+        assert_written_in_order(bootstrap, topic)
+
+
 async def test_a_message_the_broker_refuses_fails_the_send(bootstrap: str) -> None:
     topic = new_topic(bootstrap, 1, **{"max.message.bytes": "2000"})
     producer = Producer(bootstrap)
     try:
         with pytest.raises(KafkaError, match=r"(?i)too large"):
-            await producer.send({(topic, 0): [(None, b"x" * 10_000, None), (None, b"y", None)]})
+            too_large = os.urandom(10_000)  # compressed as much as sent: lz4 gains nothing
+            await producer.send({(topic, 0): [(None, too_large, None), (None, b"y", None)]})
         # the refused message's batch carried "y" too: nothing was written, and the producer
         # goes on
         assert await producer.send({(topic, 0): [(None, b"z", None)]}) == {(topic, 0): 0}

@@ -27,11 +27,12 @@ MESSAGE_BYTES = 1_048_000  # a full batch message; the broker's limit is 1,048,5
 
 
 def producer_config(
-    bootstrap: str, linger_ms: int, on_error: Callable[[KafkaError], None]
+    bootstrap: str, linger_ms: int, on_error: Callable[[KafkaError], None], compression: str
 ) -> dict[str, Any]:
     """The settings of alertflow's librdkafka producers (this one and the stages',
     :class:`app.runtime.outbox.Producer`): ``acks=all``, idempotent, so a partition's
-    messages stay in order through retries; errors to ``on_error``."""
+    messages stay in order through retries; errors to ``on_error``; ``compression`` as
+    librdkafka's ``compression.type`` (``"lz4"``, ``"none"``)."""
     return {
         "bootstrap.servers": bootstrap,
         "acks": "all",
@@ -39,6 +40,7 @@ def producer_config(
         "linger.ms": linger_ms,
         "message.max.bytes": MESSAGE_BYTES,
         "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+        "compression.type": compression,
         "log_level": 0,  # an outage is the worker's to report (app.health), not each retry's
         "error_cb": on_error,
     }
@@ -53,9 +55,7 @@ class BlockingProducer:
         # alerts is repetitive JSON, 6-38x smaller compressed, and each alert is written twice
         # (alerts.normalized, alerts.raw): the broker handles far fewer bytes in a flood
         # (docs/benchmark.md, 2026-12-05 (day))
-        self._producer = Producer(
-            {**producer_config(bootstrap, 0, self._on_error), "compression.type": "lz4"}
-        )
+        self._producer = Producer(producer_config(bootstrap, 0, self._on_error, "lz4"))
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():

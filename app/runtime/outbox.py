@@ -210,8 +210,8 @@ class _Client:
         if self._producer is None:
             self._stopping = threading.Event()  # this producer's: a discarded one's thread ends
             # linger 1 ms: a send holds a whole window already
-            config = producer_config(self._bootstrap, 1, self._on_error)
-            self._producer = KafkaProducer({**config, "compression.type": self._compression})
+            config = producer_config(self._bootstrap, 1, self._on_error, self._compression)
+            self._producer = KafkaProducer(config)
             self._polling = threading.Thread(
                 target=_poll,
                 args=(self._producer, self._stopping),

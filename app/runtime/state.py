@@ -26,7 +26,7 @@ from typing import Any, Protocol, cast
 
 import faust
 import orjson
-from faust.types import TP, TableT
+from faust.types import TableT
 
 from app.runtime.outbox import Outbox
 from app.runtime.store import RowStore
@@ -106,7 +106,7 @@ class StateTable:
 
     def written(self, partition: int, last_offset: int) -> None:
         """Note that the changelog holds this worker's writes up to ``last_offset``."""
-        self.store.set_persisted_offset(TP(self.changelog, partition), last_offset)
+        self.store.note_offset(partition, last_offset)
 
     def write(self, outbox: Outbox, writes: dict[Place, Any]) -> None:
         """Write rows (``_DELETED`` deletes) to the store, one batch per partition, and queue

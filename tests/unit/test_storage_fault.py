@@ -40,9 +40,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-# a write that waits inside RocksDB cannot be interrupted by a signal: the thread method ends
-# the whole run with every thread's stack instead of holding it for good
-@pytest.mark.timeout(120, method="thread")
 def test_rocksdb_without_its_log_on_a_full_disk_writes_again_by_itself_losing_nothing(
     small_disk: Path,
 ) -> None:

@@ -47,7 +47,7 @@ from tables.correlation import correlation
 from tables.expiry import ExpiringRows
 from tables.incidents import incidents
 from tables.inhibitors import changelog as inhibitors_changelog
-from tables.inhibitors import read_sources
+from tables.inhibitors import firing
 from tables.members import members
 from tables.nflog import nflog
 from tables.silences import silences
@@ -167,7 +167,7 @@ def _timers(partition: int) -> Timers:
 
 def _muting() -> Muting:
     rules = CONFIG.current.inhibit_rules
-    sources = read_sources() if rules else []
+    sources = firing.current(rules) if rules else None
     return Muting.of(cast(Iterable[Silence], cast(Any, silences).values()), rules, sources)
 
 

@@ -6,7 +6,9 @@ per partition as the runtime hands them over:
 
 - ``new``: every alert new, ten per incident (the incident opens, pages, is updated);
 - ``storm``: every alert into one incident (its head folds them all);
-- ``resolve``: the alerts of ``new`` resolving.
+- ``resolve``: the alerts of ``new`` resolving;
+- ``inhibit``: ``new`` under Alertmanager's usual inhibition rule, every other alert critical
+  (a source that stays firing: 10,000 of them by the end), the rest warnings it may mute.
 """
 
 from __future__ import annotations
@@ -19,6 +21,19 @@ from app.notify.simulate import Simulation, config_of, sim_alert
 ALERTS = 20_000
 BATCH = 256
 CONFIG = config_of({"routes": {"receiver": "ops", "group_interval": "1m"}}, "ops")
+INHIBITING = config_of(
+    {
+        "routes": {"receiver": "ops", "group_interval": "1m"},
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity=~"warning|info"'],
+                "equal": ["alertname", "cluster"],
+            }
+        ],
+    },
+    "ops",
+)
 
 
 def _new(n: int) -> tuple[str, dict]:  # type: ignore[type-arg]
@@ -28,6 +43,12 @@ def _new(n: int) -> tuple[str, dict]:  # type: ignore[type-arg]
 
 def _storm(n: int) -> tuple[str, dict]:  # type: ignore[type-arg]
     return "storm", sim_alert(f"s{n}", "storm", n * 10)  # type: ignore[return-value]
+
+
+def _critical_or_not(n: int) -> tuple[str, dict]:  # type: ignore[type-arg]
+    incident, alert = _new(n)
+    labels = {"alertname": f"A{n % 50}", "cluster": f"c{n % 7}", "instance": f"h{n}"}
+    return incident, {**alert, "severity": "critical" if n % 2 else "warning", "labels": labels}
 
 
 def _resolved(n: int) -> tuple[str, dict]:  # type: ignore[type-arg]
@@ -56,6 +77,7 @@ def main() -> None:
     sim = Simulation(CONFIG, keep=False)
     figures = {"new": measure(sim, _new), "resolve": measure(sim, _resolved)}
     figures["storm"] = measure(Simulation(CONFIG, keep=False), _storm)
+    figures["inhibit"] = measure(Simulation(INHIBITING, keep=False), _critical_or_not)
     for name, figure in figures.items():
         print(f"notify {name:8} {figure:7.1f} µs/alert ({ALERTS} alerts)")
 

@@ -20,7 +20,8 @@ alert), the inhibition sources as of the call's start plus those its own alerts 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, insort
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,23 +42,14 @@ class InhibitRule:
         """Whether an alert with ``labels`` can inhibit others under this rule."""
         return all(m.matches(labels) for m in self.source)
 
-    def inhibits(self, source: Mapping[str, str], target: Mapping[str, str]) -> bool:
-        """Whether a firing ``source`` mutes ``target`` under this rule.
+    def is_target(self, labels: Mapping[str, str]) -> bool:
+        """Whether an alert with ``labels`` can be muted under this rule."""
+        return all(m.matches(labels) for m in self.target)
 
-        >>> from app.matchers import parse_matcher
-        >>> rule = InhibitRule((parse_matcher("severity=critical"),),
-        ...     (parse_matcher("severity=warning"),), equal=("cluster",))
-        >>> crit = {"severity": "critical", "cluster": "eu"}
-        >>> rule.inhibits(crit, {"severity": "warning", "cluster": "eu"})
-        True
-        >>> rule.inhibits(crit, {"severity": "warning", "cluster": "us"})
-        False
-        """
-        return (
-            self.is_source(source)
-            and all(m.matches(target) for m in self.target)
-            and all(source.get(name, "") == target.get(name, "") for name in self.equal)
-        )
+    def key(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        """The values of the ``equal`` labels (missing ones empty): a source mutes a target that
+        has the same."""
+        return tuple(labels.get(name, "") for name in self.equal)
 
 
 def is_source(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> bool:
@@ -65,28 +57,73 @@ def is_source(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> bool:
     return any(rule.is_source(labels) for rule in rules)
 
 
-def inhibited_by(
-    rules: Iterable[InhibitRule],
-    alert_id: str,
-    labels: Mapping[str, str],
-    sources: Iterable[tuple[str, Mapping[str, str]]],
-) -> str | None:
-    """The id of a firing source alert that mutes this one, if any (never the alert itself).
+class Sources:
+    """The firing inhibition sources, indexed per rule by their ``equal`` labels' values: what
+    mutes an alert is found in a few lookups however many sources fire (a storm of critical
+    alerts under Alertmanager's usual rule has thousands).
 
     >>> from app.matchers import parse_matcher
-    >>> rules = [InhibitRule((parse_matcher("alertname=NodeDown"),),
-    ...     (parse_matcher("alertname!=NodeDown"),), equal=("node",))]
-    >>> sources = [("s1", {"alertname": "NodeDown", "node": "n1"})]
-    >>> inhibited_by(rules, "a1", {"alertname": "DiskFull", "node": "n1"}, sources)
+    >>> rule = InhibitRule((parse_matcher("severity=critical"),),
+    ...     (parse_matcher("severity=warning"),), equal=("cluster",))
+    >>> sources = Sources((rule,), [("s2", {"severity": "critical", "cluster": "eu"})])
+    >>> sources.add("s1", {"severity": "critical", "cluster": "eu"})
+    >>> sources.inhibitor("a1", {"severity": "warning", "cluster": "eu"})  # the first id
     's1'
-    >>> inhibited_by(rules, "s1", sources[0][1], sources) is None
+    >>> sources.inhibitor("a1", {"severity": "warning", "cluster": "us"}) is None
     True
+    >>> sources.remove("s1"); sources.inhibitor("a1", {"severity": "warning", "cluster": "eu"})
+    's2'
     """
-    rules = tuple(rules)
-    for source_id, source in sorted(sources, key=lambda s: s[0]):
-        if source_id != alert_id and any(rule.inhibits(source, labels) for rule in rules):
-            return source_id
-    return None
+
+    def __init__(
+        self, rules: tuple[InhibitRule, ...], sources: Iterable[tuple[str, Mapping[str, str]]]
+    ) -> None:
+        self.rules = rules
+        self.labels: dict[str, Mapping[str, str]] = {}
+        self._ids: list[dict[tuple[str, ...], list[str]]] = [{} for _ in rules]  # sorted ids
+        for source_id, labels in sources:
+            self.add(source_id, labels)
+
+    def __contains__(self, source_id: str) -> bool:
+        return source_id in self.labels
+
+    def __bool__(self) -> bool:
+        return bool(self.labels)
+
+    def add(self, source_id: str, labels: Mapping[str, str]) -> None:
+        """Index a source that fires (again: with these labels)."""
+        if source_id in self.labels:
+            self.remove(source_id)
+        self.labels[source_id] = labels
+        for rule, ids in zip(self.rules, self._ids, strict=True):
+            if rule.is_source(labels):
+                insort(ids.setdefault(rule.key(labels), []), source_id)
+
+    def remove(self, source_id: str) -> None:
+        """Forget a source that resolved."""
+        labels = self.labels.pop(source_id)
+        for rule, ids in zip(self.rules, self._ids, strict=True):
+            key = rule.key(labels)
+            same = ids.get(key)
+            if same and rule.is_source(labels):
+                del same[bisect_left(same, source_id)]
+                if not same:
+                    del ids[key]
+
+    def inhibitor(
+        self, alert_id: str, labels: Mapping[str, str], skip: Container[str] = ()
+    ) -> str | None:
+        """The first id (in order) of a source that mutes an alert with ``labels`` under some
+        rule, never the alert itself nor one in ``skip``; ``None`` when none does."""
+        found = None
+        for rule, ids in zip(self.rules, self._ids, strict=True):
+            same = ids.get(rule.key(labels)) if rule.is_target(labels) else None
+            for source_id in same or ():
+                if source_id != alert_id and source_id not in skip:
+                    if found is None or source_id < found:
+                        found = source_id
+                    break
+        return found
 
 
 @dataclass(frozen=True)
@@ -108,7 +145,7 @@ class Muting:
     >>> silence = {"id": "s1", "matchers": [{"name": "service", "value": "db",
     ...     "isRegex": False, "isEqual": True}], "starts_at": "2026-01-01T00:00:00Z",
     ...     "ends_at": "2026-01-01T01:00:00Z", "created_by": "ann", "comment": ""}
-    >>> muting = Muting.of([silence], rules, [])
+    >>> muting = Muting.of([silence], rules)
     >>> at = epoch_ms("2026-01-01T00:30:00Z")
     >>> muting.why("a1", {"service": "db"}, at)
     'silenced by s1 (ann) until 2026-01-01T01:00:00Z'
@@ -124,7 +161,12 @@ class Muting:
 
     silences: tuple[_Silence, ...]
     rules: tuple[InhibitRule, ...]
-    sources: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    sources: Sources  # the firing sources as the call starts: read, never changed here
+    _added: Sources = field(init=False)  # sources this call's alerts fired (or fired again)
+    _removed: set[str] = field(init=False, default_factory=set)  # ``sources`` to pass over
+
+    def __post_init__(self) -> None:
+        self._added = Sources(self.rules, ())
 
     @property
     def active(self) -> bool:
@@ -136,9 +178,10 @@ class Muting:
         cls,
         silences: Iterable[Silence],
         rules: tuple[InhibitRule, ...],
-        sources: Iterable[tuple[str, Mapping[str, str]]],
+        sources: Sources | None = None,
     ) -> Muting:
-        """The snapshot of the given silences, rules and firing inhibition sources."""
+        """The snapshot of the given silences, rules and firing inhibition sources (indexed
+        for ``rules``)."""
         compiled = [
             _Silence(
                 epoch_ms(s["starts_at"]),
@@ -150,7 +193,7 @@ class Muting:
             for s in silences
         ]
         compiled.sort(key=lambda s: s.order)
-        return cls(tuple(compiled), rules, dict(sorted(sources)) if rules else {})
+        return cls(tuple(compiled), rules, Sources(rules, ()) if sources is None else sources)
 
     def why(self, alert_id: str, labels: Mapping[str, str], at_ms: int) -> str | None:
         """Why an alert with ``labels`` is muted at event time ``at_ms``, or ``None``."""
@@ -159,8 +202,12 @@ class Muting:
                 m.matches(labels) for m in silence.matchers
             ):
                 return silence.reason
-        if self.rules and self.sources:
-            source = inhibited_by(self.rules, alert_id, labels, self.sources.items())
+        if self.sources or self._added:
+            found = (
+                self._added.inhibitor(alert_id, labels),
+                self.sources.inhibitor(alert_id, labels, self._removed),
+            )
+            source = min((s for s in found if s is not None), default=None)
             if source is not None:
                 return f"inhibited by alert {source}"
         return None
@@ -170,12 +217,23 @@ class Muting:
     ) -> tuple[str, dict[str, Any] | None] | None:
         """The change to the inhibition sources an alert makes, if any: ``(alert id, row)``,
         the row ``None`` when a source resolved."""
+        firing = alert_id in self._added or (
+            alert_id in self.sources and alert_id not in self._removed
+        )
         if status == "firing" and is_source(self.rules, labels):
-            if alert_id in self.sources:
+            if firing:
                 return None
-            self.sources[alert_id] = labels
+            self._forget(alert_id)
+            self._added.add(alert_id, labels)
             return alert_id, {"labels": dict(labels), "incident_id": incident_id}
-        if status != "firing" and alert_id in self.sources:
-            del self.sources[alert_id]
+        if status != "firing" and firing:
+            self._forget(alert_id)
             return alert_id, None
         return None
+
+    def _forget(self, alert_id: str) -> None:
+        """Pass over what was known of ``alert_id`` as a source before this call's change."""
+        if alert_id in self._added:
+            self._added.remove(alert_id)
+        if alert_id in self.sources:
+            self._removed.add(alert_id)

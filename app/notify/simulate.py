@@ -111,7 +111,7 @@ class Simulation:
         self.settings = settings or Settings("http://alertflow", LabelPolicy())
         self.answer = answer  # deliveries succeed at once
         self.keep = keep  # keep what was published and sent (a benchmark does not)
-        self.muting = muting or Muting.of([], config.inhibit_rules, [])
+        self.muting = muting or Muting.of([], config.inhibit_rules)
         self.wall_ms = 0
         self.tables = {name: MemoryTable(name, partitions) for name in TABLES}
         self.timers = [Timers() for _ in range(partitions)]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+import random
+from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
+from typing import Any, cast
 
+import orjson
 import pytest
 
 from app.config import ConfigError, from_document
-from app.notify.muting import InhibitRule, inhibited_by, is_source
+from app.notify.muting import InhibitRule, Muting, Sources, is_source
+from tables.inhibitors import FiringSources
 
 
 def parse_rules(rules: list[dict[str, Any]]) -> tuple[InhibitRule, ...]:
@@ -23,6 +28,77 @@ RULES = parse_rules(
         }
     ]
 )
+
+
+def inhibited_by(
+    rules: tuple[InhibitRule, ...],
+    alert_id: str,
+    labels: Mapping[str, str],
+    sources: Iterable[tuple[str, Mapping[str, str]]],
+) -> str | None:
+    return Sources(rules, sources).inhibitor(alert_id, labels)
+
+
+def scanned(
+    rules: tuple[InhibitRule, ...], alert_id: str, labels: Mapping[str, str], sources: Sources
+) -> str | None:
+    """The rule read literally: the first source, in id order, that mutes the alert."""
+    for source_id, source in sorted(sources.labels.items()):
+        if source_id != alert_id and any(
+            rule.is_source(source)
+            and rule.is_target(labels)
+            and rule.key(source) == rule.key(labels)
+            for rule in rules
+        ):
+            return source_id
+    return None
+
+
+def test_the_index_finds_what_a_scan_of_every_source_finds() -> None:
+    rules = parse_rules(
+        [
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity!="critical"'],
+                "equal": ["cluster", "service"],
+            },
+            {
+                "source_matchers": ["alertname=NodeDown"],
+                "target_matchers": ['alertname!="NodeDown"'],
+                "equal": ["node"],
+            },
+            {"source_matchers": ["team=db"], "target_matchers": ["team=db"]},
+        ]
+    )
+    draw = random.Random(7)
+
+    def labels() -> dict[str, str]:
+        return {
+            name: draw.choice(values)
+            for name, values in (
+                ("severity", ["critical", "warning"]),
+                ("alertname", ["NodeDown", "Disk", "Cpu"]),
+                ("cluster", ["eu", "us"]),
+                ("service", ["a", "b", "c"]),
+                ("node", ["n1", "n2", "n3", "n4"]),
+                ("team", ["db", "web"]),
+            )
+            if draw.random() < 0.8
+        }
+
+    sources = Sources(rules, [])
+    checked = muted = 0
+    for step in range(3000):
+        alert_id = f"a{draw.randrange(60):02d}"
+        if alert_id in sources and draw.random() < 0.4:
+            sources.remove(alert_id)
+        elif draw.random() < 0.5:
+            sources.add(alert_id, labels())
+        target = labels()
+        found = sources.inhibitor(alert_id, target)
+        assert found == scanned(rules, alert_id, target, sources), step
+        checked, muted = checked + 1, muted + (found is not None)
+    assert 0.2 * checked < muted < 0.9 * checked  # both answers were asked often
 
 
 def test_a_firing_source_mutes_targets_that_share_the_equal_labels() -> None:
@@ -74,3 +150,46 @@ def test_the_old_syntax_means_the_same_as_the_new() -> None:
 def test_invalid_rules_name_the_path(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_rules([spec])
+
+
+def test_a_call_changes_the_sources_for_itself_and_leaves_the_shared_index_alone() -> None:
+    critical = {"tenant": "t", "cluster": "eu", "severity": "critical"}
+    warning = {**critical, "severity": "warning"}
+    shared = Sources(RULES, [("s1", critical)])
+    muting = Muting.of([], RULES, shared)
+    assert muting.why("a1", warning, 0) == "inhibited by alert s1"
+    assert muting.track("s1", critical, "resolved", "i1") == ("s1", None)
+    assert muting.why("a1", warning, 0) is None
+    assert muting.track("s1", critical, "resolved", "i1") is None  # already resolved
+    assert muting.track("s2", critical, "firing", "i2") == (
+        "s2",
+        {"labels": critical, "incident_id": "i2"},
+    )
+    assert muting.track("s2", critical, "firing", "i2") is None  # already firing
+    assert muting.why("a1", warning, 0) == "inhibited by alert s2"
+    assert muting.track("s1", critical, "firing", "i1") is not None  # fires again
+    assert muting.why("a1", warning, 0) == "inhibited by alert s1"
+    assert list(shared.labels) == ["s1"]  # the next call starts from the changelog's view
+    assert Muting.of([], RULES, shared).why("a1", warning, 0) == "inhibited by alert s1"
+
+
+def test_the_firing_index_follows_the_changelog_and_is_read_again_when_it_must() -> None:
+    rows = {b"s1": orjson.dumps({"labels": {"severity": "critical"}, "incident_id": "i1"})}
+    table = SimpleNamespace(changes={}, overflowed=False, items=lambda: list(rows.items()))
+    firing = FiringSources(cast(Any, table))
+    target = {"severity": "warning"}
+    assert firing.current(RULES).inhibitor("a1", target) == "s1"  # read whole
+    rows[b"s0"] = orjson.dumps({"labels": {"severity": "critical"}, "incident_id": "i0"})
+    table.changes[b"s0"] = rows[b"s0"]
+    assert firing.current(RULES).inhibitor("a1", target) == "s0"  # followed
+    assert table.changes == {}
+    del rows[b"s0"]
+    table.changes[b"s0"] = None  # resolved: a tombstone
+    assert firing.current(RULES).inhibitor("a1", target) == "s1"
+    rows[b"s0"] = rows[b"s1"]
+    table.overflowed = True  # too many changes went by: read whole again
+    assert firing.current(RULES).inhibitor("a1", target) == "s0"
+    assert not table.overflowed
+    other = parse_rules([{"source_matchers": ["severity=page"], "target_matchers": ["x=y"]}])
+    assert firing.current(other).rules == other  # new rules: indexed for them
+    assert firing.current(RULES).inhibitor("a1", target) == "s0"

@@ -103,7 +103,7 @@ def test_a_silenced_alert_flows_suppressed_and_pages_nobody() -> None:
         "comment": "migration",
         "updated_at": ms_time(0),
     }
-    sim = Simulation(CONFIG, muting=Muting.of([silence], (), []))
+    sim = Simulation(CONFIG, muting=Muting.of([silence], ()))
     sim.alerts([("i1", sim_alert("a1", "i1", MIN))])
     ((_, published, _),) = sim.out.enriched
     assert published["decision"] == "suppress"

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
@@ -34,13 +34,12 @@ from app.faust_app import app, at_start, every, settings
 from app.learning.labels import LabelPolicy
 from app.notify import events
 from app.notify.delivery import Deliveries
-from app.notify.muting import Muting
+from app.notify.muting import Muting, Sources
 from app.notify.step import LOG, Outputs, Settings, Step, Tables
 from app.notify.timers import Timers
 from app.records import Alert
 from app.runtime import Context, Record, partition_of, run_stage
 from app.runtime.state import Rows
-from app.silences import Silence
 from app.sinks.base import Outcome
 from app.stages import periodic, producer, send_ticks, snapshot, stage
 from tables.correlation import correlation
@@ -50,7 +49,7 @@ from tables.inhibitors import changelog as inhibitors_changelog
 from tables.inhibitors import firing
 from tables.members import members
 from tables.nflog import nflog
-from tables.silences import silences
+from tables.silences import compiled_silences
 from tables.timers import timers
 
 log = logging.getLogger(__name__)
@@ -167,8 +166,8 @@ def _timers(partition: int) -> Timers:
 
 def _muting() -> Muting:
     rules = CONFIG.current.inhibit_rules
-    sources = firing.current(rules) if rules else None
-    return Muting.of(cast(Iterable[Silence], cast(Any, silences).values()), rules, sources)
+    sources = firing.current(rules) if rules else Sources(rules, ())
+    return Muting(compiled_silences.current(), rules, sources)
 
 
 def _measure(out: Outputs) -> None:

@@ -6,17 +6,14 @@ change applied as it comes. One partition, as Faust advises for global tables.
 
 from __future__ import annotations
 
-from typing import cast
-
-import faust
-
 from app.faust_app import app
+from tables.noted import NotedGlobalTable
 
 
-def topic_table(name: str, topic: str, help: str) -> faust.GlobalTable:
+def topic_table(name: str, topic: str, help: str) -> NotedGlobalTable:
     """The global table ``name`` on the compacted topic ``topic``, registered with the app."""
 
-    class TopicTable(faust.GlobalTable):
+    class TopicTable(NotedGlobalTable):
         def _changelog_topic_name(self) -> str:
             return topic
 
@@ -32,4 +29,5 @@ def topic_table(name: str, topic: str, help: str) -> faust.GlobalTable:
         synchronize_all_active_partitions=True,
         help=help,
     )
-    return cast(faust.GlobalTable, app.tables.add(table))
+    app.tables.add(table)
+    return table

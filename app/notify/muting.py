@@ -127,7 +127,9 @@ class Sources:
 
 
 @dataclass(frozen=True)
-class _Silence:
+class CompiledSilence:
+    """A silence as muting checks it: times in epoch ms, matchers parsed."""
+
     starts_ms: int
     ends_ms: int
     matchers: tuple[Matcher, ...]
@@ -159,7 +161,7 @@ class Muting:
     True
     """
 
-    silences: tuple[_Silence, ...]
+    silences: tuple[CompiledSilence, ...]
     rules: tuple[InhibitRule, ...]
     sources: Sources  # the firing sources as the call starts: read, never changed here
     _added: Sources = field(init=False)  # sources this call's alerts fired (or fired again)
@@ -182,18 +184,7 @@ class Muting:
     ) -> Muting:
         """The snapshot of the given silences, rules and firing inhibition sources (indexed
         for ``rules``)."""
-        compiled = [
-            _Silence(
-                epoch_ms(s["starts_at"]),
-                epoch_ms(s["ends_at"]),
-                tuple(from_api(m) for m in s["matchers"]),
-                reason(s),
-                (s["starts_at"], s["id"]),
-            )
-            for s in silences
-        ]
-        compiled.sort(key=lambda s: s.order)
-        return cls(tuple(compiled), rules, Sources(rules, ()) if sources is None else sources)
+        return cls(compiled(silences), rules, Sources(rules, ()) if sources is None else sources)
 
     def why(self, alert_id: str, labels: Mapping[str, str], at_ms: int) -> str | None:
         """Why an alert with ``labels`` is muted at event time ``at_ms``, or ``None``."""
@@ -237,3 +228,18 @@ class Muting:
             self._added.remove(alert_id)
         if alert_id in self.sources:
             self._removed.add(alert_id)
+
+
+def compiled(silences: Iterable[Silence]) -> tuple[CompiledSilence, ...]:
+    """``silences`` compiled for muting, in the order muting tries them (start, then id)."""
+    found = [
+        CompiledSilence(
+            epoch_ms(s["starts_at"]),
+            epoch_ms(s["ends_at"]),
+            tuple(from_api(m) for m in s["matchers"]),
+            reason(s),
+            (s["starts_at"], s["id"]),
+        )
+        for s in silences
+    ]
+    return tuple(sorted(found, key=lambda s: s.order))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
-import orjson
 import pytest
 
 from app.config import ConfigError, from_document
 from app.notify.muting import InhibitRule, Muting, Sources, is_source
 from tables.inhibitors import FiringSources
+from tables.noted import CHANGES_MAX
+from tests.changelog import events, memory_table
 
 
 def parse_rules(rules: list[dict[str, Any]]) -> tuple[InhibitRule, ...]:
@@ -174,22 +174,23 @@ def test_a_call_changes_the_sources_for_itself_and_leaves_the_shared_index_alone
 
 
 def test_the_firing_index_follows_the_changelog_and_is_read_again_when_it_must() -> None:
-    rows = {b"s1": orjson.dumps({"labels": {"severity": "critical"}, "incident_id": "i1"})}
-    table = SimpleNamespace(changes={}, overflowed=False, items=lambda: list(rows.items()))
-    firing = FiringSources(cast(Any, table))
+    table = memory_table("test-inhibitors")
+    critical = {"labels": {"severity": "critical"}, "incident_id": "i"}
+    table.apply_changelog_batch(events(("s1", critical), raw=True))
+    firing = FiringSources(table)
     target = {"severity": "warning"}
     assert firing.current(RULES).inhibitor("a1", target) == "s1"  # read whole
-    rows[b"s0"] = orjson.dumps({"labels": {"severity": "critical"}, "incident_id": "i0"})
-    table.changes[b"s0"] = rows[b"s0"]
+    table.apply_changelog_batch(events(("s0", critical), ("s3", critical), raw=True))
+    assert table.changes.keys() == {b"s0", b"s3"}
     assert firing.current(RULES).inhibitor("a1", target) == "s0"  # followed
     assert table.changes == {}
-    del rows[b"s0"]
-    table.changes[b"s0"] = None  # resolved: a tombstone
+    table.apply_changelog_batch(events(("s0", None), raw=True))  # resolved: a tombstone
     assert firing.current(RULES).inhibitor("a1", target) == "s1"
-    rows[b"s0"] = rows[b"s1"]
-    table.overflowed = True  # too many changes went by: read whole again
+    many = [(f"x{n:05d}", None) for n in range(CHANGES_MAX)]
+    table.apply_changelog_batch(events(("s0", critical), *many, raw=True))
+    assert table.overflowed and not table.changes  # too many to note: read whole again
     assert firing.current(RULES).inhibitor("a1", target) == "s0"
     assert not table.overflowed
     other = parse_rules([{"source_matchers": ["severity=page"], "target_matchers": ["x=y"]}])
     assert firing.current(other).rules == other  # new rules: indexed for them
-    assert firing.current(RULES).inhibitor("a1", target) == "s0"
+    assert firing.current(RULES).inhibitor("s0", target) == "s1"

@@ -8,6 +8,8 @@ import pytest
 
 from app.records import epoch_ms
 from app.silences import SilenceError, expire, parse_silence, reason, silencing, state
+from tables.silences import CompiledSilences
+from tests.changelog import events, memory_table
 
 NOW = "2026-11-23T10:00:00Z"
 
@@ -103,3 +105,16 @@ def test_a_pathological_regex_silence_does_not_stall_matching() -> None:
     for _ in range(50):
         assert silencing([silence], labels, epoch_ms("2026-11-23T10:30:00Z")) == []
     assert time.perf_counter() - started < 2.0
+
+
+def test_silences_are_compiled_again_only_after_the_table_changed() -> None:
+    table = memory_table("test-silences")
+    table.apply_changelog_batch(events(("a", _silence(id="a"))))
+    silences = CompiledSilences(table)
+    first = silences.current()
+    assert [s.order[1] for s in first] == ["a"]
+    assert silences.current() is first  # nothing changed: not compiled again
+    table.apply_changelog_batch(events(("b", _silence(id="b", starts_at="2026-11-23T09:00:00Z"))))
+    assert [s.order[1] for s in silences.current()] == ["b", "a"]  # by start
+    table.apply_changelog_batch(events(("b", None)))  # deleted
+    assert [s.order[1] for s in silences.current()] == ["a"]

@@ -158,8 +158,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def worker(bootstrap: str, data_dir: Path, webhook_url: str) -> tuple[Process, str]:
-    """An ``alertflow worker`` (not yet started) and its base URL."""
+def worker(
+    bootstrap: str, data_dir: Path, webhook_url: str, config: Path | None = None
+) -> tuple[Process, str]:
+    """An ``alertflow worker`` (not yet started) and its base URL; ``config``: its
+    ``ALERTFLOW_CONFIG``."""
     port = free_port()
     env = clean_env(
         KAFKA_BOOTSTRAP=bootstrap,
@@ -167,6 +170,7 @@ def worker(bootstrap: str, data_dir: Path, webhook_url: str) -> tuple[Process, s
         ALERTFLOW_DATA_DIR=str(data_dir),
         ALERTFLOW_WEBHOOK_URL=webhook_url,
         ALERTFLOW_LOG_LEVEL="warning",
+        **({"ALERTFLOW_CONFIG": str(config.resolve())} if config else {}),
     )
     argv = [str(REPO / ".venv" / "bin" / "alertflow"), "worker"]
     return Process("worker", argv, data_dir / f"worker-{port}.log", env), f"http://127.0.0.1:{port}"

@@ -14,8 +14,10 @@ never inhibits itself. The firing sources are kept in :mod:`tables.inhibitors`, 
 worker reads whole. A muted alert still flows to ``alerts.enriched`` (decision ``suppress``,
 with the silence or the source in its reasons); only the notification is held back.
 
-:class:`Muting` is the snapshot one handler call decides with: silences compiled once (not per
-alert), the inhibition sources as of the call's start plus those its own alerts add or remove.
+:class:`Muting` is the snapshot one handler call decides with: the silences compiled (once per
+change of their table, :mod:`tables.silences`), the inhibition sources indexed as of the call's
+start (:class:`Sources`, kept by :mod:`tables.inhibitors`) plus those its own alerts add or
+remove, kept apart so that the shared index only follows the changelog.
 """
 
 from __future__ import annotations

@@ -106,9 +106,10 @@ class Sources:
         labels = self.labels.pop(source_id)
         for rule, ids in zip(self.rules, self._ids, strict=True):
             key = rule.key(labels)
-            same = ids.get(key)
-            if same and rule.is_source(labels):
-                del same[bisect_left(same, source_id)]
+            same = ids.get(key, [])
+            at = bisect_left(same, source_id)
+            if at < len(same) and same[at] == source_id:
+                del same[at]
                 if not same:
                     del ids[key]
 

@@ -43,8 +43,8 @@ test-flow: install $(KAFKA_JARS) test-tools
 	$(BIN)/python -m pytest $(FLOW_TESTS)
 
 lint: install
-	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait
-	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait
+	$(BIN)/ruff check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait scripts/bench scripts/benchlib
+	$(BIN)/ruff format --check app agents tables tests scripts/eval-templates scripts/replay scripts/amtool-matchers scripts/bench-unit scripts/eval-ait scripts/bench scripts/benchlib
 	$(BIN)/mypy
 
 bench: install $(KAFKA_JARS)

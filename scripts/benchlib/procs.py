@@ -145,7 +145,8 @@ class Process:
             process.wait()
 
 
-KEPT = ("ALERTFLOW_PARTITIONS", "ALERTFLOW_PARSE_PROCESSES")  # what a bench run may vary; the topics are created with it
+# what a bench run may vary (the topics are created with it)
+KEPT = ("ALERTFLOW_PARTITIONS", "ALERTFLOW_PARSE_PROCESSES")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

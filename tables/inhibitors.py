@@ -48,10 +48,9 @@ class FiringSources:
             self._index = Sources(rules, _read(self._table))
             return self._index
         for key, raw in changes.items():
-            source_id = key.decode()
-            row = orjson.loads(raw) if raw else None
-            if row:
-                self._index.add(source_id, row["labels"])
+            source_id, labels = key.decode(), _labels(raw)
+            if labels is not None:
+                self._index.add(source_id, labels)
             elif source_id in self._index:
                 self._index.remove(source_id)
         return self._index
@@ -59,12 +58,14 @@ class FiringSources:
 
 def _read(table: NotedGlobalTable) -> list[tuple[str, dict[str, str]]]:
     """Every firing source alert in ``table``: ``(alert id, labels)``."""
-    found = []
-    for key, raw in table.items():
-        row = orjson.loads(raw) if raw else None
-        if row:
-            found.append((key.decode(), row["labels"]))
-    return found
+    rows = ((key.decode(), _labels(raw)) for key, raw in table.items())
+    return [(source_id, labels) for source_id, labels in rows if labels is not None]
+
+
+def _labels(raw: bytes | None) -> dict[str, str] | None:
+    """The labels of a source's row, ``None`` for a tombstone."""
+    row = orjson.loads(raw) if raw else None
+    return row["labels"] if row else None
 
 
 firing = FiringSources(inhibitors)

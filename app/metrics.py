@@ -78,6 +78,13 @@ stage_duration = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+gc_pause = Histogram(
+    "alertflow_gc_pause_seconds",
+    "Seconds one collection of Python's cycle collector held the interpreter.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
 stage_records = Counter(
     "alertflow_stage_records",
     "Records a stage handled.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 from benchlib.kafka import LagSample
@@ -98,3 +99,36 @@ def traffic_lines(rows: Sequence[tuple[str, int, int]]) -> list[str]:
     lines = [f"{'topic':<40}{'messages':>11}{'MB':>10}"]
     lines += [f"{name:<40}{count:>11,}{size / 1e6:>10.1f}" for name, count, size in rows]
     return lines
+
+
+def pauses(changes: Counter[tuple[str, str]], seconds: float) -> tuple[str, str]:
+    """A bench row's value and detail for the collector's pauses over ``seconds``: the changes
+    of ``alertflow_gc_pause_seconds`` ((sample name, bucket bound) → value).
+
+    >>> changes = Counter({("alertflow_gc_pause_seconds_count", ""): 3,
+    ...                    ("alertflow_gc_pause_seconds_sum", ""): 0.2,
+    ...                    ("alertflow_gc_pause_seconds_bucket", "0.05"): 2,
+    ...                    ("alertflow_gc_pause_seconds_bucket", "0.25"): 3,
+    ...                    ("alertflow_gc_pause_seconds_bucket", "+Inf"): 3})
+    >>> pauses(changes, 10.0)
+    ('200 ms in all', '3 collections in 10 s, the longest ≤ 250 ms; 2.0% of the time')
+    >>> pauses(Counter(), 10.0)[1]
+    'no collection in 10 s'
+    """
+    count = changes[("alertflow_gc_pause_seconds_count", "")]
+    total = changes[("alertflow_gc_pause_seconds_sum", "")]
+    if not count:
+        return "0 ms", f"no collection in {seconds:.0f} s"
+    buckets = sorted(
+        (float(bound), value)
+        for (name, bound), value in changes.items()
+        if name.endswith("_bucket")
+    )
+    longest = next(bound for bound, value in buckets if value >= count)  # +Inf holds them all
+    finite = [bound for bound, _ in buckets if math.isfinite(bound)]
+    within = f"≤ {longest * 1000:,.0f}" if math.isfinite(longest) else f"> {finite[-1] * 1000:,.0f}"
+    return (
+        f"{total * 1000:,.0f} ms in all",
+        f"{count:,.0f} collections in {seconds:.0f} s, the longest {within} ms; "
+        f"{total / seconds:.1%} of the time",
+    )

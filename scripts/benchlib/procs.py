@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -60,6 +61,39 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue  # a child that ended meanwhile: its time is in the worker's cutime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def main_thread_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process's main thread so far
+    (/proc/<pid>/task/<pid>/stat): for a worker, its event loop with every stage."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class MainThreadSampler:
+    """Samples a process's main-thread CPU every ``interval`` seconds in a background thread:
+    ``(perf_counter, CPU seconds)`` pairs, until :meth:`stop`."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.samples.append((time.perf_counter(), main_thread_seconds(self.pid)))
+            except OSError:
+                return  # the process ended
+
+    def stop(self) -> list[tuple[float, float]]:
+        """Stop sampling; the samples taken."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.samples
 
 
 def with_children(pid: int) -> list[int]:

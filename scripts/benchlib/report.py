@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -131,4 +132,31 @@ def pauses(changes: Counter[tuple[str, str]], seconds: float) -> tuple[str, str]
         f"{total * 1000:,.0f} ms in all",
         f"{count:,.0f} collections in {seconds:.0f} s, the longest {within} ms; "
         f"{total / seconds:.1%} of the time",
+    )
+
+
+def main_thread(
+    samples: Sequence[tuple[float, float]], start: float, end: float
+) -> tuple[str, str]:
+    """A bench row's value and detail for a worker's main thread between ``start`` and ``end``
+    (perf_counter): its share of the time busy, and the share of sampling intervals in which
+    it was idle (under 5% busy) — the stages waiting together, not working.
+
+    >>> samples = [(0.0, 0.0), (0.1, 0.09), (0.2, 0.18), (0.3, 0.18), (0.4, 0.27)]
+    >>> main_thread(samples, 0.0, 0.4)
+    ('busy 68%', 'idle in 25% of its 0.1 s intervals (4 over 0.4 s, /proc)')
+    >>> main_thread(samples, 5.0, 6.0)[0]
+    'no samples'
+    """
+    kept = [(at, cpu) for at, cpu in samples if start <= at <= end]
+    if len(kept) < 2:
+        return "no samples", f"{len(kept)} samples over {end - start:.1f} s"
+    steps = list(itertools.pairwise(kept))
+    idle = sum(1 for (t0, c0), (t1, c1) in steps if c1 - c0 < 0.05 * (t1 - t0))
+    wall = kept[-1][0] - kept[0][0]
+    interval = wall / len(steps)
+    return (
+        f"busy {(kept[-1][1] - kept[0][1]) / wall:.0%}",
+        f"idle in {idle / len(steps):.0%} of its {interval:.1f} s intervals "
+        f"({len(steps)} over {wall:.1f} s, /proc)",
     )

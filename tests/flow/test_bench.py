@@ -43,6 +43,7 @@ def test_quick_bench_ends_with_the_summary_line() -> None:
     assert any(line.startswith("1 raw consume") for line in lines)
     assert any(line.startswith("2 no-op Faust agent") for line in lines)
     assert any(line.startswith("3 pipeline per worker-CPU-second") for line in lines)
+    assert any(re.match(r"3 worker main thread over the drain +busy \d+%", line) for line in lines)
     assert any(line.startswith("4 latency") for line in lines)
     assert any(line.startswith("4 worker CPU per new alert") for line in lines)
     assert any(line.startswith("4 worker GC pauses") for line in lines)

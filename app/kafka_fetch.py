@@ -1,5 +1,5 @@
-"""Faust 0.11 / aiokafka 0.14: a partition held back while its stage's buffer was full is read
-again as soon as the buffer drains, not up to 2.5 s later.
+"""faust-streaming 0.15 / aiokafka 0.14: a partition held back while its stage's buffer was
+full is read again as soon as the buffer drains, not up to 2.5 s later.
 
 A stage whose buffer is full (:mod:`app.runtime.fetch_ahead`) has Faust leave its partitions out
 of the set it asks aiokafka for (``Consumer.on_buffer_full``); the records aiokafka fetched for
@@ -15,7 +15,7 @@ them wait in its fetcher meanwhile. Two waits then hold such a partition after t
   told to wait ``HELD_WAIT_MS`` at most; with nothing waiting, the long poll stays as it is, so
   an idle worker asks no more often than before.
 
-In a 100,000-alert backlog the worker's main thread sat idle in 8–24% of its 0.1 s intervals
+In a 100,000-alert backlog the worker's main thread sat idle in 3–24% of its 0.1 s intervals
 (docs/benchmark.md, 2026-12-06 (day)), every stage waiting for records the broker had.
 Importing this module applies both, once.
 """

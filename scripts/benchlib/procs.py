@@ -66,8 +66,7 @@ def cpu_seconds(pid: int) -> float:
 def main_thread_seconds(pid: int) -> float:
     """User + system CPU seconds of a process's main thread so far
     (/proc/<pid>/task/<pid>/stat): for a worker, its event loop with every stage."""
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(_stat(pid, f"task/{pid}/stat")[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
 class MainThreadSampler:
@@ -108,9 +107,10 @@ def with_children(pid: int) -> list[int]:
     return [pid, *children]
 
 
-def _stat(pid: int) -> list[int]:
-    """The numeric fields of /proc/<pid>/stat after the command name (index 1: parent pid)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _stat(pid: int, name: str = "stat") -> list[int]:
+    """The numeric fields of /proc/<pid>/stat (or of another stat file under /proc/<pid>, such
+    as a thread's) after the command name (index 1: parent pid)."""
+    fields = Path(f"/proc/{pid}/{name}").read_text().rsplit(")", 1)[1].split()
     return [int(field) if field.lstrip("-").isdigit() else 0 for field in fields]
 
 

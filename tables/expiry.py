@@ -226,6 +226,7 @@ class ExpiringRows:
         self._read: dict[str, Any] = {}
         self._listed: dict[str, int | None] = {}  # key → due it is listed for
         self._written: set[str] = set()
+        self._deferred: set[str] = set()  # written rows whose change only counts
 
     def get(self, key: str, default: Any = None) -> Any:
         """The row as this call left it, else as stored, else ``default``."""
@@ -242,6 +243,12 @@ class ExpiringRows:
             self.get(key)
         self._read[key] = value
         self._written.add(key)
+        self._deferred.discard(key)
+
+    def defer(self, key: str, value: Any) -> None:
+        """Write a row whose change only counts (at :meth:`flush`, as the table defers it)."""
+        self.put(key, value)
+        self._deferred.add(key)
 
     def delete(self, key: str) -> None:
         """Delete a row (at :meth:`flush`)."""
@@ -264,9 +271,12 @@ class ExpiringRows:
             value = self._read[key]
             if value is None:
                 self.rows.delete(key)
+            elif key in self._deferred:
+                self.rows.defer(key, value)
             else:
                 self.rows.put(key, value)
         self._written.clear()
+        self._deferred.clear()
 
 
 def _due_of(key: str, row: Any) -> int | None:

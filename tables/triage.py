@@ -1,8 +1,9 @@
 """Rows of the triage stage, every key beginning with the tenant (the stream's key).
 
-``<tenant>`` (rates of new alerts per scope, storms, recent templates, incidents opened in the
-last minute), ``<tenant>|i|<incident>`` and ``<tenant>|x|<kind>|<value>`` (the index of
-live incidents), ``<tenant>|o|<template>`` and ``<tenant>|p|<pair>`` (co-occurrence),
+``<tenant>`` (storms, recent templates, incidents opened in the last minute), ``<tenant>|r``
+(rates of new alerts and phases per scope, a deferred row), ``<tenant>|i|<incident>`` and
+``<tenant>|x|<kind>|<value>`` (the index of live incidents), ``<tenant>|o|<template>`` and
+``<tenant>|p|<pair>`` (co-occurrence),
 ``<tenant>|tc|<template>`` and ``<tenant>|tm`` (the template miner), ``<tenant>|m`` and
 ``<tenant>|m|<n>`` (the model, chunked); beside them ``\\x00triage|<partition>`` (positions
 applied) and the expiry buckets ``\\x00triage|<partition>|<hour>``.

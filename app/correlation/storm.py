@@ -232,34 +232,39 @@ def _takes(storm: Storm, rate: Rate, alert: Alert, at: int) -> bool:
     )
 
 
-def prune(rates: dict[str, Rate], storms: dict[str, Storm], now_ms: int) -> None:
-    """Keep a tenant's row small (in place): forget the rates of scopes quiet for
+def prune(rates: dict[str, Rate], storms: dict[str, Storm], now_ms: int) -> list[str]:
+    """Keep a tenant's rows small (in place): forget the rates of scopes quiet for
     ``KEEP_RATE_MS`` and beyond ``MAX_SCOPES`` the ones quiet the longest; keep storms only of
     scopes with a rate, at most ``MAX_STORMS``, the ones whose newest alert is oldest going
     first — a storm of many new services at once must not grow the row with every service.
+    Returns the scopes whose rate it forgot.
 
     >>> rates = {"service a": [0, 0, 0.0, 0.0, 0], "service b": [10_080, 1, 0.0, 0.0, 0]}
     >>> storms = {"service a": ["i", 0, 0, ""], "service b": ["j", 0, 0, ""]}
-    >>> prune(rates, storms, 10_081 * MINUTE_MS); sorted(rates), sorted(storms)
-    (['service b'], ['service b'])
+    >>> prune(rates, storms, 10_081 * MINUTE_MS), sorted(rates), sorted(storms)
+    (['service a'], ['service b'], ['service b'])
     >>> rates = {f"service {n}": [1, 10, 0.0, 0.0, 0] for n in range(100)}
     >>> storms = {scope: ["i", 0, n, ""] for n, scope in enumerate(rates)}
-    >>> prune(rates, storms, MINUTE_MS); len(storms), min(storm[2] for storm in storms.values())
-    (64, 36)
+    >>> len(prune(rates, storms, MINUTE_MS)), len(storms), min(s[2] for s in storms.values())
+    (0, 64, 36)
     """
     oldest = (now_ms - KEEP_RATE_MS) // MINUTE_MS
-    for scope in [scope for scope, rate in rates.items() if rate[0] < oldest]:
+    forgotten = [scope for scope, rate in rates.items() if rate[0] < oldest]
+    for scope in forgotten:
         del rates[scope]
     if len(rates) > MAX_SCOPES:
         by_age = sorted(rates, key=lambda scope: rates[scope][0])
-        for scope in by_age[: len(rates) - MAX_SCOPES]:
+        quietest = by_age[: len(rates) - MAX_SCOPES]
+        for scope in quietest:
             del rates[scope]
+        forgotten += quietest
     for scope in [scope for scope in storms if scope not in rates]:
         del storms[scope]
     if len(storms) > MAX_STORMS:
         by_newest = sorted(storms, key=lambda scope: storms[scope][2])
         for scope in by_newest[: len(storms) - MAX_STORMS]:
             del storms[scope]
+    return forgotten
 
 
 def quiet(storms: dict[str, Storm], now_ms: int) -> list[str]:

@@ -187,6 +187,9 @@ class RowAccess(Protocol):
     def put(self, key: str, value: Any) -> None:
         """Write a row."""
 
+    def defer(self, key: str, value: Any) -> None:
+        """Set a row whose change only counts (see the module's docstring)."""
+
     def delete(self, key: str) -> None:
         """Delete a row."""
 
@@ -208,6 +211,10 @@ class MemoryRows:
 
     def put(self, key: str, value: Any) -> None:
         """Write a row."""
+        self.data[key] = value
+
+    def defer(self, key: str, value: Any) -> None:
+        """Write a row whose change only counts: in memory, at once."""
         self.data[key] = value
 
     def delete(self, key: str) -> None:

@@ -14,10 +14,13 @@ Triage is keyed by tenant and reads three topics:
   it absorbs.
 - ``learning.examples``: the tenant's model learns (progressive validation first).
 
-Rows (:mod:`tables.triage`): ``<tenant>`` (rates of new alerts per scope, storms, recent
-templates, incidents opened in the last minute), the incident index, co-occurrence counts, the
-miner's templates and the model's rows; ``\\x00triage|<partition>`` holds the position applied
-last per topic, so a replayed record counts and learns nothing twice. The miner and the model
+Rows (:mod:`tables.triage`): ``<tenant>`` (storms, recent templates, incidents opened in the
+last minute), ``<tenant>|r`` (rates of new alerts and phases per scope), the incident index,
+co-occurrence counts, the miner's templates and the model's rows; ``\\x00triage|<partition>``
+holds the position applied last per topic, so a replayed record counts and learns nothing twice.
+The rates and phases only count, so their row is deferred (:meth:`app.runtime.state.Rows.defer`:
+written with the tenant's next storm, or within seconds), not rewritten by every call: a crash
+loses at most those seconds of counting, never a storm that started. The miner and the model
 stay warm in memory between calls (:meth:`Triage.forget` drops them: after a rebalance, or a
 call that failed and wrote nothing).
 """
@@ -64,6 +67,11 @@ def head_key(tenant: str) -> str:
     return tenant
 
 
+def rates_key(tenant: str) -> str:
+    """Row of a tenant's rates of new alerts and phases, per scope."""
+    return f"{tenant}|r"
+
+
 def positions_key(partition: int) -> str:
     """Row of the positions a partition's records were applied up to, per topic."""
     return f"\x00triage|{partition}"
@@ -105,7 +113,7 @@ class Triage:
             self.forget()  # the warm copies may hold what the rows will not
             raise
         for tenant, head in heads.items():
-            rows.put(head_key(tenant), head)
+            _write(rows, tenant, head, counted=topic == DEDUPED)
         if records:
             rows.put(positions_key(rows.partition), {**positions, topic: records[-1].position})
         if now is not None:
@@ -155,8 +163,8 @@ class Triage:
         for tenant, at in latest.items():
             self._templates[tenant].save(rows, tenant)
             head = heads[tenant]
-            storm.prune(head["rates"], head["storms"], at)
-            head["phases"] = {s: p for s, p in head["phases"].items() if s in head["rates"]}
+            for scope in storm.prune(head["rates"], head["storms"], at):
+                head["phases"].pop(scope, None)
             storm.quiet(head["storms"], at)
         return max(latest.values(), default=None)
 
@@ -174,6 +182,8 @@ class Triage:
         hint, started = storm.note(
             tenant, head["rates"], head["storms"], alert, at, fresh, alert.get("phase")
         )
+        if started:
+            head["stormed"] = True
         for scope in started:
             current = head["storms"][scope]
             incident, merges = links.storm_started(rows, tenant, head, scope, current)
@@ -244,17 +254,36 @@ def _phase(phases: dict[str, phase.Phase], alert: Alert, at: int, fresh: bool) -
 
 
 def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> dict[str, Any]:
-    """The tenant's head row, as a copy of its own for this call (rows are shared): its maps
-    and lists are copied, the rates, storms and phases in them shared — the rules replace
-    those, never change them."""
+    """The tenant's head and rates rows in one dict, a copy of its own for this call (rows are
+    shared): its maps and lists are copied, the rates, storms and phases in them shared — the
+    rules replace those, never change them. ``stormed``: a storm started in this call (or the
+    tenant has no rates row yet), so the rates are written, not deferred."""
     if tenant not in heads:
         row = rows.get(head_key(tenant)) or {}
+        counts = rows.get(rates_key(tenant))
+        kept = row if counts is None else counts  # a head from before the split holds them
         heads[tenant] = {
-            "rates": dict(row.get("rates", {})),
+            "rates": dict(kept.get("rates", {})),
             "storms": dict(row.get("storms", {})),
-            "phases": dict(row.get("phases", {})),
+            "phases": dict(kept.get("phases", {})),
             "recent": list(row.get("recent", [])),
             "opened": list(row.get("opened", [])),
             "due": row.get("due", 0),
+            "stormed": counts is None,
         }
     return heads[tenant]
+
+
+def _write(rows: ExpiringRows, tenant: str, head: dict[str, Any], counted: bool) -> None:
+    """Write the tenant's head row; with ``counted`` (the call counted alerts) its rates row
+    too, deferred unless a storm started."""
+    rows.put(
+        head_key(tenant),
+        {key: head[key] for key in ("storms", "recent", "opened", "due")},
+    )
+    if counted:
+        counts = {"rates": head["rates"], "phases": head["phases"], "due": head["due"]}
+        if head["stormed"]:
+            rows.put(rates_key(tenant), counts)
+        else:
+            rows.defer(rates_key(tenant), counts)

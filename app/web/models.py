@@ -17,7 +17,7 @@ from app.learning.model import Learner
 from app.learning.store import read
 from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
-from app.triage.handler import head_key
+from app.triage.handler import head_key, rates_key
 from app.web.http import ApiError, answer, guarded, require_tenant
 from app.web.routing import routed
 from tables.triage import triage
@@ -39,10 +39,17 @@ RULES = {
 }
 
 
-def model_view(tenant: str, learner: Learner, head: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What the API shows of a tenant's model and of what triage keeps of its alerts.
+def model_view(
+    tenant: str,
+    learner: Learner,
+    head: dict[str, Any] | None = None,
+    counts: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the API shows of a tenant's model and of what triage keeps of its alerts: the
+    storms of its head row, the phases of its rates row (of the head, written before the
+    rows were split, when it has none).
 
-    >>> view = model_view("t", Learner(0.35), {"phases": {"service db": [0, 9_000, 2.0, 60]}})
+    >>> view = model_view("t", Learner(0.35), {}, {"phases": {"service db": [0, 9_000, 2.0, 60]}})
     >>> view["samples"], view["roc_auc"], view["kinds"], view["phases"]["service db"]
     (0, None, {}, {'since_ms': 0, 'newest_ms': 9000, 'mean_gap_ms': 2.0, 'alerts': 60, \
 'pause_limit_ms': 5000})
@@ -56,6 +63,7 @@ def model_view(tenant: str, learner: Learner, head: dict[str, Any] | None = None
         for kind, stats in learner.kinds.items()
     }
     head = head or {}
+    counts = head if counts is None else counts
     phases = {
         scope: {
             "since_ms": int(p[0]),
@@ -64,7 +72,7 @@ def model_view(tenant: str, learner: Learner, head: dict[str, Any] | None = None
             "alerts": int(p[3]) if len(p) > 3 else None,
             "pause_limit_ms": int(phase.pause_limit(p)),
         }
-        for scope, p in head.get("phases", {}).items()
+        for scope, p in counts.get("phases", {}).items()
     }
     storms = {
         scope: {"incident_id": s[0], "started_ms": s[1], "newest_ms": s[2]}
@@ -120,4 +128,5 @@ class ModelView(View):
             row = get(novelty.quiet_key(tenant, kind, service))
             return answer(self, quiet_view(row, kind, service))
         learner = read(get, tenant, settings.notify_threshold)
-        return answer(self, model_view(tenant, learner, get(head_key(tenant))))
+        head, counts = get(head_key(tenant)), get(rates_key(tenant))
+        return answer(self, model_view(tenant, learner, head, counts))

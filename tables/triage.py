@@ -1,7 +1,8 @@
 """Rows of the triage stage, every key beginning with the tenant (the stream's key).
 
 ``<tenant>`` (storms, recent templates, incidents opened in the last minute), ``<tenant>|r``
-(rates of new alerts and phases per scope, a deferred row), ``<tenant>|i|<incident>`` and
+(rates of new alerts per scope, a deferred row), ``<tenant>|ph|<scope>`` (the scope's phase),
+``<tenant>|i|<incident>`` and
 ``<tenant>|x|<kind>|<value>`` (the index of live incidents), ``<tenant>|o|<template>`` and
 ``<tenant>|p|<pair>`` (co-occurrence),
 ``<tenant>|tc|<template>`` and ``<tenant>|tm`` (the template miner), ``<tenant>|m`` and

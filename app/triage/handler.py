@@ -15,12 +15,13 @@ Triage is keyed by tenant and reads three topics:
 - ``learning.examples``: the tenant's model learns (progressive validation first).
 
 Rows (:mod:`tables.triage`): ``<tenant>`` (storms, recent templates, incidents opened in the
-last minute), ``<tenant>|r`` (rates of new alerts and phases per scope), the incident index,
-co-occurrence counts, the miner's templates and the model's rows; ``\\x00triage|<partition>``
-holds the position applied last per topic, so a replayed record counts and learns nothing twice.
-The rates and phases only count, so their row is deferred (:meth:`app.runtime.state.Rows.defer`:
-written with the tenant's next storm, or within seconds), not rewritten by every call: a crash
-loses at most those seconds of counting, never a storm that started. The miner and the model
+last minute), ``<tenant>|r`` (rates of new alerts per scope), ``<tenant>|ph|<scope>`` (a scope's
+phase), the incident index, co-occurrence counts, the miner's templates and the model's rows;
+``\\x00triage|<partition>`` holds the position applied last per topic, so a replayed record
+counts and learns nothing twice. A call writes the head and the phases it moved; the rates only
+count, so their row is deferred (:meth:`app.runtime.state.Rows.defer`: written when a storm
+starts or the scopes change, else within seconds): a crash loses at most those seconds of
+counting, never a storm that started or a phase. The miner and the model
 stay warm in memory between calls (:meth:`Triage.forget` drops them: after a rebalance, or a
 call that failed and wrote nothing).
 """
@@ -68,8 +69,13 @@ def head_key(tenant: str) -> str:
 
 
 def rates_key(tenant: str) -> str:
-    """Row of a tenant's rates of new alerts and phases, per scope."""
+    """Row of a tenant's rates of new alerts, per scope."""
     return f"{tenant}|r"
+
+
+def phase_key(tenant: str, scope: str) -> str:
+    """Row of the phase of one of a tenant's scopes."""
+    return f"{tenant}|ph|{scope}"
 
 
 def positions_key(partition: int) -> str:
@@ -150,7 +156,7 @@ class Triage:
             triaged["group"] = routing.group
             triaged["config_version"] = self.snapshot.version
             if alert["status"] == "firing":
-                triaged["phase"] = _phase(head["phases"], triaged, at, fresh)
+                triaged["phase"] = _phase(rows, tenant, head, triaged, at, fresh)
                 hint = self._storm(rows, head, tenant, triaged, at, fresh, handled)
                 if hint is not None:
                     triaged["storm"] = hint
@@ -165,6 +171,8 @@ class Triage:
             head = heads[tenant]
             for scope in storm.prune(head["rates"], head["storms"], at):
                 head["phases"].pop(scope, None)
+                head["moved"].discard(scope)
+                rows.delete(phase_key(tenant, scope))
             storm.quiet(head["storms"], at)
         return max(latest.values(), default=None)
 
@@ -183,7 +191,7 @@ class Triage:
             tenant, head["rates"], head["storms"], alert, at, fresh, alert.get("phase")
         )
         if started:
-            head["stormed"] = True
+            head["put_rates"] = True
         for scope in started:
             current = head["storms"][scope]
             incident, merges = links.storm_started(rows, tenant, head, scope, current)
@@ -243,47 +251,60 @@ class Triage:
         return self._models[tenant]
 
 
-def _phase(phases: dict[str, phase.Phase], alert: Alert, at: int, fresh: bool) -> dict[str, int]:
+def _phase(
+    rows: ExpiringRows, tenant: str, head: dict[str, Any], alert: Alert, at: int, fresh: bool
+) -> dict[str, int]:
     """The phase stamp of a new firing alert: its scopes' phases, advanced by it when it is
     not a replay."""
+    phases: dict[str, phase.Phase] = head["phases"]
     scopes = storm.scopes(alert)
-    if fresh:
-        for scope in scopes:
+    for scope in scopes:
+        if scope not in phases:
+            found = rows.get(phase_key(tenant, scope))
+            if found is not None:
+                phases[scope] = found["phase"]
+        if fresh:
             phases[scope] = phase.advance(phases.get(scope), at)
+            head["moved"].add(scope)
     return phase.stamp(phases, scopes)
 
 
 def _head(rows: ExpiringRows, heads: dict[str, dict[str, Any]], tenant: str) -> dict[str, Any]:
-    """The tenant's head and rates rows in one dict, a copy of its own for this call (rows are
-    shared): its maps and lists are copied, the rates, storms and phases in them shared — the
-    rules replace those, never change them. ``stormed``: a storm started in this call (or the
-    tenant has no rates row yet), so the rates are written, not deferred."""
+    """What this call keeps of the tenant: its head and rates rows, a copy of its own (rows are
+    shared): maps and lists copied, the rates and storms in them shared — the rules replace
+    those, never change them. ``phases``: the scopes' phases the call read or moved (``moved``);
+    ``scopes``: the scopes of the stored rates; ``put_rates``: the rates row is written, not
+    deferred (a storm started, or the rates are still in a head from before the split)."""
     if tenant not in heads:
         row = rows.get(head_key(tenant)) or {}
         counts = rows.get(rates_key(tenant))
-        kept = row if counts is None else counts  # a head from before the split holds them
+        rates = (row if counts is None else counts).get("rates", {})  # an old head holds them
+        phases = dict(row.get("phases", {})) if counts is None else {}
         heads[tenant] = {
-            "rates": dict(kept.get("rates", {})),
+            "rates": dict(rates),
+            "scopes": set(rates),
             "storms": dict(row.get("storms", {})),
-            "phases": dict(kept.get("phases", {})),
+            "phases": phases,
+            "moved": set(phases),
             "recent": list(row.get("recent", [])),
             "opened": list(row.get("opened", [])),
             "due": row.get("due", 0),
-            "stormed": counts is None,
+            "put_rates": counts is None and bool(rates),
         }
     return heads[tenant]
 
 
 def _write(rows: ExpiringRows, tenant: str, head: dict[str, Any], counted: bool) -> None:
-    """Write the tenant's head row; with ``counted`` (the call counted alerts) its rates row
-    too, deferred unless a storm started."""
-    rows.put(
-        head_key(tenant),
-        {key: head[key] for key in ("storms", "recent", "opened", "due")},
-    )
-    if counted:
-        counts = {"rates": head["rates"], "phases": head["phases"], "due": head["due"]}
-        if head["stormed"]:
+    """Write the tenant's head row and the phases the call moved; its rates row too when the
+    call counted alerts (or the rates are in an old head), deferred unless a storm started or
+    the scopes changed."""
+    due = head["due"]
+    rows.put(head_key(tenant), {key: head[key] for key in ("storms", "recent", "opened", "due")})
+    for scope in head["moved"]:
+        rows.put(phase_key(tenant, scope), {"phase": head["phases"][scope], "due": due})
+    if counted or head["put_rates"]:
+        counts = {"rates": head["rates"], "due": due}
+        if head["put_rates"] or head["scopes"] != set(head["rates"]):
             rows.put(rates_key(tenant), counts)
         else:
             rows.defer(rates_key(tenant), counts)

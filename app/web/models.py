@@ -5,6 +5,7 @@ whatever the score says with their parameters, the tenant's phases and storms, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -17,7 +18,7 @@ from app.learning.model import Learner
 from app.learning.store import read
 from app.runtime.partitions import partition_of
 from app.topics import PARTITIONS
-from app.triage.handler import head_key, rates_key
+from app.triage.handler import head_key, phase_key, rates_key
 from app.web.http import ApiError, answer, guarded, require_tenant
 from app.web.routing import routed
 from tables.triage import triage
@@ -43,13 +44,12 @@ def model_view(
     tenant: str,
     learner: Learner,
     head: dict[str, Any] | None = None,
-    counts: dict[str, Any] | None = None,
+    phases: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the API shows of a tenant's model and of what triage keeps of its alerts: the
-    storms of its head row, the phases of its rates row (of the head, written before the
-    rows were split, when it has none).
+    storms of its head row, the phases of its scopes.
 
-    >>> view = model_view("t", Learner(0.35), {}, {"phases": {"service db": [0, 9_000, 2.0, 60]}})
+    >>> view = model_view("t", Learner(0.35), {}, {"service db": [0, 9_000, 2.0, 60]})
     >>> view["samples"], view["roc_auc"], view["kinds"], view["phases"]["service db"]
     (0, None, {}, {'since_ms': 0, 'newest_ms': 9000, 'mean_gap_ms': 2.0, 'alerts': 60, \
 'pause_limit_ms': 5000})
@@ -63,8 +63,7 @@ def model_view(
         for kind, stats in learner.kinds.items()
     }
     head = head or {}
-    counts = head if counts is None else counts
-    phases = {
+    shown = {
         scope: {
             "since_ms": int(p[0]),
             "newest_ms": int(p[1]),
@@ -72,7 +71,7 @@ def model_view(
             "alerts": int(p[3]) if len(p) > 3 else None,
             "pause_limit_ms": int(phase.pause_limit(p)),
         }
-        for scope, p in counts.get("phases", {}).items()
+        for scope, p in (phases or {}).items()
     }
     storms = {
         scope: {"incident_id": s[0], "started_ms": s[1], "newest_ms": s[2]}
@@ -85,7 +84,7 @@ def model_view(
         "digest_threshold": settings.digest_threshold,
         "kinds": kinds,
         "rules": RULES,
-        "phases": phases,
+        "phases": shown,
         "storms": storms,
     }
 
@@ -128,5 +127,15 @@ class ModelView(View):
             row = get(novelty.quiet_key(tenant, kind, service))
             return answer(self, quiet_view(row, kind, service))
         learner = read(get, tenant, settings.notify_threshold)
-        head, counts = get(head_key(tenant)), get(rates_key(tenant))
-        return answer(self, model_view(tenant, learner, head, counts))
+        head = get(head_key(tenant))
+        return answer(self, model_view(tenant, learner, head, _phases(get, tenant, head)))
+
+
+def _phases(get: Callable[[str], Any], tenant: str, head: dict[str, Any] | None) -> dict[str, Any]:
+    """The phases of a tenant's scopes: a row each, for the scopes of its rates row (in the
+    head row written before they were split)."""
+    counts = get(rates_key(tenant))
+    if counts is None:
+        return dict((head or {}).get("phases", {}))
+    rows = {scope: get(phase_key(tenant, scope)) for scope in counts["rates"]}
+    return {scope: row["phase"] for scope, row in rows.items() if row is not None}

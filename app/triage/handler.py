@@ -21,9 +21,9 @@ phase), the incident index, co-occurrence counts, the miner's templates and the 
 counts and learns nothing twice. A call writes the head and the phases it moved; the rates only
 count, so their row is deferred (:meth:`app.runtime.state.Rows.defer`: written when a storm
 starts or the scopes change, else within seconds): a crash loses at most those seconds of
-counting, never a storm that started or a phase. The miner and the model
-stay warm in memory between calls (:meth:`Triage.forget` drops them: after a rebalance, or a
-call that failed and wrote nothing).
+counting, never a storm that started or a phase. The miner and the model stay warm in memory
+between calls (:meth:`Triage.forget` drops them: after a rebalance, or a call that failed and
+wrote nothing).
 """
 
 from __future__ import annotations

@@ -22,16 +22,27 @@ from app.sources.common import (
     require_field,
     require_object,
     string_map,
+    strings_only,
     text,
 )
 from app.sources.errors import SourceError
 
 MAX_ALERTS = 10_000
 STATUSES = ("firing", "resolved")
-_REQUIRED_TEXT = ("title", "tenant", "fingerprint")  # non-empty when given
-_TEXT = ("description", "severity", "service")
-_MAPS = ("labels", "annotations")
-_TIMES = ("starts_at", "ends_at")
+_MAP, _TIME, _REQUIRED, _OPTIONAL, _STATUS = "map", "time", "required", "optional", "status"
+_KINDS = {  # an alert's fields by how they are checked; text that is required is non-empty
+    "labels": _MAP,
+    "annotations": _MAP,
+    "starts_at": _TIME,
+    "ends_at": _TIME,
+    "title": _REQUIRED,
+    "tenant": _REQUIRED,
+    "fingerprint": _REQUIRED,
+    "description": _OPTIONAL,
+    "severity": _OPTIONAL,
+    "service": _OPTIONAL,
+    "status": _STATUS,
+}
 
 
 def split_api(body: bytes, *, tenant: str, received_at: str) -> list[RawAlert]:
@@ -55,30 +66,43 @@ def split_api(body: bytes, *, tenant: str, received_at: str) -> list[RawAlert]:
 
 
 def check_alert(alert: object, path: str) -> dict[str, Any]:
-    """Check one alert object (``path`` names it in errors); unknown fields are refused."""
-    alert = require_object(alert, path or "body")
-    require_field(alert, "title", path)
+    """Check one alert object (``path`` names it in errors); unknown fields are refused.
+
+    A field's kind is one lookup, JSON's strings and objects are told by exact type, and a
+    field's path is built only for an error or a time's check: this runs for every alert of a
+    bulk request.
+
+    >>> check_alert({"title": "x", "labels": {"a": 1}}, "alerts[3]")
+    Traceback (most recent call last):
+    ...
+    app.sources.errors.SourceError: invalid_field: alerts[3].labels.a: expected a string
+    """
+    if type(alert) is not dict:
+        alert = require_object(alert, path or "body")
+    if alert.get("title") is None:
+        require_field(alert, "title", path)
     for name, value in alert.items():
-        where = field_path(path, name)
         if value is None:
             continue
-        if name in _MAPS:
-            string_map(value, where)
-        elif name in _TIMES:
-            if not isinstance(value, str):
-                raise invalid(where, "expected an RFC 3339 string")
-            normal_time(value, where)
-        elif name == "status":
+        kind = _KINDS.get(name)
+        if kind is _MAP:
+            if type(value) is not dict or not strings_only(value):
+                string_map(value, field_path(path, name))
+        elif kind is _TIME:
+            if type(value) is not str:
+                raise invalid(field_path(path, name), "expected an RFC 3339 string")
+            normal_time(value, field_path(path, name))
+        elif kind is _REQUIRED:
+            if type(value) is not str or not value.strip():
+                raise invalid(field_path(path, name), "expected a non-empty string")
+        elif kind is _OPTIONAL:
+            if type(value) is not str:
+                raise invalid(field_path(path, name), "expected a string")
+        elif kind is _STATUS:
             if value not in STATUSES:
-                raise invalid(where, f"expected one of {', '.join(STATUSES)}")
-        elif name in _REQUIRED_TEXT:
-            if not isinstance(value, str) or not value.strip():
-                raise invalid(where, "expected a non-empty string")
-        elif name in _TEXT:
-            if not isinstance(value, str):
-                raise invalid(where, "expected a string")
+                raise invalid(field_path(path, name), f"expected one of {', '.join(STATUSES)}")
         else:
-            raise invalid(where, "unknown field")
+            raise invalid(field_path(path, name), "unknown field")
     return alert
 
 

@@ -33,6 +33,7 @@ from app.sources.common import (
     normal_time,
     raw_alert,
     require_object,
+    string_map,
 )
 from app.sources.errors import SourceError
 
@@ -189,9 +190,7 @@ def _check_shape(alert: object, path: str) -> None:
         value = alert.get(field)
         if value is None and field == "annotations":
             continue
-        for name, item in require_object(value, f"{path}.{field}").items():
-            if not isinstance(item, str):
-                raise invalid(f"{path}.{field}.{name}", "expected a string")
+        string_map(value, f"{path}.{field}")
     for field in ("startsAt", "endsAt"):
         value = alert.get(field)
         if value is None:

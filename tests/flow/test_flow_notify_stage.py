@@ -259,6 +259,44 @@ def test_a_second_worker_answers_for_alerts_and_incidents_it_does_not_hold(
         second.stop()
 
 
+def test_alerts_written_as_a_second_worker_comes_and_goes_all_reach_their_incidents(
+    worker: Worker, chain: Chain, tmp_path: Any
+) -> None:
+    """Alerts keep coming through two rebalances (a second worker joins, then leaves): none of
+    them is skipped (``app/kafka_resume.py``)."""
+    tenant = unique("rebalance")
+    incidents = [uuid.uuid4().hex for _ in range(8)]  # over every partition of the stage
+    written = dict.fromkeys(incidents, 0)
+    writing = threading.Event()
+
+    def write() -> None:  # a batch message of 400 alerts every 50 ms or so, round the incidents
+        while writing.is_set():
+            incident_id = incidents[sum(written.values()) // 400 % len(incidents)]
+            chain.correlate(incident_id, *(alert(tenant, "LinkFlapping") for _ in range(400)))
+            written[incident_id] += 400
+            time.sleep(0.05)
+
+    second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
+    writer = threading.Thread(target=write, daemon=True)
+    writing.set()
+    writer.start()
+    try:
+        second.start()
+        eventually(
+            lambda: http("GET", f"{second.url}/api/v1/health").body.get("partitions", 0) > 0,
+            90,
+            "the second worker to own partitions",
+        )
+    finally:
+        second.stop()
+        time.sleep(6)  # the rebalance after the second worker's leaving, alerts still coming
+        writing.clear()
+        writer.join(timeout=60)
+    assert not writer.is_alive() and min(written.values()) > 0
+    for incident_id, count in written.items():
+        eventually(lambda i=incident_id, c=count: _counted(worker, i, c), 120, f"{count} alerts")
+
+
 def test_a_storm_of_50000_alerts_in_one_incident_keeps_every_row_small(
     worker: Worker, bootstrap: str, chain: Chain, receiver: Receiver
 ) -> None:

@@ -121,6 +121,11 @@ dead_letters = Counter(
     ["stage"],
     registry=REGISTRY,
 )
+stream_offsets_skipped = Counter(
+    "alertflow_stream_offsets_skipped",
+    "Offsets of a stage's input topics a stream passed over (committed, perhaps never processed).",
+    registry=REGISTRY,
+)
 http_requests = Counter(
     "alertflow_http_requests",
     "HTTP requests answered, by route and status.",

@@ -10,7 +10,7 @@ handled. The rest are emptied out with the buffers, and the fetch goes on past t
 takes the offsets it skipped for a gap, and commits over it.
 
 Alerts accepted with 202 were lost this way. A second worker left while 50,000 alerts were
-written to a stage: 1,200–4,000 of them never reached it, in about half of the runs of
+written to a stage: 1,200–4,000 of them never reached it, in 4 of 5 runs of
 ``tests/flow/test_flow_notify_stage.py``.
 
 Here the flow stops first, as it does when a rebalance starts. Nothing is delivered between

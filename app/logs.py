@@ -96,13 +96,16 @@ class TextFormatter(logging.Formatter):
 @dataclass(frozen=True)
 class Demotion:
     """Records of loggers under ``logger``, at ``upto`` or below, whose message matches
-    ``pattern`` become ``level``; ``startup`` ones only until the worker is ready."""
+    ``pattern`` (and, given the module-qualified name of an ``exception`` class, that carry one
+    of that class or a subclass) become ``level``; ``startup`` ones only until the worker is
+    ready."""
 
     logger: str
     pattern: str
     upto: int = logging.ERROR
     level: int = logging.DEBUG
     startup: bool = False
+    exception: str = ""
 
     def applies(self, record: logging.LogRecord, starting: bool) -> bool:
         """Whether this demotion applies to ``record``."""
@@ -110,8 +113,17 @@ class Demotion:
             record.levelno <= self.upto
             and record.name.startswith(self.logger)
             and (starting or not self.startup)
+            and (not self.exception or self.exception in _exception_classes(record))
             and re.search(self.pattern, record.getMessage()) is not None
         )
+
+
+def _exception_classes(record: logging.LogRecord) -> set[str]:
+    """The module-qualified names of the class of the exception ``record`` carries and of its
+    bases (none without one)."""
+    error = record.exc_info[1] if record.exc_info else None
+    mro = type(error).__mro__ if error is not None else ()
+    return {f"{cls.__module__}.{cls.__qualname__}" for cls in mro}
 
 
 _MILESTONES = r"\[\^Worker\]: (Ready|Stopping|Signal received)|Joined group|Worker ready"
@@ -129,6 +141,11 @@ DEMOTIONS = (
     ),
     # ... and so do the services of our own tables.
     Demotion("", r"^\[\^-*[^\]]*\]: (Starting|Stopping)\.\.\.", logging.INFO),
+    # Clients' mistakes, answered 400, that aiohttp also logs as errors with a traceback: a
+    # request it cannot parse, and a body that does not decode as its Content-Encoding says
+    # (answered invalid_encoding; aiohttp then reads on and meets the same error).
+    Demotion("aiohttp.server", "", exception="aiohttp.http_exceptions.BadHttpMessage"),
+    Demotion("aiohttp.server", "", exception="aiohttp.web_protocol.RequestPayloadError"),
 )
 _DIGITS = re.compile(r"[0-9]+")
 _READY = re.compile(r"\[\^Worker\]: Ready|Worker ready")

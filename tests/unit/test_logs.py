@@ -125,3 +125,29 @@ def test_expected_startup_noise_is_demoted_until_ready() -> None:
         ("warning", "[^--Consumer]: lagging"),
         ("error", noise),
     ]
+
+
+def test_clients_mistakes_that_aiohttp_logs_as_errors_are_demoted() -> None:
+    from aiohttp.http_exceptions import LineTooLong
+    from aiohttp.web_protocol import RequestPayloadError
+
+    stream = io.StringIO()
+    handler = logs.Output("json", "info", stream=stream)
+    server = logging.getLogger("aiohttp.server")
+
+    def emit(logger: logging.Logger, message: str, error: BaseException) -> None:
+        exc_info = (type(error), error, None)
+        handler.handle(
+            logger.makeRecord(logger.name, logging.ERROR, "f", 1, message, None, exc_info)
+        )
+
+    emit(
+        server, "Unhandled exception", RequestPayloadError("Can not decode content-encoding: zstd")
+    )
+    emit(server, "Error handling request from 127.0.0.1", LineTooLong("a header line"))
+    emit(server, "Unhandled exception", ValueError("a bug of ours"))  # stays an error
+    emit(logging.getLogger("app.web"), "a failure", RequestPayloadError("not aiohttp's own"))
+    assert [(line["level"], line["message"]) for line in lines(stream)] == [
+        ("error", "Unhandled exception"),
+        ("error", "a failure"),
+    ]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from http.client import HTTPException
+from pathlib import Path
+
 from tests.harness import Receiver, TopicReader, Worker, caught_up, eventually, http, unique
 
 
@@ -113,3 +118,89 @@ def test_alerts_accepted_just_before_a_kill_are_not_lost(
         90,
         "every accepted alert in alerts.enriched after the restart",
     )
+
+
+class _Storm:
+    """Posts to ``/api/v1/alerts`` on a thread, alert bodies of 300 (about 80 kB: a parse
+    process's) and of 20 (the event loop's) in turn, each alert new, round ``targets``; keeps
+    the ids of what was answered 202. A refused connection (a worker down) is retried."""
+
+    def __init__(self, tenant: str, *targets: Worker) -> None:
+        self.ids: list[str] = []
+        self.refused: list[int] = []
+        self._tenant, self._targets = tenant, targets
+        self._posting = threading.Event()
+        self._thread = threading.Thread(target=self._post, daemon=True)
+
+    def __enter__(self) -> _Storm:
+        self._posting.set()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._posting.clear()
+        self._thread.join(timeout=60)
+
+    def _post(self) -> None:
+        sent = 0
+        while self._posting.is_set():
+            size = 300 if sent % 2 else 20
+            body = [{"title": f"storm {sent} {i}", "description": "d" * 200} for i in range(size)]
+            target = self._targets[sent % len(self._targets)]
+            sent += 1
+            try:
+                answer = http("POST", f"{target.url}/api/v1/alerts?tenant={self._tenant}", body)
+            except (OSError, HTTPException):  # the worker is down, or went down during the post
+                time.sleep(0.05)
+                continue
+            if answer.status == 202:
+                self.ids.extend(answer.body["ids"])
+            else:
+                self.refused.append(answer.status)
+            time.sleep(0.02)
+
+    def all_published(self, enriched: TopicReader) -> None:
+        """Every alert answered 202 comes out on ``alerts.enriched``; a post was refused only
+        with 503 (not accepted: the sender retries)."""
+        wanted = set(self.ids)
+        assert len(wanted) > 5_000 and set(self.refused) <= {503}, (len(wanted), self.refused)
+
+        def missing() -> set[str]:
+            return wanted - {key for key, _, _ in enriched.matching(lambda k, v: k in wanted)}
+
+        try:
+            eventually(lambda: not missing(), 180, "every accepted alert in alerts.enriched")
+        except AssertionError:
+            lost = missing()
+            raise AssertionError(f"{len(lost)} of {len(wanted)} accepted never came out") from None
+
+
+def test_alerts_accepted_as_the_worker_is_killed_in_a_storm_all_come_out(
+    worker: Worker, enriched: TopicReader
+) -> None:
+    """Bulk posts through the parse processes and the event loop, the worker killed with
+    SIGKILL and started again while they come: nothing answered 202 is lost."""
+    with _Storm(unique("killed"), worker) as storm:
+        time.sleep(3)
+        worker.stop(kill=True)
+        worker.start()
+        time.sleep(3)
+    storm.all_published(enriched)
+
+
+def test_alerts_accepted_as_a_second_worker_is_killed_in_a_storm_all_come_out(
+    worker: Worker, enriched: TopicReader, tmp_path: Path
+) -> None:
+    """Posts to both workers, the second one killed: its partitions move to the first after
+    the session timeout, their tables recovered from the changelogs, posts still coming."""
+    second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
+    second.start()
+    try:
+        eventually(lambda: _partitions(second) > 0, 90, "the second worker to own partitions")
+        with _Storm(unique("survived"), worker, second) as storm:
+            time.sleep(3)
+            second.stop(kill=True)
+            time.sleep(25)  # the session timeout (15 s), the rebalance, the recovery
+    finally:
+        second.stop(kill=True)
+    storm.all_published(enriched)

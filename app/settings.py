@@ -143,6 +143,11 @@ class Settings(BaseModel):
         "processes that parse large ingest requests and write them to Kafka, each with a "
         "producer of its own (0: the worker's event loop parses all, and the worker writes them)",
     )
+    ingest_inflight_mb: Annotated[int, Field(ge=1)] = setting(
+        64,
+        "megabytes of ingest bodies accepted at once (as Content-Length says); more wait up "
+        "to 5 s, then get 503 overloaded",
+    )
     partitions: Annotated[int, Field(ge=1, le=256)] = setting(
         4, "partitions of every topic (create-only)", (*SERVES, BROKER)
     )

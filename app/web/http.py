@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from contextvars import ContextVar
 from dataclasses import replace
 from functools import wraps
@@ -21,10 +22,11 @@ from faust.web import Request, Response, View
 
 from app import health, metrics
 from app.access import OPEN, Need, Principal, load_tokens
-from app.faust_app import settings
+from app.faust_app import MAX_BODY_BYTES, settings
 from app.records import canonical_time
 from app.sources import SourceError
 from app.sources.common import decode_json
+from app.web.ingest_budget import RETRY_AFTER_SECONDS, BodyBudget, Overloaded
 
 T = TypeVar("T")
 Handler = Callable[..., Awaitable[Response]]
@@ -38,6 +40,7 @@ TOKENS = load_tokens(settings.api_token)
 ANONYMOUS = Principal("anonymous", "ingest", frozenset(), "open")  # a public view's caller
 _caller: ContextVar[Principal] = ContextVar("caller", default=ANONYMOUS)
 _audit_hooks: list[AuditHook] = []
+_bodies = BodyBudget(settings.ingest_inflight_mb * 1024 * 1024)  # ingest bodies held at once
 
 
 class ApiError(Exception):
@@ -76,9 +79,13 @@ def guarded(
                 if not (link and ("sig" in request.query or "exp" in request.query)):
                     who = authenticate(request, need, dsn=dsn)
                 _caller.set(who)
-                response = await handler(view, request, **kwargs)
+                async with _room(request, need):
+                    response = await handler(view, request, **kwargs)
             except (ApiError, SourceError) as exc:
                 response = answer(view, {"error": exc.code, "detail": exc.detail}, exc.status)
+            except Overloaded as exc:
+                response = answer(view, {"error": "overloaded", "detail": str(exc)}, 503)
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             except web.HTTPRequestEntityTooLarge as exc:
                 response = answer(view, {"error": "too_large", "detail": exc.text}, 413)
             except web.RequestPayloadError as exc:
@@ -100,6 +107,16 @@ def guarded(
         return guarded_handler
 
     return decorate
+
+
+def _room(request: Request, need: Need) -> AbstractAsyncContextManager[None]:
+    """An ingest request's room in the budget of bodies held at once
+    (:mod:`app.web.ingest_budget`), for as long as its handler runs; nothing for other views.
+    A body is counted as declared, up to the largest allowed (a larger one is refused, 413)."""
+    if need != "ingest":
+        return nullcontext()
+    size = aiohttp_request(request).content_length
+    return _bodies.room_for(MAX_BODY_BYTES if size is None else min(size, MAX_BODY_BYTES))
 
 
 def on_every_call(hook: AuditHook) -> AuditHook:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from tests.harness import TopicReader, Worker, accepted, http, unique
+from tests.harness import API_TOKEN, TopicReader, Worker, accepted, eventually, http, unique
 
 
 def _am_alert(name: str, index: int, starts_at: str, summary: str = "") -> dict[str, object]:
@@ -71,3 +72,44 @@ def test_a_body_of_several_megabytes_is_accepted_whole(
     assert len(ids) == 2_500 and time.monotonic() - started < 60
     arrived = enriched.wait(lambda _k, v: v and v["id"] in set(ids), count=2_500, timeout=180)
     assert len({value["id"] for _, value, _ in arrived}) == 2_500
+
+
+def _stalled_post(worker: Worker, declared: int) -> socket.socket:
+    """An ingest request that declares ``declared`` bytes of body and sends one."""
+    sender = socket.create_connection(("127.0.0.1", worker.port))
+    sender.sendall(
+        f"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {API_TOKEN}\r\nContent-Length: {declared}\r\n\r\n[".encode()
+    )
+    return sender
+
+
+@pytest.mark.integration
+def test_bodies_beyond_the_ingest_budget_wait_then_get_503_overloaded(
+    worker: Worker, enriched: TopicReader
+) -> None:
+    """Bodies held at once are bounded (``ALERTFLOW_INGEST_INFLIGHT_MB``, 64 by default): with
+    the budget taken, a post waits, then gets 503 with Retry-After and nothing of it is
+    accepted; once the room is given back, the same post is accepted and comes out."""
+    stalled = [_stalled_post(worker, 16 * 1024 * 1024) for _ in range(4)]  # the 64 MB
+    alert = {"title": unique("Waited")}
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        refused = http("POST", f"{worker.url}/api/v1/alerts", alert)
+        waited = time.monotonic() - started
+        assert refused.status == 503 and refused.body["error"] == "overloaded", refused.body
+        assert refused.headers["Retry-After"] == "1" and 4.5 < waited < 15
+    finally:
+        for sender in stalled:
+            sender.close()  # their handlers fail reading, and give their room back
+    (alert_id,) = eventually(
+        lambda: (
+            (a := http("POST", f"{worker.url}/api/v1/alerts", alert)).status == 202
+            and a.body["ids"]
+        ),
+        30,
+        "the post to be accepted once the room is back",
+    )
+    enriched.wait(lambda key, value: key == alert_id, timeout=60)
+    assert worker.process is not None and worker.process.poll() is None

@@ -97,8 +97,8 @@ class TextFormatter(logging.Formatter):
 class Demotion:
     """Records of loggers under ``logger``, at ``upto`` or below, whose message matches
     ``pattern`` (and, given the module-qualified name of an ``exception`` class, that carry one
-    of that class or a subclass) become ``level``; ``startup`` ones only until the worker is
-    ready."""
+    of that class or a subclass, its text matching ``saying``) become ``level``; ``startup``
+    ones only until the worker is ready."""
 
     logger: str
     pattern: str
@@ -106,6 +106,7 @@ class Demotion:
     level: int = logging.DEBUG
     startup: bool = False
     exception: str = ""
+    saying: str = ""
 
     def applies(self, record: logging.LogRecord, starting: bool) -> bool:
         """Whether this demotion applies to ``record``."""
@@ -113,15 +114,21 @@ class Demotion:
             record.levelno <= self.upto
             and record.name.startswith(self.logger)
             and (starting or not self.startup)
-            and (not self.exception or self.exception in _exception_classes(record))
+            and (not self.exception or self._carried(record))
             and re.search(self.pattern, record.getMessage()) is not None
         )
 
+    def _carried(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return (
+            self.exception in _exception_classes(error)
+            and re.search(self.saying, str(error)) is not None
+        )
 
-def _exception_classes(record: logging.LogRecord) -> set[str]:
-    """The module-qualified names of the class of the exception ``record`` carries and of its
-    bases (none without one)."""
-    error = record.exc_info[1] if record.exc_info else None
+
+def _exception_classes(error: BaseException | None) -> set[str]:
+    """The module-qualified names of the class of ``error`` and of its bases (none for
+    ``None``)."""
     mro = type(error).__mro__ if error is not None else ()
     return {f"{cls.__module__}.{cls.__qualname__}" for cls in mro}
 
@@ -146,6 +153,11 @@ DEMOTIONS = (
     # (answered invalid_encoding; aiohttp then reads on and meets the same error).
     Demotion("aiohttp.server", "", exception="aiohttp.http_exceptions.BadHttpMessage"),
     Demotion("aiohttp.server", "", exception="aiohttp.web_protocol.RequestPayloadError"),
+    # A client gone before its body was read (a timeout, a kill): aiohttp fails the read with
+    # its own "Connection lost" and logs the handler's 500 that nobody receives.
+    Demotion(
+        "aiohttp.server", "", exception="builtins.ConnectionResetError", saying="^Connection lost$"
+    ),
 )
 _DIGITS = re.compile(r"[0-9]+")
 _READY = re.compile(r"\[\^Worker\]: Ready|Worker ready")

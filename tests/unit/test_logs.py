@@ -145,9 +145,12 @@ def test_clients_mistakes_that_aiohttp_logs_as_errors_are_demoted() -> None:
         server, "Unhandled exception", RequestPayloadError("Can not decode content-encoding: zstd")
     )
     emit(server, "Error handling request from 127.0.0.1", LineTooLong("a header line"))
+    emit(server, "Error handling request from 127.0.0.1", ConnectionResetError("Connection lost"))
     emit(server, "Unhandled exception", ValueError("a bug of ours"))  # stays an error
+    emit(server, "Error handling request", ConnectionResetError("reset by a worker we called"))
     emit(logging.getLogger("app.web"), "a failure", RequestPayloadError("not aiohttp's own"))
     assert [(line["level"], line["message"]) for line in lines(stream)] == [
         ("error", "Unhandled exception"),
+        ("error", "Error handling request"),
         ("error", "a failure"),
     ]

@@ -15,13 +15,22 @@ async def _hold(budget: BodyBudget, size: int, release: asyncio.Event, log: list
         await asyncio.wait_for(release.wait(), 5)  # a failing test ends, never hangs
 
 
+async def _arrive(
+    budget: BodyBudget, size: int, release: asyncio.Event, log: list[int]
+) -> asyncio.Task[None]:
+    """:func:`_hold` as a task, given a turn of the loop: requests arrive in the order they
+    are started."""
+    task = asyncio.create_task(_hold(budget, size, release, log))
+    await asyncio.sleep(0)
+    return task
+
+
 async def test_a_body_waits_for_room_and_is_let_in_when_another_is_done() -> None:
     budget = BodyBudget(10, wait=2)
     first, second = asyncio.Event(), asyncio.Event()
     log: list[int] = []
-    holding = asyncio.create_task(_hold(budget, 8, first, log))
-    await asyncio.sleep(0)
-    waiting = asyncio.create_task(_hold(budget, 5, second, log))
+    holding = await _arrive(budget, 8, first, log)
+    waiting = await _arrive(budget, 5, second, log)
     await asyncio.sleep(0.01)
     assert log == [8] and budget.held == 8
     first.set()
@@ -47,11 +56,9 @@ async def test_waiters_go_in_order_of_arrival_and_a_small_one_does_not_overtake(
     budget = BodyBudget(10, wait=2)
     gates = [asyncio.Event() for _ in range(3)]
     log: list[int] = []
-    tasks = [asyncio.create_task(_hold(budget, 9, gates[0], log))]
-    await asyncio.sleep(0)
-    tasks.append(asyncio.create_task(_hold(budget, 6, gates[1], log)))
-    await asyncio.sleep(0)
-    tasks.append(asyncio.create_task(_hold(budget, 1, gates[2], log)))  # would fit now
+    tasks = [await _arrive(budget, 9, gates[0], log)]
+    tasks.append(await _arrive(budget, 6, gates[1], log))
+    tasks.append(await _arrive(budget, 1, gates[2], log))  # would fit now
     await asyncio.sleep(0.01)
     assert log == [9]
     gates[0].set()
@@ -67,11 +74,9 @@ async def test_a_refused_waiter_gives_its_place_up_and_lets_smaller_ones_in() ->
     budget = BodyBudget(10, wait=0.05)
     hold, rest = asyncio.Event(), asyncio.Event()
     log: list[int] = []
-    holding = asyncio.create_task(_hold(budget, 6, hold, log))
-    await asyncio.sleep(0)
-    large = asyncio.create_task(_hold(budget, 8, rest, log))
-    await asyncio.sleep(0)
-    small = asyncio.create_task(_hold(budget, 3, rest, log))  # behind the large one
+    holding = await _arrive(budget, 6, hold, log)
+    large = await _arrive(budget, 8, rest, log)
+    small = await _arrive(budget, 3, rest, log)  # behind the large one
     with pytest.raises(Overloaded, match="6 bytes of ingest bodies"):
         await large
     await asyncio.sleep(0.01)
@@ -86,14 +91,13 @@ async def test_a_waiter_cancelled_before_or_after_its_turn_holds_nothing() -> No
     budget = BodyBudget(10, wait=2)
     hold, never = asyncio.Event(), asyncio.Event()  # never set: both waiters are cancelled
     log: list[int] = []
-    holding = asyncio.create_task(_hold(budget, 10, hold, log))
-    await asyncio.sleep(0)
-    waiting = asyncio.create_task(_hold(budget, 4, never, log))
+    holding = await _arrive(budget, 10, hold, log)
+    waiting = await _arrive(budget, 4, never, log)
     await asyncio.sleep(0.01)
     waiting.cancel()  # before its turn
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    late = asyncio.create_task(_hold(budget, 4, never, log))
+    late = await _arrive(budget, 4, never, log)
     await asyncio.sleep(0.01)
     hold.set()  # its turn comes, and it is cancelled before it runs again
     await holding

@@ -1,9 +1,9 @@
 # alertflow — `make run` and `make test` do all of their own set-up on a fresh machine.
 # The interpreter of .venv: the distribution's python3.11 where it can make a venv (Debian builds
 # it with profile-guided and link-time optimisation, as the Docker image's python:3.11 is built;
-# a plain source build such as pyenv's default has neither and runs the pipeline's Python about
-# a tenth to a quarter slower: docs/benchmark.md), else the first python3.11 or python3 on PATH
-# that can, else the first on PATH (whose venv module then says what is missing).
+# a plain source build such as pyenv's default has neither, and drains a tenth slower here:
+# docs/benchmark.md), else the first python3.11 or python3 on PATH that can, else the first on
+# PATH (whose venv module then says what is missing). PYTHON=... chooses another for a new .venv.
 PYTHON ?= $(or $(shell for p in /usr/bin/python3.11 python3.11 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c "import ensurepip, venv" 2>/dev/null && \
 	{ command -v $$p; break; }; done), $(shell command -v python3.11 || command -v python3))

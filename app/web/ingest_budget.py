@@ -68,8 +68,7 @@ class BodyBudget:
         try:
             yield
         finally:
-            self.held -= size
-            self._admit_waiting()
+            self._release(size)
 
     def _fits(self, size: int) -> bool:
         return self.held == 0 or self.held + size <= self.limit
@@ -90,11 +89,15 @@ class BodyBudget:
             raise refused from None
         except BaseException:  # cancelled: whatever it was given goes back
             if entry[1].done():
-                self.held -= size
-                self._admit_waiting()
+                self._release(size)
             else:
                 self._give_up(entry)
             raise
+
+    def _release(self, size: int) -> None:
+        """Give ``size`` bytes back and let in whoever now fits."""
+        self.held -= size
+        self._admit_waiting()
 
     def _give_up(self, entry: tuple[int, asyncio.Future[None]]) -> None:
         self._waiting.remove(entry)

@@ -241,8 +241,9 @@ def _storm(
     rows: RowAccess, tenant: str, head: dict[str, Any], row: Incident, at: int
 ) -> tuple[Incident, str] | None:
     scopes = [f"tenant {tenant}", *(f"service {s}" for s in row["services"])]
+    cluster = row["places"].get(CLUSTER, "")
     for scope in scopes:
-        current = head.get("storms", {}).get(scope)
+        current = head.get("storms", {}).get(storm.storm_key(scope, cluster))
         if current is None:
             continue
         started, newest = current[1], current[2]

@@ -12,6 +12,11 @@ phase it started in (:mod:`app.correlation.phase`): after a pause too long for i
 scope's next burst is a storm of its own. While it lasts, triage stamps a
 *hint* on each new alert of the scope (``{"scope", "incident_id", "words"}``); correlation
 puts an alert that would open a new incident into the storm's incident instead.
+
+A storm never takes an alert of another cluster (a ``cluster`` label), so while a scope storms,
+the new alerts of each of its clusters collapse into a storm of their own (named by
+:func:`storm_key`, in the tenant's ``storms``): one incident per cluster, not one for the
+cluster whose alert came first and an incident per alert group for the others.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ MINUTE_MS = 60_000
 MAX_SCOPES = 256  # rates kept per tenant (the scopes quiet the longest go first) …
 KEEP_RATE_MS = 7 * 86_400_000  # … and none quiet for longer than this
 MAX_STORMS = 64  # storms kept per tenant (of scopes with a rate; the stalest go first)
-CLUSTER = "cluster"  # a storm never takes alerts of another cluster
+CLUSTER = "cluster"  # a storm never takes alerts of another cluster …
+IN_CLUSTER = f" in {CLUSTER} "  # … so each cluster of a storming scope has a storm of its own
 
 Rate = list[float]  # [minute, count, mean, variance, previous minute's count]
 Storm = list[Any]  # [incident id, started ms, newest alert ms, cluster or "", phase start ms]
@@ -158,6 +164,24 @@ collapsed into one incident'
     )
 
 
+def storm_key(scope: str, cluster: str) -> str:
+    """The name of the storm of ``scope`` among alerts of ``cluster`` (``""``: none).
+
+    >>> storm_key("tenant acme", "eu-1"), storm_key("tenant acme", "")
+    ('tenant acme in cluster eu-1', 'tenant acme')
+    """
+    return f"{scope}{IN_CLUSTER}{cluster}" if cluster else scope
+
+
+def scope_of(key: str) -> str:
+    """The scope of a storm's name.
+
+    >>> scope_of("service db in cluster eu-1"), scope_of("service db")
+    ('service db', 'service db')
+    """
+    return key.split(IN_CLUSTER, 1)[0]
+
+
 def note(
     tenant: str,
     rates: dict[str, Rate],
@@ -170,9 +194,9 @@ def note(
     """Count a new firing alert (when ``count``) and say which storm takes it; ``phases`` is
     the alert's phase stamp (scope → start of the scope's current phase).
 
-    ``rates`` (scope → rate) and ``storms`` (scope → storm) are updated in place, their lists
-    replaced, never changed (a call's copy of the row may share them). Returns the
-    hint for the alert (``None`` outside storms) and the scopes whose storm this alert started.
+    ``rates`` (scope → rate) and ``storms`` (:func:`storm_key` → storm) are updated in place,
+    their lists replaced, never changed (a call's copy of the row may share them). Returns the
+    hint for the alert (``None`` outside storms) and the names of the storms it started.
 
     >>> rates, storms, phase = {}, {}, {"tenant t": 60_000}
     >>> a = {"tenant": "t", "service": "", "labels": {}}
@@ -184,28 +208,33 @@ def note(
     >>> hint, started = note("t", rates, storms, a, 70_000, True, {"tenant t": 70_000})
     >>> started, storms["tenant t"][1]  # a new phase of the scope: a storm of its own
     (['tenant t'], 70000)
+    >>> us = {**a, "labels": {"cluster": "us"}}
+    >>> hint, started = note("t", rates, storms, us, 70_001, True, {"tenant t": 70_000})
+    >>> started, hint["incident_id"] == storms["tenant t in cluster us"][0]  # its own cluster's
+    (['tenant t in cluster us'], True)
     """
     hint: dict[str, str] | None = None
     started: list[str] = []
+    cluster = alert["labels"].get(CLUSTER, "")
     for scope in scopes(alert):
         rate = counted(rates.get(scope), at) if count else rates.get(scope)
         if rate is None:
             continue
         rates[scope] = rate
-        storm = storms.get(scope)
+        key = storm_key(scope, cluster)
+        storm = storms.get(key)
         phase = (phases or {}).get(scope)
         if storm is not None and not same_phase(storm, phase):
             storm = None  # it ended with its phase
         if not active(storm, at) and count and storming(rate, at):
-            cluster = alert["labels"].get(CLUSTER, "")
-            storm = storms[scope] = [storm_id(tenant, scope, at), at, at, cluster, phase]
-            started.append(scope)
+            storm = storms[key] = [storm_id(tenant, key, at), at, at, cluster, phase]
+            started.append(key)
         if hint is None and storm is not None and _takes(storm, rate, alert, at):
-            storm = storms[scope] = [*storm[:2], max(storm[2], at), *storm[3:]]
+            storm = storms[key] = [*storm[:2], max(storm[2], at), *storm[3:]]
             hint = {
                 "scope": scope,
                 "incident_id": storm[0],
-                "words": words(rate, scope, at, scope in started),
+                "words": words(rate, scope, at, key in started),
             }
     return hint, started
 
@@ -258,8 +287,8 @@ def prune(rates: dict[str, Rate], storms: dict[str, Storm], now_ms: int) -> list
         for scope in quietest:
             del rates[scope]
         forgotten += quietest
-    for scope in [scope for scope in storms if scope not in rates]:
-        del storms[scope]
+    for name in [name for name in storms if scope_of(name) not in rates]:
+        del storms[name]
     if len(storms) > MAX_STORMS:
         by_newest = sorted(storms, key=lambda scope: storms[scope][2])
         for scope in by_newest[: len(storms) - MAX_STORMS]:
@@ -268,7 +297,7 @@ def prune(rates: dict[str, Rate], storms: dict[str, Storm], now_ms: int) -> list
 
 
 def quiet(storms: dict[str, Storm], now_ms: int) -> list[str]:
-    """Scopes whose storm is over by ``now_ms`` (removed from ``storms``).
+    """The storms over by ``now_ms`` (removed from ``storms``).
 
     >>> storms = {"tenant t": ["s", 0, 0, ""]}
     >>> quiet(storms, 200_000), storms

@@ -192,12 +192,14 @@ class Triage:
         )
         if started:
             head["put_rates"] = True
-        for scope in started:
-            current = head["storms"][scope]
-            incident, merges = links.storm_started(rows, tenant, head, scope, current)
+        for name in started:
+            current = head["storms"][name]
+            incident, merges = links.storm_started(
+                rows, tenant, head, storm.scope_of(name), current
+            )
             if hint is not None and hint["incident_id"] == current[0]:
                 hint["incident_id"] = incident
-            head["storms"][scope] = [incident, *current[1:]]
+            head["storms"][name] = [incident, *current[1:]]
             handled.outputs += [(EVENTS, absorbed, merge) for absorbed, merge in merges]
         return hint
 

@@ -249,6 +249,31 @@ def test_a_storm_takes_the_incident_its_first_alerts_were_merged_into_by_place()
     assert not any("alert storm" in m["reason"] for _, m in s.merges), "nothing left to merge"
 
 
+def test_a_storm_over_two_clusters_collapses_into_one_incident_in_each() -> None:
+    s = Stream()
+    _baseline(s)
+    storm = [
+        s.send(
+            70 + n / 30,
+            f"A{_words(n)}",
+            f"{_words(n)}pod broke",
+            service=f"s{_words(n)}",
+            cluster=("eu", "us")[n % 2],
+        )
+        for n in range(60)
+    ]
+    by_cluster = {c: [a for a in storm if a["labels"]["cluster"] == c] for c in ("eu", "us")}
+    hinted = {
+        c: {a["storm"]["incident_id"] for a in alerts if a.get("storm")}
+        for c, alerts in by_cluster.items()
+    }
+    assert all(len(ids) == 1 for ids in hinted.values()), hinted
+    assert hinted["eu"] != hinted["us"], "a storm never takes an alert of another cluster"
+    assert all(a.get("storm") for a in storm[30:]), "each cluster's alerts join its own storm"
+    incidents = {c: {s.incident(a) for a in alerts} for c, alerts in by_cluster.items()}
+    assert [len(ids) for ids in incidents.values()] == [1, 1], incidents
+
+
 def test_a_storm_ends_when_its_pace_drops() -> None:
     s = Stream()
     _baseline(s)

@@ -138,18 +138,6 @@ def active(storm: Storm | None, at: int) -> bool:
     return storm is not None and at - storm[2] <= STORM_QUIET_MS and at - storm[1] <= STORM_LIFE_MS
 
 
-def elsewhere(cluster: str, labels: dict[str, str]) -> bool:
-    """Whether alerts with ``labels`` are in another cluster than ``cluster``.
-
-    >>> [elsewhere("eu-2", l) for l in ({"cluster": "eu-1"}, {}, {"cluster": "eu-2"})]
-    [True, False, False]
-    >>> elsewhere("", {"cluster": "eu-1"})
-    False
-    """
-    theirs = labels.get(CLUSTER)
-    return bool(cluster and theirs and theirs != cluster)
-
-
 def words(rate: Rate, scope: str, at: int, started: bool) -> str:
     """Why an alert goes to the storm's incident, in words.
 
@@ -229,7 +217,7 @@ def note(
         if not active(storm, at) and count and storming(rate, at):
             storm = storms[key] = [storm_id(tenant, key, at), at, at, cluster, phase]
             started.append(key)
-        if hint is None and storm is not None and _takes(storm, rate, alert, at):
+        if hint is None and storm is not None and _takes(storm, rate, at):
             storm = storms[key] = [*storm[:2], max(storm[2], at), *storm[3:]]
             hint = {
                 "scope": scope,
@@ -251,14 +239,10 @@ def same_phase(storm: Storm, phase: int | None) -> bool:
     return len(storm) < 5 or storm[4] is None or phase is None or storm[4] == phase
 
 
-def _takes(storm: Storm, rate: Rate, alert: Alert, at: int) -> bool:
-    """Whether a storm takes a new alert: it lasts, its scope keeps storm pace, and the alert
-    is not in another cluster."""
-    return (
-        active(storm, at)
-        and last_minute(rate, at) >= STORM_PACE
-        and not elsewhere(storm[3], alert["labels"])
-    )
+def _takes(storm: Storm, rate: Rate, at: int) -> bool:
+    """Whether a storm takes a new alert: it lasts and its scope keeps storm pace (it is the
+    storm of the alert's own cluster: :func:`storm_key`)."""
+    return active(storm, at) and last_minute(rate, at) >= STORM_PACE
 
 
 def prune(rates: dict[str, Rate], storms: dict[str, Storm], now_ms: int) -> list[str]:

@@ -14,11 +14,11 @@ from tests.harness import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
 
-from benchlib import mix, profile, report
+from benchlib import mix, profile, receiver, report
 from benchlib.kafka import drain
 
 
-@pytest.mark.parametrize("module", [mix, report, profile])
+@pytest.mark.parametrize("module", [mix, report, profile, receiver])
 def test_doctests_of_the_bench_helpers(module: object) -> None:
     failed, attempted = doctest.testmod(module)  # type: ignore[arg-type]
     assert attempted and not failed

@@ -135,6 +135,24 @@ def pauses(changes: Counter[tuple[str, str]], seconds: float) -> tuple[str, str]
     )
 
 
+def notifications(told: Counter[str], alerts: int) -> tuple[str, str]:
+    """A bench row's value and detail for the notifications a phase's alerts caused (the
+    counts of ``receiver.Tally``).
+
+    >>> value, detail = notifications(Counter(posts=12, pages=5, merged=3, retracted=2), 1000)
+    >>> value
+    '12 sent'
+    >>> detail
+    "for 1,000 alerts: 5 first pages, 3 'resolved, merged into' (2 within 1 s of their page)"
+    """
+    return (
+        f"{told['posts']:,} sent",
+        f"for {alerts:,} alerts: {told['pages']:,} first pages, "
+        f"{told['merged']:,} 'resolved, merged into' "
+        f"({told['retracted']:,} within 1 s of their page)",
+    )
+
+
 def main_thread(
     samples: Sequence[tuple[float, float]], start: float, end: float
 ) -> tuple[str, str]:

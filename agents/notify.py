@@ -92,7 +92,7 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
         running=deliveries.running,
     )
     if ctx.topic == topics.triaged.name:
-        step.alerts(_placed_here(ctx, records))
+        step.alerts(_placed_here(ctx, records, step))
     elif ctx.topic == topics.correlated.name:
         step.alerts([(record.key, record.value, record.position) for record in records])
     else:
@@ -101,13 +101,17 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
     _write(ctx, step.settle(), partition)
 
 
-def _placed_here(ctx: Context, records: Sequence[Record]) -> list[tuple[str, Alert, int]]:
+def _placed_here(
+    ctx: Context, records: Sequence[Record], step: Step
+) -> list[tuple[str, Alert, int]]:
     """Put the alerts of a triaged message in incidents; those of this partition's incidents
-    (incident, alert, position) to apply now, the others sent on to theirs."""
+    (incident, alert, position) to apply now, the others sent on to theirs. The summaries go
+    to triage, and the incidents they open await its verdict."""
     rows = ExpiringRows(ctx.rows(correlation), CORRELATION_EXPIRY, ctx.partition)
     placed = correlate(rows, records, snapshot, PARTITIONS)
     for tenant, summary in placed.summaries:
         ctx.emit(topics.opened, tenant, summary)
+    step.awaiting_triage(s["incident_id"] for _, s in placed.summaries if s.get("first"))
     metrics.correlations_processed.inc(placed.joined)
     here = []
     for incident_id, alert, position in placed.alerts:

@@ -141,6 +141,8 @@ class Pipeline:
         return self.triage.handle(rows, topic, [record]).outputs
 
     def _merged(self, absorbed: str, merge: dict[str, Any], merges: list[Merge]) -> None:
+        if merge["kind"] != "merge":
+            return  # triage's verdict on a new incident (``judged``): nothing merged
         self.into[absorbed] = merge["into"]
         merges.append((absorbed, merge))
 

@@ -10,6 +10,8 @@
 - ``{"kind": "tick", at_ms}``: event time passes on an idle partition; sends left in flight
   by a dead worker are looked at.
 - ``{"kind": "merge", into, reason, at_ms}`` (from triage): this incident joins ``into``.
+- ``{"kind": "judged"}`` (from triage): this new incident stands (no merge): its first
+  page waits no longer.
 - ``{"kind": "adopt", from, v, summary|change, reason?, at_ms?, hops?}``: a contribution of a
   merged incident to the one it joined (its summary, then each later change of its alerts),
   numbered ``v`` per source so each is applied once.
@@ -22,7 +24,7 @@ from typing import Any, cast
 from app.notify import incident as heads
 from app.notify import nflog, retention
 from app.notify.feedback import act, given, label_feedback
-from app.notify.incident import Change
+from app.notify.incident import Change, Incident
 from app.notify.member import Member, take_feedback
 from app.notify.merge import absorb, redirect
 from app.notify.step import HEADS, Step, child_key
@@ -43,6 +45,8 @@ def apply(step: Step, key: str, value: dict[str, Any], position: int) -> None:
         tick(step, int(value["at_ms"]))
     elif kind == "merge":
         merge(step, key, value, position)
+    elif kind == "judged":
+        judged(step, key)
     elif kind == "adopt":
         adopt(step, key, value)
     else:
@@ -191,6 +195,16 @@ def tick(step: Step, at_ms: int) -> None:
         step.tables.nflog.put(key, {**entry, "started_ms": step.wall_ms})
         step.out.deliveries.append((incident_id, key, entry["notification"]))
         step.timers.check_later(step.wall_ms + resend_after, key, incident_id)
+
+
+def judged(step: Step, incident_id: str) -> None:
+    """Triage let this new incident stand: its first page is due now (again on a replay: no
+    change)."""
+    head = step.head(incident_id)
+    if head is None or "judging" not in head:
+        return
+    standing = cast(Incident, {name: value for name, value in head.items() if name != "judging"})
+    step.put_head(standing)
 
 
 def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) -> None:

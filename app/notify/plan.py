@@ -2,7 +2,8 @@
 
 Per receiver, Alertmanager's timing, in event time:
 
-- ``firing``: the first page, ``group_wait`` after the incident started to page;
+- ``firing``: the first page, ``group_wait`` after the incident started to page — and for a
+  new incident not before triage's verdict on it (``judging``, :mod:`app.notify.step`);
 - ``update:<version>``: alerts were added or resolved since the receiver's last notification,
   at most once per ``group_interval``; it says what changed (samples of ids);
 - ``repeat:<since>``: nothing changed for ``repeat_interval`` (unset: never), until acknowledged;
@@ -122,8 +123,12 @@ def plan(
 
 
 def _first_pages(state: _Plan, first: Mapping[str, Route], config: Config) -> None:
-    """``firing`` to each receiver never told, ``group_wait`` after the incident paged."""
+    """``firing`` to each receiver never told, ``group_wait`` after the incident paged, once
+    triage let a new incident stand (or its verdict is overdue)."""
     if not state.firing:
+        return
+    judging = state.incident.get("judging")
+    if judging is not None and state.wait(judging):
         return
     paged_ms: int = state.incident["paged_ms"]  # type: ignore[assignment]
     for receiver, route in first.items():

@@ -126,19 +126,29 @@ class Simulation:
         """Where ``key`` lives."""
         return partition_of(key, self.partitions)
 
-    def alerts(self, records: Iterable[tuple[str, Alert]], *, crash: bool = False) -> None:
+    def alerts(
+        self,
+        records: Iterable[tuple[str, Alert]],
+        *,
+        crash: bool = False,
+        awaiting: Iterable[str] = (),
+    ) -> None:
         """One message of ``alerts.correlated`` per partition the records go to; then the bus.
 
         ``crash``: the worker dies once the rows are in RocksDB, before its outputs are sent
         and the messages acknowledged — they come again (same positions) to a worker whose rows
-        are ahead of what was sent.
+        are ahead of what was sent. ``awaiting``: incidents these records open whose opening
+        triage will judge, as when correlation placed them in the stage (``judged`` or
+        ``merge`` then comes on :meth:`event`).
         """
+        awaiting = set(awaiting)
         by_partition: dict[int, list[tuple[str, Alert]]] = defaultdict(list)
         for incident_id, alert in records:
             by_partition[self.partition(incident_id)].append((incident_id, alert))
         for partition, batch in sorted(by_partition.items()):
             first = self._offset(partition)
             step = self._step(partition)
+            step.awaiting_triage(awaiting)
             step.alerts([(key, alert, first + n) for n, (key, alert) in enumerate(batch)])
             if crash:
                 step.settle()

@@ -5,7 +5,11 @@ A :class:`Step` decides over the rows of one partition (:class:`Tables`, plain
 from correlate become member rows (:mod:`app.notify.member`) and changes of their incidents
 (:mod:`app.notify.incident`), folded once per incident per call; an alert of an incident that
 merged into another is forwarded there. Events (:mod:`app.notify.events`) act on members and
-incidents. :meth:`Step.settle` then plans every incident that changed or whose timer is due,
+incidents. A new incident whose opening triage will judge (:meth:`Step.awaiting_triage`: its
+tenant-wide rules may merge it into another one a hop later) holds its first page until
+triage's verdict comes (``judged`` or ``merge`` on ``notify.events``), at most
+``VERDICT_WAIT_MS``: triage's merge of a new incident never retracts a page sent a moment before.
+:meth:`Step.settle` then plans every incident that changed or whose timer is due,
 once (:mod:`app.notify.plan`): each send is logged ``in_flight`` and listed in
 ``Outputs.deliveries``, which the agent starts only once the broker acknowledged the log entry.
 Rows that went stale are swept (:mod:`app.notify.retention`).
@@ -14,7 +18,7 @@ Rows that went stale are swept (:mod:`app.notify.retention`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +42,7 @@ HEADS = Expiry("\x00incidents")
 MEMBERS = Expiry("\x00members")
 LOG = Expiry("\x00nflog")
 CHILD = "\x00child|"  # rows of incidents merged into another: the contributions applied
+VERDICT_WAIT_MS = 3_000  # event time a new incident's first page waits for triage at most
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class Step:
         self._heads: dict[str, str | None] = {}  # incident → where it merged, as read this call
         self._expiring: list[tuple[str, int, int | None]] = []  # members to list for expiry
         self._touched: dict[str, None] = {}
+        self._awaiting: set[str] = set()  # new incidents of this call that triage will judge
 
     @property
     def muting(self) -> Muting:
@@ -117,6 +123,11 @@ class Step:
         return self._muting
 
     # Alerts ------------------------------------------------------------------------------
+
+    def awaiting_triage(self, incident_ids: Iterable[str]) -> None:
+        """Incidents this call opens whose ``opened`` summary goes to triage: their first page
+        waits for its verdict (``judging``), at most ``VERDICT_WAIT_MS`` of event time."""
+        self._awaiting.update(incident_ids)
 
     def alerts(self, records: Sequence[tuple[str, Alert, int]]) -> None:
         """Apply the alerts (key: incident id, alert, position) of one call."""
@@ -202,7 +213,10 @@ class Step:
         changes = self._pending.pop(incident_id, None)
         found: Incident | None = self.tables.incidents.get(incident_id)
         if changes:
+            new = found is None
             found = heads.fold_all(found, changes)
+            if new and incident_id in self._awaiting:
+                found["judging"] = self.timers.clock_ms + VERDICT_WAIT_MS
             self.put_head(found)
         return found
 

@@ -221,6 +221,7 @@ class Triage:
             if summary["kind"] == "opened":
                 merges = links.opened(rows, tenant, _head(rows, heads, tenant), summary)
                 handled.outputs += [(EVENTS, absorbed, merge) for absorbed, merge in merges]
+                handled.outputs += _verdict(summary, {absorbed for absorbed, _ in merges})
             else:
                 links.closed(rows, tenant, summary)
         return now
@@ -251,6 +252,23 @@ class Triage:
         if tenant not in self._models:
             self._models[tenant] = Model.load(rows.get, tenant, self.threshold, self.model)
         return self._models[tenant]
+
+
+def _verdict(summary: dict[str, Any], absorbed: set[str]) -> list[Output]:
+    """``judged`` to a new incident that no merge took: its first page need wait no longer
+    (one that a merge took hears of it by the merge).
+
+    >>> _verdict({"first": True, "incident_id": "i1"}, set())
+    [('notify.events', 'i1', {'kind': 'judged'})]
+    >>> _verdict({"first": True, "incident_id": "i1"}, {"i1"})  # the merge says it
+    []
+    >>> _verdict({"first": False, "incident_id": "i1"}, set())  # a group joined it (again)
+    []
+    """
+    incident = summary["incident_id"]
+    if not summary.get("first") or incident in absorbed:
+        return []
+    return [(EVENTS, incident, {"kind": "judged"})]
 
 
 def _phase(

@@ -8,6 +8,7 @@ stage's rows."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,9 +16,19 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from app.notify.step import VERDICT_WAIT_MS
 from app.records import format_time
 from app.runtime.partitions import partition_of
-from tests.harness import TopicReader, Worker, accepted, await_view, eventually, http, unique
+from tests.harness import (
+    Receiver,
+    TopicReader,
+    Worker,
+    accepted,
+    await_view,
+    eventually,
+    http,
+    unique,
+)
 
 PARTITIONS = 4  # the worker's default partition count
 
@@ -165,7 +176,7 @@ def test_alerts_are_triaged_grouped_and_summarised(
 
 
 def test_a_new_incident_with_the_same_template_is_merged_into_the_live_one(
-    worker: Worker, enriched: Records, events: Records
+    worker: Worker, enriched: Records, events: Records, receiver: Receiver
 ) -> None:
     tenant = unique("tpl")
     t0 = _past()
@@ -186,6 +197,10 @@ def test_a_new_incident_with_the_same_template_is_merged_into_the_live_one(
     )
     assert merge["kind"] == "merge" and merge["into"] == first["incident_id"]
     assert merge["reason"].startswith(f"same template as incident {first['incident_id']}")
+    receiver.wait(lambda n: n["incident_id"] == first["incident_id"])  # the live one paged …
+    time.sleep(VERDICT_WAIT_MS / 1000 + 2)  # … the merged one never: it waited for the merge
+    told = [(post["body"] or {}).get("incident_id") for post in receiver.posts]
+    assert _placed(second) not in told, "a page its merge would have retracted at once"
 
 
 def test_a_storm_collapses_into_one_incident_with_its_first_minute_merged(

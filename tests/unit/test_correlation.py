@@ -497,7 +497,7 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
     placed = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
     summaries = [Record(tenant, v, n) for n, (tenant, v) in enumerate(placed.summaries)]
     merges = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), OPENED, summaries)
-    into = {absorbed: merge["into"] for _, absorbed, merge in merges.outputs}
+    into = {a: merge["into"] for _, a, merge in merges.outputs if merge["kind"] == "merge"}
     first = summaries[0].value["incident_id"]
     assert into[fresh] == first, "the fresh storm incident went into the first one"
     incidents = {incident for incident, _, _ in placed.alerts}
@@ -588,7 +588,7 @@ def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> 
     placed = correlate(ExpiringRows(correlation_rows, Expiry("\x00c"), 0), records, snapshot)
     summaries = [Record(tenant, v, n) for n, (tenant, v) in enumerate(placed.summaries)]
     merges = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), OPENED, summaries)
-    into = {absorbed: merge["into"] for _, absorbed, merge in merges.outputs}
+    into = {a: merge["into"] for _, a, merge in merges.outputs if merge["kind"] == "merge"}
 
     def end(incident: str) -> str:
         while incident in into:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.notify.muting import Muting
 from app.notify.simulate import Simulation, config_of, sim_alert
+from app.notify.step import VERDICT_WAIT_MS
 from app.records import ms_time
 
 MIN = 60_000
@@ -54,6 +55,40 @@ def test_an_alert_becomes_a_member_an_incident_and_one_page() -> None:
     assert (head["status"], head["alerts"], head["visible"]) == ("firing", 1, 1)
     (ok, incident_id, record), *_ = sim.out.results
     assert ok and incident_id == "i1" and record["notification_id"] == page["notification_id"]
+
+
+def test_a_new_incident_pages_once_triage_let_it_stand() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))], awaiting=["i1"])
+    assert sim.sent == []  # triage may still merge it into another incident
+    sim.event("i1", {"kind": "judged"})
+    (page,) = sim.sent
+    assert (page["incident_id"], page["change"], page["alert_ids"]) == ("i1", "firing", ["a1"])
+    sim.event("i1", {"kind": "judged"})  # a replayed verdict sends nothing again
+    assert len(sim.sent) == 1
+
+
+def test_a_new_incident_merged_before_triages_verdict_pages_nobody() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("live", sim_alert("a1", "live", 0))])
+    sim.alerts([("new", sim_alert("a2", "new", 1_000))], awaiting=["new"])
+    merge = {"kind": "merge", "into": "live", "reason": "same template", "at_ms": 1_000}
+    sim.event("new", merge)
+    sim.tick(10 * MIN)
+    assert [(n["incident_id"], n["change"]) for n in sim.sent] == [
+        ("live", "firing"),
+        ("live", "update"),  # its receivers hear of the alert that joined, not of a retraction
+    ]
+    assert sim.row("incidents", "new")["merged_into"] == "live"
+
+
+def test_a_verdict_that_never_comes_holds_the_first_page_for_a_while_only() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))], awaiting=["i1"])
+    sim.tick(VERDICT_WAIT_MS - 1)
+    assert sim.sent == []
+    sim.tick(VERDICT_WAIT_MS)
+    assert [(n["incident_id"], n["change"]) for n in sim.sent] == [("i1", "firing")]
 
 
 def test_a_replayed_alert_is_published_again_and_changes_nothing() -> None:

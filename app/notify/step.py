@@ -6,9 +6,11 @@ from correlate become member rows (:mod:`app.notify.member`) and changes of thei
 (:mod:`app.notify.incident`), folded once per incident per call; an alert of an incident that
 merged into another is forwarded there. Events (:mod:`app.notify.events`) act on members and
 incidents. A new incident whose opening triage will judge (:meth:`Step.awaiting_triage`: its
-tenant-wide rules may merge it into another one a hop later) holds its first page until
-triage's verdict comes (``judged`` or ``merge`` on ``notify.events``), at most
-``VERDICT_WAIT_MS``: triage's merge of a new incident never retracts a page sent a moment before.
+tenant-wide rules may merge it into another one a hop later), and a storm's incident that its
+alerts open (an incident of the storm's first minute, heard of later, may take its place),
+hold their first page until triage's verdict comes (``judged`` or ``merge`` on
+``notify.events``), at most ``VERDICT_WAIT_MS``: triage's merge of a new incident never
+retracts a page sent a moment before.
 :meth:`Step.settle` then plans every incident that changed or whose timer is due,
 once (:mod:`app.notify.plan`): each send is logged ``in_flight`` and listed in
 ``Outputs.deliveries``, which the agent starts only once the broker acknowledged the log entry.
@@ -130,8 +132,13 @@ class Step:
         self._awaiting.update(incident_ids)
 
     def alerts(self, records: Sequence[tuple[str, Alert, int]]) -> None:
-        """Apply the alerts (key: incident id, alert, position) of one call."""
+        """Apply the alerts (key: incident id, alert, position) of one call. A storm's incident
+        that they open waits for triage too: while it is the storm's own, an incident of the
+        storm's first minute heard of later takes its place (a merge)."""
         for incident_id, alert, position in records:
+            storm = alert.get("storm")
+            if storm is not None and storm["incident_id"] == incident_id:
+                self._awaiting.add(incident_id)
             self.alert(incident_id, alert, position)
 
     def alert(self, incident_id: str, alert: Alert, position: int) -> None:

@@ -13,14 +13,19 @@ import orjson
 
 from app.config import Config, from_document
 from app.correlation.group import Window, decide
+from app.correlation.handler import correlate
 from app.correlation.index import MAX_LISTED, MAX_SERVICES, united
 from app.correlation.session import MAX_PARTS
 from app.correlation.storm import MAX_STORMS
 from app.learning.scoring import Thresholds
 from app.pipeline import Pipeline
 from app.records import Alert, format_time
+from app.runtime.stage import Record
+from app.runtime.state import MemoryRows
 from app.sources import normalize, split_alertmanager
+from app.triage.handler import DEDUPED, EVENTS, OPENED, Handled, Triage
 from app.triage.routing import Snapshot
+from tables.expiry import ExpiringRows, Expiry
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -455,19 +460,10 @@ def test_group_rows_expire_as_event_time_passes() -> None:
     assert buckets and min(buckets) > swept, "every passed hour's bucket was swept"
 
 
-def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_one() -> None:
-    """Live, triage runs ahead of correlation: a storm detected within one batch has no known
-    incident yet and collapses into one of its own, until the first incident of its first
-    minute is heard of — that one takes its place, and the rest merge into it."""
-    from app.correlation.handler import correlate
-    from app.runtime.stage import Record
-    from app.runtime.state import MemoryRows
-    from app.triage.handler import DEDUPED, OPENED, Triage
-    from tables.expiry import ExpiringRows, Expiry
-
-    s = Stream()
-    snapshot = s.pipeline.snapshot
-    triage, triage_rows, correlation_rows = Triage(snapshot, 0.35), MemoryRows(), MemoryRows()
+def _storm_in_one_batch(s: Stream) -> tuple[Triage, MemoryRows, Handled]:
+    """Twenty new alerts of tenant ``acme`` in one call of triage: it detects a storm before
+    any incident of them is known."""
+    triage, rows = Triage(s.pipeline.snapshot, 0.35), MemoryRows()
     alerts = [
         {
             **s.alert(n / 10, f"A{_words(n)}", f"{_words(n)}pod broke", service=f"s{_words(n)}"),
@@ -476,7 +472,17 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
         for n in range(20)
     ]
     batch = [Record("acme", alert, n) for n, alert in enumerate(alerts)]  # one message
-    handled = triage.handle(ExpiringRows(triage_rows, Expiry("\x00t"), 0), DEDUPED, batch)
+    return triage, rows, triage.handle(ExpiringRows(rows, Expiry("\x00t"), 0), DEDUPED, batch)
+
+
+def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_one() -> None:
+    """Live, triage runs ahead of correlation: a storm detected within one batch has no known
+    incident yet and collapses into one of its own, until the first incident of its first
+    minute is heard of — that one takes its place, and the rest merge into it."""
+    s = Stream()
+    snapshot = s.pipeline.snapshot
+    triage, triage_rows, handled = _storm_in_one_batch(s)
+    correlation_rows = MemoryRows()
     stored = [triage_rows.get("acme")]  # the rows later calls copy (a cached row is shared)
     frozen = [orjson.dumps(stored[0])]
     later = [
@@ -503,6 +509,33 @@ def test_a_storm_detected_before_its_first_incidents_are_known_takes_the_first_o
     incidents = {incident for incident, _, _ in placed.alerts}
     assert {into.get(i, i) for i in incidents} == {first}, "everything ends in one incident"
     assert frozen == [orjson.dumps(row) for row in stored], "a call changed a row it copied"
+
+
+def test_a_storms_own_incident_gets_no_verdict_and_its_first_minute_takes_its_place() -> None:
+    """The storm's own incident is heard of before the first incident of its first minute:
+    triage judges no group that joins it, so its first page waits (the notify stage's
+    ``VERDICT_WAIT_MS``), and the first incident's summary then merges it away and is judged
+    itself."""
+    s = Stream()
+    triage, rows, handled = _storm_in_one_batch(s)
+    triaged = [value for topic, _, value in handled.outputs if topic == "alerts.triaged"]
+    fresh = triaged[-1]["storm"]["incident_id"]
+    records = [Record(a["group"], a, n) for n, a in enumerate(triaged)]
+    placed = correlate(ExpiringRows(MemoryRows(), Expiry("\x00c"), 0), records, s.pipeline.snapshot)
+    own = [value for _, value in placed.summaries if value["incident_id"] == fresh]
+    others = [value for _, value in placed.summaries if value["incident_id"] != fresh]
+    assert own and not any(value["first"] for value in own), "groups join the storm's incident"
+    summaries = [Record("acme", value, n) for n, value in enumerate(own + others)]
+
+    def events(records: list[Record]) -> list[tuple[str, str]]:
+        done = triage.handle(ExpiringRows(rows, Expiry("\x00t"), 0), OPENED, records)
+        return [(key, value["kind"]) for topic, key, value in done.outputs if topic == EVENTS]
+
+    assert events(summaries[: len(own)]) == [], "no verdict: one of its first minute may come"
+    first = others[0]["incident_id"]
+    heard = events(summaries[len(own) :])
+    assert (fresh, "merge") in heard and (first, "judged") in heard
+    assert (fresh, "judged") not in heard
 
 
 def test_a_storm_of_twenty_thousand_distinct_alerts_keeps_every_row_under_64_kb() -> None:
@@ -559,11 +592,6 @@ def test_an_incident_that_absorbs_a_thousand_services_keeps_a_bounded_row() -> N
 def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> None:
     """Senders delay alerts: triage may see a storm's later alerts first. Those opened
     incidents before the storm was detected; they join it when their summaries come."""
-    from app.correlation.handler import correlate
-    from app.runtime.stage import Record
-    from app.runtime.state import MemoryRows
-    from app.triage.handler import DEDUPED, OPENED, Triage
-    from tables.expiry import ExpiringRows, Expiry
 
     s = Stream()
     snapshot = s.pipeline.snapshot

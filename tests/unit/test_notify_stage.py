@@ -91,6 +91,39 @@ def test_a_verdict_that_never_comes_holds_the_first_page_for_a_while_only() -> N
     assert [(n["incident_id"], n["change"]) for n in sim.sent] == [("i1", "firing")]
 
 
+def _storm_alert(alert_id: str, incident_id: str, at_ms: int):
+    hint = {"scope": "tenant t", "incident_id": incident_id, "words": "alert storm"}
+    return sim_alert(alert_id, incident_id, at_ms, storm=hint)
+
+
+def test_a_storms_own_incident_merged_into_its_first_minute_pages_nobody() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("first", sim_alert("a1", "first", 0))])
+    sim.alerts(
+        [("storm", _storm_alert("a2", "storm", 500)), ("storm", _storm_alert("a3", "storm", 600))]
+    )
+    assert [n["incident_id"] for n in sim.sent] == ["first"]  # no verdict on the storm's yet
+    merge = {"kind": "merge", "into": "first", "reason": "the storm collapses", "at_ms": 700}
+    sim.event("storm", merge)
+    sim.tick(10 * MIN)
+    assert [(n["incident_id"], n["change"]) for n in sim.sent] == [
+        ("first", "firing"),
+        ("first", "update"),
+    ]
+
+
+def test_a_storms_own_incident_that_stands_pages_once_the_verdict_wait_is_over() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("storm", _storm_alert("a1", "storm", 0))])
+    sim.alerts([("storm", _storm_alert("a2", "storm", VERDICT_WAIT_MS - 1))])
+    assert sim.sent == []
+    sim.tick(VERDICT_WAIT_MS)
+    assert [(n["incident_id"], n["alert_ids"]) for n in sim.sent] == [("storm", ["a1", "a2"])]
+    sim.alerts([("storm", _storm_alert("a3", "storm", 2 * MIN))])  # its head is not new
+    sim.tick(2 * MIN)
+    assert [n["change"] for n in sim.sent] == ["firing", "update"]
+
+
 def test_a_replayed_alert_is_published_again_and_changes_nothing() -> None:
     sim = Simulation(CONFIG)
     alert = sim_alert("a1", "i1", 0)

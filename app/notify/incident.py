@@ -84,7 +84,7 @@ class Incident(TypedDict):
     wants_page: bool  # a visible alert decided notify
     opened: bool  # the route's min_alerts were reached
     paged_ms: int | None  # event time it started to page
-    judging: NotRequired[int]  # new: its first page waits for triage's verdict until then
+    judging: NotRequired[int]  # new: its first page waits for triage's verdict until then (wall)
     acknowledged: dict[str, Any] | None  # {kind, by, at}: the first acknowledgement
     closed: dict[str, Any] | None  # {by, at}: resolved by a person, until an alert fires again
     resolved_ms: int | None  # event time it last resolved

@@ -3,7 +3,8 @@
 Per receiver, Alertmanager's timing, in event time:
 
 - ``firing``: the first page, ``group_wait`` after the incident started to page — and for a
-  new incident not before triage's verdict on it (``judging``, :mod:`app.notify.step`);
+  new incident not before triage's verdict on it (``judging``, on the worker's clock:
+  :mod:`app.notify.step`);
 - ``update:<version>``: alerts were added or resolved since the receiver's last notification,
   at most once per ``group_interval``; it says what changed (samples of ids);
 - ``repeat:<since>``: nothing changed for ``repeat_interval`` (unset: never), until acknowledged;
@@ -52,6 +53,7 @@ class _Plan:
 
     incident: Incident
     now_ms: int
+    wall_ms: int
     told: dict[str, dict[str, Any]]
     sends: list[Send] = field(default_factory=list)
     dues: list[int] = field(default_factory=list)
@@ -82,9 +84,10 @@ class _Plan:
 
 
 def plan(
-    incident: Incident, config: Config, now_ms: int
+    incident: Incident, config: Config, now_ms: int, wall_ms: int | None = None
 ) -> tuple[Incident, list[Send], int | None]:
-    """The incident after deciding, the sends due at ``now_ms``, and the next time one is due.
+    """The incident after deciding, the sends due at ``now_ms``, and the next time one is due;
+    ``wall_ms``: the worker's clock, for a first page held for triage (default: ``now_ms``).
 
     >>> from app.notify.incident import change, fold
     >>> config = Config(route=Route(receivers=("ops",), group_wait_ms=30_000,
@@ -114,7 +117,8 @@ def plan(
         return incident, [], None
     routes = match(config.route, incident["labels"])
     first = _first_routes(routes, config)
-    state = _Plan(dict(incident), now_ms, dict(incident["told"]))  # type: ignore[arg-type]
+    wall = now_ms if wall_ms is None else wall_ms
+    state = _Plan(dict(incident), now_ms, wall, dict(incident["told"]))  # type: ignore[arg-type]
     _first_pages(state, first, config)
     state.incident["escalated"] = _escalate(state, _policy(routes, config))
     _follow_ups(state, first, routes[0] if routes else config.route, config)
@@ -124,11 +128,22 @@ def plan(
 
 def _first_pages(state: _Plan, first: Mapping[str, Route], config: Config) -> None:
     """``firing`` to each receiver never told, ``group_wait`` after the incident paged, once
-    triage let a new incident stand (or its verdict is overdue)."""
+    triage let a new incident stand (or its verdict is overdue on the worker's clock: a
+    backlog's event time may run far faster, so it is looked at again when as much event time
+    passed as the verdict has left).
+
+    >>> from app.notify.incident import change, fold
+    >>> config = Config(route=Route(receivers=("ops",)))
+    >>> held = {**fold(None, change("a1", None, ["firing", False], at_ms=0, incident_id="i1")),
+    ...         "judging": 3_000}
+    >>> [(len(sends), due) for _, sends, due in (plan(held, config, 5_000, wall_ms=1_000),
+    ...                                          plan(held, config, 5_000, wall_ms=3_000))]
+    [(0, 7000), (1, None)]
+    """
     if not state.firing:
         return
     judging = state.incident.get("judging")
-    if judging is not None and state.wait(judging):
+    if judging is not None and state.wait(state.now_ms + max(0, judging - state.wall_ms)):
         return
     paged_ms: int = state.incident["paged_ms"]  # type: ignore[assignment]
     for receiver, route in first.items():

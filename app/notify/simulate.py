@@ -175,7 +175,8 @@ class Simulation:
         self.drain()
 
     def tick(self, at_ms: int) -> None:
-        """A tick on every partition."""
+        """A tick on every partition: the workers' clock says ``at_ms`` (``wall_ms``)."""
+        self.wall_ms = max(self.wall_ms, at_ms)
         for partition in range(self.partitions):
             self._queue[partition].append(("", {"kind": "tick", "at_ms": at_ms}))
         self.drain()

@@ -44,7 +44,7 @@ HEADS = Expiry("\x00incidents")
 MEMBERS = Expiry("\x00members")
 LOG = Expiry("\x00nflog")
 CHILD = "\x00child|"  # rows of incidents merged into another: the contributions applied
-VERDICT_WAIT_MS = 3_000  # event time a new incident's first page waits for triage at most
+VERDICT_WAIT_MS = 3_000  # a new incident's first page waits this long for triage at most
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ class Step:
 
     def awaiting_triage(self, incident_ids: Iterable[str]) -> None:
         """Incidents this call opens whose ``opened`` summary goes to triage: their first page
-        waits for its verdict (``judging``), at most ``VERDICT_WAIT_MS`` of event time."""
+        waits for its verdict (``judging``), at most ``VERDICT_WAIT_MS`` on the worker's clock
+        (triage's lag is wall time: a backlog drains faster than its event time passed)."""
         self._awaiting.update(incident_ids)
 
     def alerts(self, records: Sequence[tuple[str, Alert, int]]) -> None:
@@ -223,7 +224,7 @@ class Step:
             new = found is None
             found = heads.fold_all(found, changes)
             if new and incident_id in self._awaiting:
-                found["judging"] = self.timers.clock_ms + VERDICT_WAIT_MS
+                found["judging"] = self.wall_ms + VERDICT_WAIT_MS
             self.put_head(found)
         return found
 
@@ -266,7 +267,7 @@ class Step:
             self._keep_timer(incident_id, timer, None, timer["in_flight"] if timer else [])
             return
         now_ms = max(clock_ms, head["paged_ms"] or 0)
-        planned, sends, due = plan(head, self.config, now_ms)
+        planned, sends, due = plan(head, self.config, now_ms, self.wall_ms)
         head = copied(planned)  # rows are shared: never change one in place
         in_flight = list(timer["in_flight"]) if timer else []
         for send in sends:

@@ -91,6 +91,16 @@ def test_a_verdict_that_never_comes_holds_the_first_page_for_a_while_only() -> N
     assert [(n["incident_id"], n["change"]) for n in sim.sent] == [("i1", "firing")]
 
 
+def test_a_backlog_drained_faster_than_its_event_time_still_waits_for_the_verdict() -> None:
+    sim = Simulation(CONFIG)
+    sim.alerts([("i1", sim_alert("a1", "i1", 0))], awaiting=["i1"])
+    sim.alerts([("i1", sim_alert("a2", "i1", MIN))])  # a minute of event time at once
+    assert sim.sent == [], "the worker's clock has not moved: triage may still be behind"
+    sim.event("i1", {"kind": "judged"})
+    (page,) = sim.sent
+    assert page["alert_ids"] == ["a1", "a2"]
+
+
 def _storm_alert(alert_id: str, incident_id: str, at_ms: int):
     hint = {"scope": "tenant t", "incident_id": incident_id, "words": "alert storm"}
     return sim_alert(alert_id, incident_id, at_ms, storm=hint)
@@ -115,6 +125,7 @@ def test_a_storms_own_incident_merged_into_its_first_minute_pages_nobody() -> No
 def test_a_storms_own_incident_that_stands_pages_once_the_verdict_wait_is_over() -> None:
     sim = Simulation(CONFIG)
     sim.alerts([("storm", _storm_alert("a1", "storm", 0))])
+    sim.tick(VERDICT_WAIT_MS - 1)
     sim.alerts([("storm", _storm_alert("a2", "storm", VERDICT_WAIT_MS - 1))])
     assert sim.sent == []
     sim.tick(VERDICT_WAIT_MS)

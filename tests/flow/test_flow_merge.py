@@ -9,11 +9,13 @@ later alerts are forwarded there; replays change nothing.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
+from app.notify.step import VERDICT_WAIT_MS
 from tests.harness import Receiver, TopicReader, Worker, await_view, eventually, unique
 from tests.standin import Chain, alert
 
@@ -66,3 +68,30 @@ def test_a_merged_incident_redirects_to_the_one_it_joined(
     chain.correlate(old, late)  # nor does a replayed alert (it is published again)
     eventually(lambda: len(enriched.matching(lambda key, value: key == late["id"])) == 2)
     assert await_view(worker, f"/api/v1/incidents/{storm}")["alert_count"] == 3
+
+
+def test_a_storms_own_incident_taken_by_its_first_minute_never_pages(
+    worker: Worker, chain: Chain, enriched: TopicReader, receiver: Receiver
+) -> None:
+    """A storm detected before its first incident was known opens an incident of its own; when
+    that first incident is heard of, triage merges the storm's into it. The storm's incident
+    holds its first page for that merge, so its receivers never hear of it."""
+    tenant, first, storm = unique("sw"), uuid.uuid4().hex, uuid.uuid4().hex
+    early, hinted = (alert(tenant, f"Timeouts upstream {n}", service=f"api-{n}") for n in range(2))
+    chain.correlate(first, early)
+    receiver.wait(lambda n: n.get("incident_id") == first)
+    hint = {"scope": f"tenant {tenant}", "incident_id": storm, "words": "alert storm: 12 new"}
+    chain.correlate(storm, {**hinted, "storm": hint})
+    enriched.wait(lambda key, value: key == hinted["id"])  # applied: the incident is open
+    merge = {
+        "kind": "merge",
+        "into": first,
+        "reason": "the alert storm collapses into its first minute's incident",
+        "at_ms": int(datetime.now(UTC).timestamp() * 1000),
+        "tenant": tenant,
+    }
+    chain.send("notify.events", storm, [merge])
+    await_view(worker, f"/api/v1/incidents/{first}", lambda b: b["alert_count"] == 2)
+    time.sleep(VERDICT_WAIT_MS / 1000 + 1)  # past the longest a held page waits
+    told = [(post["body"] or {}).get("incident_id") for post in receiver.posts]
+    assert storm not in told and first in told

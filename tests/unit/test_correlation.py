@@ -592,7 +592,6 @@ def test_an_incident_that_absorbs_a_thousand_services_keeps_a_bounded_row() -> N
 def test_incidents_a_storm_opened_out_of_order_before_it_was_known_join_it() -> None:
     """Senders delay alerts: triage may see a storm's later alerts first. Those opened
     incidents before the storm was detected; they join it when their summaries come."""
-
     s = Stream()
     snapshot = s.pipeline.snapshot
     triage, triage_rows, correlation_rows = Triage(snapshot, 0.35), MemoryRows(), MemoryRows()

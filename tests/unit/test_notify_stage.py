@@ -9,7 +9,7 @@ from __future__ import annotations
 from app.notify.muting import Muting
 from app.notify.simulate import Simulation, config_of, sim_alert
 from app.notify.step import VERDICT_WAIT_MS
-from app.records import ms_time
+from app.records import Alert, ms_time
 
 MIN = 60_000
 CONFIG = config_of(
@@ -101,7 +101,8 @@ def test_a_backlog_drained_faster_than_its_event_time_still_waits_for_the_verdic
     assert page["alert_ids"] == ["a1", "a2"]
 
 
-def _storm_alert(alert_id: str, incident_id: str, at_ms: int):
+def _storm_alert(alert_id: str, incident_id: str, at_ms: int) -> Alert:
+    """An alert that triage's storm hint put in the storm's own incident."""
     hint = {"scope": "tenant t", "incident_id": incident_id, "words": "alert storm"}
     return sim_alert(alert_id, incident_id, at_ms, storm=hint)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,12 @@ from tests.standin import Chain, alert
 @pytest.fixture(scope="module")
 def chain(bootstrap: str, worker: Worker) -> Chain:
     return Chain(bootstrap)
+
+
+def _merge(into: str, reason: str, tenant: str) -> dict[str, Any]:
+    """Triage's decision that an incident joins ``into``, now."""
+    at_ms = int(datetime.now(UTC).timestamp() * 1000)
+    return {"kind": "merge", "into": into, "reason": reason, "at_ms": at_ms, "tenant": tenant}
 
 
 def test_a_merged_incident_redirects_to_the_one_it_joined(
@@ -37,13 +44,7 @@ def test_a_merged_incident_redirects_to_the_one_it_joined(
     receiver.wait(lambda n: n["incident_id"] == old)
     receiver.wait(lambda n: n["incident_id"] == storm)
 
-    merge = {
-        "kind": "merge",
-        "into": storm,
-        "reason": "one storm",
-        "at_ms": int(datetime.now(UTC).timestamp() * 1000),
-        "tenant": tenant,
-    }
+    merge = _merge(storm, "one storm", tenant)
     chain.send("notify.events", old, [merge])
     (gone,) = receiver.wait(lambda n: n["incident_id"] == old and n["status"] == "resolved")
     assert gone["merged_into"] == storm and gone["resolved_alert_ids"] == [first["id"]]
@@ -83,13 +84,7 @@ def test_a_storms_own_incident_taken_by_its_first_minute_never_pages(
     hint = {"scope": f"tenant {tenant}", "incident_id": storm, "words": "alert storm: 12 new"}
     chain.correlate(storm, {**hinted, "storm": hint})
     enriched.wait(lambda key, value: key == hinted["id"])  # applied: the incident is open
-    merge = {
-        "kind": "merge",
-        "into": first,
-        "reason": "the alert storm collapses into its first minute's incident",
-        "at_ms": int(datetime.now(UTC).timestamp() * 1000),
-        "tenant": tenant,
-    }
+    merge = _merge(first, "the alert storm collapses into its first minute's incident", tenant)
     chain.send("notify.events", storm, [merge])
     await_view(worker, f"/api/v1/incidents/{first}", lambda b: b["alert_count"] == 2)
     time.sleep(VERDICT_WAIT_MS / 1000 + 1)  # past the longest a held page waits

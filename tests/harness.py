@@ -191,6 +191,10 @@ class Receiver:
         if self.server is not None:
             self.server.shutdown()
 
+    def incidents(self) -> list[str | None]:
+        """The incident of every post so far (``None``: a body without one)."""
+        return [(post["body"] or {}).get("incident_id") for post in self.posts]
+
     def wait(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30.0
     ) -> list[dict[str, Any]]:

@@ -1,12 +1,14 @@
 """Incidents stage: correlation windows, then the incidents, muting, routing, escalation, the
 notification log and delivery — one stage, so an alert pays one hop from triage to its page.
 
-Reads ``alerts.triaged`` (keyed by correlation group), ``alerts.correlated`` and
-``notify.events`` (keyed by incident id). A new incident's id is chosen in its group's
-partition (:func:`app.correlation.group.incident_id`), so the alerts of a triaged message are
-placed by :func:`app.correlation.handler.correlate` and applied by the partition's
-:class:`~app.notify.step.Step` in the same call; only an alert that joins an incident of another
-partition (a storm's) goes there on ``alerts.correlated``. Writes what was decided:
+Reads ``alerts.triaged`` (keyed by correlation group) and ``notify.events`` (keyed by incident
+id). A new incident's id is chosen in its group's partition
+(:func:`app.correlation.group.incident_id`), so the alerts of a triaged message are placed by
+:func:`app.correlation.handler.correlate` and applied by the partition's
+:class:`~app.notify.step.Step` in the same call. An alert that joins an incident of another
+partition (a storm's) stays here too, in that incident's part (:mod:`app.notify.parts`), and
+only its change goes there, on ``notify.events``. (``alerts.correlated``, where workers before
+parts sent such alerts, is still read: what they left there is applied.) Writes what was decided:
 ``incidents.opened`` (summaries for triage's tenant-wide rules), ``alerts.enriched`` (one
 message per alert), contributions to merged incidents and searches for feedback on
 ``notify.events``, ``learning.examples``, ``notifications.sent``/``.failed``,
@@ -92,7 +94,7 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
         running=deliveries.running,
     )
     if ctx.topic == topics.triaged.name:
-        step.alerts(_placed_here(ctx, records, step))
+        step.alerts(_placed(ctx, records, step))
     elif ctx.topic == topics.correlated.name:
         step.alerts([(record.key, record.value, record.position) for record in records])
     else:
@@ -101,25 +103,16 @@ def handle(ctx: Context, records: Sequence[Record]) -> None:
     _write(ctx, step.settle(), partition)
 
 
-def _placed_here(
-    ctx: Context, records: Sequence[Record], step: Step
-) -> list[tuple[str, Alert, int]]:
-    """Put the alerts of a triaged message in incidents; those of this partition's incidents
-    (incident, alert, position) to apply now, the others sent on to theirs. The summaries go
-    to triage, and the incidents they open await its verdict."""
+def _placed(ctx: Context, records: Sequence[Record], step: Step) -> list[tuple[str, Alert, int]]:
+    """Put the alerts of a triaged message in incidents: (incident, alert, position) to apply.
+    The summaries go to triage, and the incidents they open await its verdict."""
     rows = ExpiringRows(ctx.rows(correlation), CORRELATION_EXPIRY, ctx.partition)
     placed = correlate(rows, records, snapshot, PARTITIONS)
     for tenant, summary in placed.summaries:
         ctx.emit(topics.opened, tenant, summary)
     step.awaiting_triage(s["incident_id"] for _, s in placed.summaries if s.get("first"))
     metrics.correlations_processed.inc(placed.joined)
-    here = []
-    for incident_id, alert, position in placed.alerts:
-        if partition_of(incident_id, PARTITIONS) == ctx.partition:
-            here.append((incident_id, alert, position))
-        else:
-            ctx.emit(topics.correlated, incident_id, alert)
-    return here
+    return placed.alerts
 
 
 def _write(ctx: Context, out: Outputs, partition: Timers) -> None:

@@ -9,12 +9,18 @@
   at}``: a delivery's result, recorded in the log and published on ``notifications.*``.
 - ``{"kind": "tick", at_ms}``: event time passes on an idle partition; sends left in flight
   by a dead worker are looked at.
-- ``{"kind": "merge", into, reason, at_ms}`` (from triage): this incident joins ``into``.
+- ``{"kind": "merge", into, reason, at_ms}`` (from triage): this incident joins ``into``; keyed
+  by a part, its incident did (told by that incident once the part contributes after the
+  merge): the part's later changes go to ``into``.
 - ``{"kind": "judged"}`` (from triage): this new incident stands (no merge): its first
   page waits no longer.
-- ``{"kind": "adopt", from, v, summary|change, reason?, at_ms?, hops?}``: a contribution of a
-  merged incident to the one it joined (its summary, then each later change of its alerts),
-  numbered ``v`` per source so each is applied once.
+- ``{"kind": "adopt", from, v, summary|change, reason?, at_ms?, hops?, storm?}``: a
+  contribution of a merged incident to the one it joined (its summary, then each later change
+  of its alerts), or of a part (:mod:`app.notify.parts`: the change of an alert kept in another
+  partition; ``storm``: a storm hint named this incident), numbered ``v`` per source so each is
+  applied once.
+- ``{"kind": "republish", alert_id, into, from, why}`` (key: a part): the incident ``from``
+  merged into ``into``: the alert, kept in this part, is published again in ``into``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from app.notify.feedback import act, given, label_feedback
 from app.notify.incident import Change, Incident
 from app.notify.member import Member, take_feedback
 from app.notify.merge import absorb, redirect
+from app.notify.parts import is_part, whole
 from app.notify.step import HEADS, Step, child_key
 from app.notify.timers import without
 from app.records import epoch_ms
@@ -49,6 +56,8 @@ def apply(step: Step, key: str, value: dict[str, Any], position: int) -> None:
         judged(step, key)
     elif kind == "adopt":
         adopt(step, key, value)
+    elif kind == "republish":
+        _republish_member(step, value["alert_id"], value["into"], value["from"], value["why"])
     else:
         raise ValueError(f"notify.events: unknown kind {kind!r}")
 
@@ -67,7 +76,8 @@ def feedback(step: Step, incident_id: str, value: dict[str, Any], position: int)
     if only == "member" or (value.get("search") and member is None):
         return
     target = member["home"] if value.get("search") else incident_id
-    _on_incident(step, target, {**value, "only": "incident"})
+    found = {name: field for name, field in value.items() if name != "search"}
+    _on_incident(step, target, {**found, "only": "incident"})  # found: it need not search on
 
 
 def _on_member(step: Step, member: Any, value: dict[str, Any], position: int) -> None:
@@ -116,7 +126,10 @@ def _find_member(step: Step, incident_id: str, value: dict[str, Any]) -> None:
 
 
 def _on_incident(step: Step, incident_id: str, value: dict[str, Any]) -> None:
-    """Acknowledge or close the incident (where it merged, if it did)."""
+    """Acknowledge or close the incident (where it merged, if it did; a part's, where it is)."""
+    if is_part(incident_id):
+        step.out.events.append((whole(incident_id), value, None))
+        return
     head = step.head(incident_id)
     if head is None:
         return  # feedback on an incident this stage never saw (or that expired)
@@ -212,6 +225,9 @@ def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) ->
     into, at_ms = str(value["into"]), int(value["at_ms"])
     if into == incident_id:
         return
+    if is_part(incident_id):
+        _part_moved(step, incident_id, into, at_ms)
+        return
     head = step.head(incident_id)
     if head is not None and head["merged_into"] is not None:
         replay = head["merged_into"] == into and head.get("merge_position") == position
@@ -233,19 +249,40 @@ def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) ->
     )
 
 
+def _part_moved(step: Step, part: str, into: str, at_ms: int) -> None:
+    """The incident of ``part`` merged into ``into`` (or that one merged further): the part
+    becomes a redirect there, kept as long as a merged incident's head."""
+    found = step.tables.incidents.get(part)
+    if found is not None and found["merged_into"] == into:
+        return
+    head = heads.new_incident(part, "", "", {})
+    head["merged_into"], head["merged_ms"] = into, at_ms
+    step.put_head(head, plan_it=False)
+    due = at_ms + retention.HEAD_KEEP_MS
+    HEADS.schedule(step.tables.incidents, step.partition, part, due, None)
+
+
 def _republish(step: Step, incident_id: str, head: Any, into: str, why: str) -> None:
     """Publish the incident's alerts again, now in ``into`` (``merged_from``, and why in their
-    reasons): those of its sample whose member rows it holds — all of them unless it held more
-    than ``SAMPLE``."""
+    reasons): those of its sample — all of them unless it held more than ``SAMPLE``; the
+    partitions of its parts are asked to."""
     for alert_id, home in head["sample"]:
-        member = step.tables.members.get(alert_id) if home == incident_id else None
-        if member is None or member["alert"].get("incident_id") == into:
-            continue
-        was = member["alert"]
-        public = {**was, "incident_id": into, "merged_from": incident_id}
-        public["reasons"] = [*was.get("reasons", []), why]
-        step.put_member(alert_id, cast(Member, {**member, "alert": public}), member)
-        step.out.enriched.append((alert_id, public, epoch_ms(public["starts_at"])))
+        if home == incident_id:
+            _republish_member(step, alert_id, into, incident_id, why)
+        elif is_part(home) and whole(home) == incident_id:
+            moved = {"kind": "republish", "alert_id": alert_id, "into": into}
+            step.out.events.append((home, {**moved, "from": incident_id, "why": why}, None))
+
+
+def _republish_member(step: Step, alert_id: str, into: str, incident_id: str, why: str) -> None:
+    member = step.tables.members.get(alert_id)
+    if member is None or member["alert"].get("incident_id") == into:
+        return
+    was = member["alert"]
+    public = {**was, "incident_id": into, "merged_from": incident_id}
+    public["reasons"] = [*was.get("reasons", []), why]
+    step.put_member(alert_id, cast(Member, {**member, "alert": public}), member)
+    step.out.enriched.append((alert_id, public, epoch_ms(public["starts_at"])))
 
 
 def _hand_over(step: Step, incident_id: str, head: Any, value: dict[str, Any]) -> None:
@@ -260,6 +297,11 @@ def _hand_over(step: Step, incident_id: str, head: Any, value: dict[str, Any]) -
     step.out.events.append((head["merged_into"], event, None))
 
 
+def _tell_part(step: Step, part: str, into: str, at_ms: int) -> None:
+    """A part whose incident merged publishes its alerts' changes in ``into`` from now on."""
+    step.out.events.append((part, {"kind": "merge", "into": into, "at_ms": at_ms}, None))
+
+
 def adopt(step: Step, incident_id: str, value: dict[str, Any]) -> None:
     """A contribution of a merged incident: applied once, or forwarded if this one merged too."""
     source, version = str(value["from"]), int(value["v"])
@@ -268,25 +310,34 @@ def adopt(step: Step, incident_id: str, value: dict[str, Any]) -> None:
         raise ValueError(f"notify.events: a contribution of {source} went round {hops} merges")
     row_key = child_key(incident_id, source)
     applied = step.tables.incidents.get(row_key)
+    at_ms = int(value.get("at_ms") or value.get("change", {}).get("at_ms") or 0)
     if applied is not None and version <= applied["v"]:
         if applied.get("sent") and applied["v"] == version:
             into, event, to = applied["sent"]
             step.out.events.append((into, event, to))
+            if applied.get("told") == version:
+                _tell_part(step, source, into, at_ms)
         return
-    head = step.head(incident_id)
-    at_ms = int(value.get("at_ms") or value.get("change", {}).get("at_ms") or 0)
+    head = step.tables.incidents.get(incident_id)  # as stored: a change folds in later
     step.timers.advance(at_ms)
     row: dict[str, Any] = {"v": version, "at_ms": step.timers.clock_ms}
+    if applied is not None and "told" in applied:
+        row["told"] = applied["told"]
     contribution: dict[str, Any] = {
         name: value[name] for name in ("summary", "change", "reason") if name in value
     }
     if head is not None and head["merged_into"] is not None:
         event = step.forward(incident_id, head, {**contribution, "hops": hops + 1})
         row["sent"] = [head["merged_into"], event, None]
+        if is_part(source) and "told" not in row:  # once, with the contribution it came with
+            _tell_part(step, source, head["merged_into"], at_ms)
+            row["told"] = version
     elif "summary" in value:
         reason = str(value.get("reason", ""))
-        step.put_head(absorb(head, value["summary"], incident_id, at_ms, reason))
+        step.put_head(absorb(step.head(incident_id), value["summary"], incident_id, at_ms, reason))
     else:
+        if value.get("storm"):  # it may open the storm's own incident
+            step.awaiting_triage([incident_id])
         step.fold_later(incident_id, cast(Change, {**value["change"], "incident_id": incident_id}))
     if applied is None:
         due = step.timers.clock_ms + retention.HEAD_KEEP_MS

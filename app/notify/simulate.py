@@ -132,8 +132,10 @@ class Simulation:
         *,
         crash: bool = False,
         awaiting: Iterable[str] = (),
+        at: int | None = None,
     ) -> None:
-        """One message of ``alerts.correlated`` per partition the records go to; then the bus.
+        """One message per partition the records go to — their incidents', or ``at``, where
+        correlation placed them (their group's) —; then the bus.
 
         ``crash``: the worker dies once the rows are in RocksDB, before its outputs are sent
         and the messages acknowledged — they come again (same positions) to a worker whose rows
@@ -144,7 +146,8 @@ class Simulation:
         awaiting = set(awaiting)
         by_partition: dict[int, list[tuple[str, Alert]]] = defaultdict(list)
         for incident_id, alert in records:
-            by_partition[self.partition(incident_id)].append((incident_id, alert))
+            where = self.partition(incident_id) if at is None else at
+            by_partition[where].append((incident_id, alert))
         for partition, batch in sorted(by_partition.items()):
             first = self._offset(partition)
             step = self._step(partition)

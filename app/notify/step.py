@@ -4,16 +4,17 @@ A :class:`Step` decides over the rows of one partition (:class:`Tables`, plain
 :class:`~app.runtime.state.Rows`, so it runs without Kafka in tests and benchmarks). Alerts
 from correlate become member rows (:mod:`app.notify.member`) and changes of their incidents
 (:mod:`app.notify.incident`), folded once per incident per call; an alert of an incident that
-merged into another is forwarded there. Events (:mod:`app.notify.events`) act on members and
-incidents. A new incident whose opening triage will judge (:meth:`Step.awaiting_triage`: its
-tenant-wide rules may merge it into another one a hop later), and a storm's incident that its
-alerts open (an incident of the storm's first minute, heard of later, may take its place),
-hold their first page until triage's verdict comes (``judged`` or ``merge`` on
-``notify.events``), at most ``VERDICT_WAIT_MS``: triage's merge of a new incident never
-retracts a page sent a moment before.
-:meth:`Step.settle` then plans every incident that changed or whose timer is due,
-once (:mod:`app.notify.plan`): each send is logged ``in_flight`` and listed in
-``Outputs.deliveries``, which the agent starts only once the broker acknowledged the log entry.
+merged into another is forwarded there, and one of another partition's incident (a storm's) is
+kept here in that incident's part, its change contributed there (:mod:`app.notify.parts`).
+Events (:mod:`app.notify.events`) act on members and incidents. A new incident whose opening
+triage will judge (:meth:`Step.awaiting_triage`: its tenant-wide rules may merge it into another
+one a hop later), and a storm's incident that its alerts open (an incident of the storm's first
+minute, heard of later, may take its place), hold their first page until triage's verdict comes
+(``judged`` or ``merge`` on ``notify.events``), at most ``VERDICT_WAIT_MS``: triage's merge of a
+new incident never retracts a page sent a moment before. :meth:`Step.settle` then plans every
+incident that changed or whose timer is due, once (:mod:`app.notify.plan`): each send is logged
+``in_flight`` and listed in ``Outputs.deliveries``, which the agent starts only once the broker
+acknowledged the log entry.
 Rows that went stale are swept (:mod:`app.notify.retention`).
 """
 
@@ -34,9 +35,11 @@ from app.notify.incident import Change, Incident, copied
 from app.notify.member import Member, apply, is_replay, published
 from app.notify.muting import Muting
 from app.notify.notification import notification
+from app.notify.parts import is_part, part_id, whole
 from app.notify.plan import plan
 from app.notify.timers import Timers, updated
 from app.records import Alert, epoch_ms
+from app.runtime.partitions import partition_of
 from app.runtime.state import Rows
 from tables.expiry import Expiry
 
@@ -133,9 +136,10 @@ class Step:
         self._awaiting.update(incident_ids)
 
     def alerts(self, records: Sequence[tuple[str, Alert, int]]) -> None:
-        """Apply the alerts (key: incident id, alert, position) of one call. A storm's incident
-        that they open waits for triage too: while it is the storm's own, an incident of the
-        storm's first minute heard of later takes its place (a merge)."""
+        """Apply the alerts (key: incident id, alert, position) of one call; those of another
+        partition's incident in its part here. A storm's incident that they open waits for
+        triage too: while it is the storm's own, an incident of the storm's first minute heard
+        of later takes its place (a merge)."""
         for incident_id, alert, position in records:
             storm = alert.get("storm")
             if storm is not None and storm["incident_id"] == incident_id:
@@ -145,8 +149,9 @@ class Step:
     def alert(self, incident_id: str, alert: Alert, position: int) -> None:
         """Apply one alert record: its member row, its incident (here or where it merged)."""
         before: Member | None = self.tables.members.get(alert["id"])
-        home = before["home"] if before is not None else incident_id
+        home = before["home"] if before is not None else self._home(incident_id)
         into = self._merged_into(home)
+        part = is_part(home)
         if is_replay(before, alert, position):
             self._resend(alert["id"], before)  # type: ignore[arg-type]
             return
@@ -154,12 +159,15 @@ class Step:
         at_ms = event_ms(alert) if alert["status"] != "firing" else starts_ms
         self.timers.advance(at_ms)
         muting = self.muting
-        opens = into is None and home not in self._pending and home not in self._heads
+        opens = (into is None and home not in self._pending and home not in self._heads) or (
+            part and before is None  # it may be the first alert its incident hears of
+        )
         labels = group_labels(alert) if muting.active or opens else {}
         why = muting.why(alert["id"], labels, at_ms) if muting.active else None
-        if muting.rules and (found := muting.track(alert["id"], labels, alert["status"], home)):
+        placed = whole(home)  # the incident it joined
+        if muting.rules and (found := muting.track(alert["id"], labels, alert["status"], placed)):
             self.out.inhibitors.append(found)
-        public = published(alert, why, into or home, home if into else None)
+        public = published(alert, why, into or home, placed if into not in (None, placed) else None)
         member, change = apply(
             before,
             alert,
@@ -179,6 +187,9 @@ class Step:
             self.out.examples.extend(examples)
         if into is None:
             self._pending.setdefault(home, []).append(change)
+        elif part:
+            hinted = (alert.get("storm") or {}).get("incident_id") == placed
+            member["forwarded"] = self.contribute(home, change, position, hinted)
         else:
             head = self.tables.incidents.get(home)
             member["forwarded"] = self.forward(home, head, {"change": change})
@@ -187,13 +198,24 @@ class Step:
         if why is not None:
             self.out.muted["silenced" if why.startswith("silenced") else "inhibited"] += 1
 
+    def _home(self, incident_id: str) -> str:
+        """Where an alert of ``incident_id`` placed in this partition lives: the incident, or
+        its part here when the incident lives in another partition."""
+        if partition_of(incident_id, self.partitions) == self.partition:
+            return incident_id
+        return part_id(incident_id, self.partition, self.partitions)
+
     def _merged_into(self, incident_id: str) -> str | None:
-        """The incident ``incident_id`` merged into, if it did (read once per call)."""
+        """The incident ``incident_id`` merged into, if it did (read once per call); the
+        incident of a part."""
         if incident_id not in self._heads:
             head = self.tables.incidents.get(incident_id)
-            if head is None:
+            if head is not None:
+                self._heads[incident_id] = head["merged_into"]
+            elif is_part(incident_id):  # its incident did not merge, as far as it was told
+                self._heads[incident_id] = whole(incident_id)
+            else:
                 return None
-            self._heads[incident_id] = head["merged_into"]
         return self._heads[incident_id]
 
     def forward(
@@ -206,12 +228,23 @@ class Step:
         self.out.events.append((str(head["merged_into"]), event, None))
         return event
 
+    def contribute(self, part: str, change: Change, position: int, hinted: bool) -> dict[str, Any]:
+        """Send the change of an alert kept in ``part`` to the part's incident (which forwards
+        it if it merged), numbered by the record's position; ``hinted``: a storm hint names
+        that incident (if the contribution opens it, its first page waits for triage)."""
+        event = {"kind": "adopt", "from": part, "v": position, "change": change}
+        if hinted:
+            event["storm"] = True
+        self.out.events.append((whole(part), event, None))
+        return event
+
     def _resend(self, alert_id: str, member: Member) -> None:
         """A record applied already (a replay): send what it produced again."""
         alert = member["alert"]
         self.out.enriched.append((alert_id, alert, epoch_ms(alert["starts_at"])))
         if "forwarded" in member:
-            into = self.tables.incidents.get(member["home"])["merged_into"]
+            home = member["home"]
+            into = whole(home) if is_part(home) else self.tables.incidents.get(home)["merged_into"]
             self.out.events.append((into, member["forwarded"], None))
 
     # Rows ------------------------------------------------------------------------------

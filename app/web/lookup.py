@@ -15,6 +15,7 @@ from faust.web import Request
 
 from app.notify.member import view
 from app.notify.notification import alert_count, alert_ids
+from app.notify.parts import whole
 from app.records import ms_time
 from app.web.http import ApiError
 from app.web.routing import ask_all, workers
@@ -74,9 +75,10 @@ def _member(alert_id: str) -> dict[str, Any] | None:
     if member is None:
         return None
     shown = view(member)
-    head = incidents.find(member["home"])
+    placed = whole(member["home"])  # the incident it joined (a part's: app.notify.parts)
+    head = incidents.find(placed)
     if head is not None and head["merged_into"] is not None:  # its incident joined another
-        shown |= {"incident_id": head["merged_into"], "merged_from": member["home"]}
+        shown |= {"incident_id": head["merged_into"], "merged_from": placed}
     return {"alert": shown, "home": member["home"]}
 
 

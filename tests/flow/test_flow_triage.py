@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from app.notify.parts import is_part
 from app.notify.step import VERDICT_WAIT_MS
 from app.records import format_time
 from app.runtime.partitions import partition_of
@@ -237,6 +238,10 @@ def test_a_storm_collapses_into_one_incident_with_its_first_minute_merged(
         return ends
 
     eventually(lambda: len(roots()) == 1, 60, "every incident of the storm merged into one")
+    (root,) = roots()
+    await_view(worker, f"/api/v1/incidents/{root}", lambda body: body.get("alert_count") == 30)
+    parts = [v["from"] for k, v in events.all() if k in incidents and v.get("kind") == "adopt"]
+    assert any(is_part(source) for source in parts), "alerts kept where they were placed"
     # Which rule merges the first minute depends on timing: the storm's when it is detected
     # before the first incidents reached triage, the place rule's when they came first (both
     # orders are unit-tested in test_correlation); either way into the one storm incident.

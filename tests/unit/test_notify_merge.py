@@ -87,6 +87,19 @@ def test_later_alerts_of_a_merged_incident_are_forwarded_and_applied_once() -> N
     assert sim.row("incidents", "storm")["alerts"] == 3
 
 
+def test_feedback_that_searched_every_partition_acts_on_the_incident_it_merged_into() -> None:
+    sim = Simulation(CONFIG, partitions=4)
+    assert sim.partition("old") != sim.partition("first")
+    sim.alerts([("old", sim_alert("a1", "old", 0)), ("first", sim_alert("b1", "first", 0))])
+    sim.event("old", _merge("first", MIN))
+    ack = {"kind": "ack", "alert_id": "a1", "incident_id": None, "actionable": True}
+    ack |= {"by": "ann", "at": at(2 * MIN), "scope": "alert", "search": True}
+    for partition in range(4):  # what agents.incident_feedback sends when it names no incident
+        sim.event("", ack, partition=partition)
+    assert sim.row("incidents", "first")["acknowledged"]["by"] == "ann"
+    assert sim.row("members", "a1", sim.partition("old"))["acknowledged"] is True
+
+
 def test_a_merge_before_any_alert_leaves_a_bare_redirect() -> None:
     sim = Simulation(CONFIG)
     sim.event("old", _merge("storm", 0))

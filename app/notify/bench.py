@@ -6,6 +6,8 @@ per partition as the runtime hands them over:
 
 - ``new``: every alert new, ten per incident (the incident opens, pages, is updated);
 - ``storm``: every alert into one incident (its head folds them all);
+- ``spread``: ``storm``'s alerts placed over 8 partitions (their groups'), each kept in the
+  storm's part there: the work in the storm incident's partition, and in the 7 others;
 - ``resolve``: the alerts of ``new`` resolving;
 - ``inhibit``: ``new`` under Alertmanager's usual inhibition rule, every other alert critical
   (a source that stays firing: 10,000 of them by the end), the rest warnings it may mute.
@@ -72,6 +74,17 @@ def measure(sim: Simulation, make: Callable[[int], tuple[str, dict]]) -> float: 
     return spent / ALERTS * 1e6
 
 
+def spread(partitions: int = 8) -> tuple[float, float]:
+    """CPU µs per alert of ``storm`` with its alerts placed over ``partitions`` partitions in
+    turn, ``BATCH`` at a time: in the storm incident's partition, and in all the others."""
+    sim = Simulation(CONFIG, partitions=partitions, keep=False)
+    for start in range(0, ALERTS, BATCH):
+        batch = [_storm(n) for n in range(start, min(start + BATCH, ALERTS))]
+        sim.alerts(batch, at=start // BATCH % partitions)  # type: ignore[arg-type]
+    home = sim.cpu[sim.partition("storm")]
+    return home / ALERTS * 1e6, (sum(sim.cpu) - home) / ALERTS * 1e6
+
+
 def main() -> None:
     """Print µs per alert for each workload."""
     sim = Simulation(CONFIG, keep=False)
@@ -80,6 +93,8 @@ def main() -> None:
     figures["inhibit"] = measure(Simulation(INHIBITING, keep=False), _critical_or_not)
     for name, figure in figures.items():
         print(f"notify {name:8} {figure:7.1f} µs/alert ({ALERTS} alerts)")
+    home, others = spread()
+    print(f"notify spread   {home:7.1f} µs/alert in the storm's partition, {others:.1f} elsewhere")
 
 
 if __name__ == "__main__":

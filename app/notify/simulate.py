@@ -8,6 +8,7 @@ at once as delivered. Event time is what the records say; wall time is given.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -117,6 +118,8 @@ class Simulation:
         self.timers = [Timers() for _ in range(partitions)]
         self.offsets = [0] * partitions
         self.sizes = _Sizes()
+        self.cpu = [0.0] * partitions  # CPU seconds each partition's calls took
+        self._started: dict[int, float] = {}
         self.out = Outputs()
         self.sent: list[dict[str, Any]] = []  # every notification delivered (or started)
         self.running: set[str] = set()
@@ -207,6 +210,7 @@ class Simulation:
         return self.offsets[partition] * POSITIONS
 
     def _step(self, partition: int) -> Step:
+        self._started[partition] = time.process_time()
         return Step(
             Tables(*(Rows(self.tables[name], partition) for name in TABLES)),
             self.config,
@@ -239,6 +243,7 @@ class Simulation:
                 self._queue[self.partition(incident_id)].append((incident_id, result))
             else:
                 self.running.add(key)
+        self.cpu[partition] += time.process_time() - self._started.pop(partition)
 
     def _collect(self, out: Outputs) -> None:
         self.out.enriched.extend(out.enriched)

@@ -10,8 +10,8 @@
 - ``{"kind": "tick", at_ms}``: event time passes on an idle partition; sends left in flight
   by a dead worker are looked at.
 - ``{"kind": "merge", into, reason, at_ms}`` (from triage): this incident joins ``into``; keyed
-  by a part, its incident did (told by that incident once the part contributes after the
-  merge): the part's later changes go to ``into``.
+  by a part, its incident did (told by that incident with the first contribution it forwarded):
+  the part publishes its alerts' later changes in ``into`` (it still sends them to its own).
 - ``{"kind": "judged"}`` (from triage): this new incident stands (no merge): its first
   page waits no longer.
 - ``{"kind": "adopt", from, v, summary|change, reason?, at_ms?, hops?, storm?}``: a

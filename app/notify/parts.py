@@ -6,7 +6,8 @@ alerts of a storm): its member row stays where it was placed, under the incident
 — an id of that partition which names the incident — and it is published from there. The
 incident hears only the change it makes, an ``adopt`` contribution on ``notify.events``
 numbered by the record's position (:meth:`app.notify.step.Step.contribute`). A part has no row
-of its own: its id says which incident it belongs to.
+of its own — its id says which incident it belongs to — until that incident merges into
+another: then a redirect, so the part publishes in the other one (:mod:`app.notify.events`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import lru_cache
 
 from app.runtime.partitions import partition_of
 
-SEPARATOR = "~"  # never in an incident's own id (hex digests, or a caller's)
+SEPARATOR = "~"  # never in an incident's own id (hex digests: app.correlation.group, .storm)
 
 
 @lru_cache(maxsize=8192)

@@ -235,10 +235,8 @@ def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) ->
             _hand_over(step, incident_id, head, value)
         return  # merged already: the first merge stands
     step.timers.advance(at_ms)
-    if head is None:  # merged before any of its alerts came: a bare redirect
-        head = heads.new_incident(incident_id, str(value.get("tenant", "")), "", {})
-        head["merged_into"], head["merged_ms"], head["merge_position"] = into, at_ms, position
-        step.put_head(head, plan_it=False)
+    if head is None:  # merged before any of its alerts came
+        _bare_redirect(step, incident_id, into, at_ms, str(value.get("tenant", "")), position)
         return
     head = redirect(head, into, at_ms, str(value.get("reason", "")))
     head["forwarded"], head["merge_position"] = 1, position
@@ -251,15 +249,29 @@ def merge(step: Step, incident_id: str, value: dict[str, Any], position: int) ->
 
 def _part_moved(step: Step, part: str, into: str, at_ms: int) -> None:
     """The incident of ``part`` merged into ``into`` (or that one merged further): the part
-    becomes a redirect there, kept as long as a merged incident's head."""
+    becomes a redirect there."""
     found = step.tables.incidents.get(part)
-    if found is not None and found["merged_into"] == into:
-        return
-    head = heads.new_incident(part, "", "", {})
+    if found is None or found["merged_into"] != into:
+        _bare_redirect(step, part, into, at_ms)
+
+
+def _bare_redirect(
+    step: Step,
+    incident_id: str,
+    into: str,
+    at_ms: int,
+    tenant: str = "",
+    position: int | None = None,
+) -> None:
+    """A redirect with nothing handed over, kept as long as a merged incident's head: an
+    incident merged (at ``position``) before any of its alerts came, or a part."""
+    head = heads.new_incident(incident_id, tenant, "", {})
     head["merged_into"], head["merged_ms"] = into, at_ms
+    if position is not None:
+        head["merge_position"] = position
     step.put_head(head, plan_it=False)
     due = at_ms + retention.HEAD_KEEP_MS
-    HEADS.schedule(step.tables.incidents, step.partition, part, due, None)
+    HEADS.schedule(step.tables.incidents, step.partition, incident_id, due, None)
 
 
 def _republish(step: Step, incident_id: str, head: Any, into: str, why: str) -> None:

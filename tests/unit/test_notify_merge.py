@@ -109,6 +109,15 @@ def test_a_merge_before_any_alert_leaves_a_bare_redirect() -> None:
     assert [n["incident_id"] for n in sim.sent] == ["storm"]
 
 
+def test_a_bare_redirect_goes_as_a_merged_incidents_head_does() -> None:
+    sim = Simulation(CONFIG)
+    sim.event("old", _merge("storm", 0))
+    assert sim.row("incidents", "old")["merged_into"] == "storm"
+    for day in range(1, 32):  # each call sweeps up to two days of buckets
+        sim.tick(day * 24 * 60 * MIN)
+    assert sim.row("incidents", "old") is None, "merged 31 days ago: it goes"
+
+
 def test_a_bare_redirects_merge_delivered_again_hands_nothing_over() -> None:
     """A merge that comes again at the same position (its partition moved to another worker
     before the commit) found no handover on a bare redirect and went to the dead letters."""

@@ -1,8 +1,7 @@
 """The stages' rules chained in memory: dedup → triage → correlation → tenant-wide merges.
 
 What ``scripts/replay`` and ``alertflow eval`` run: the same functions the agents call —
-:mod:`app.dedup.episode` (``decide``, ``track``, ``tick`` on one partition) and
-:mod:`app.dedup.timeout` (episodes that time out; :meth:`Pipeline.advance` is a tick),
+:func:`app.dedup.handler.deduplicate` (one partition; :meth:`Pipeline.advance` is a tick),
 :class:`app.triage.handler.Triage` and :func:`app.correlation.handler.correlate`, each over
 in-memory rows (:class:`app.runtime.state.MemoryRows`) — in sequence, without Kafka. Every
 summary correlation sends is taken by triage at once, so a merge it decides applies before
@@ -17,12 +16,11 @@ from typing import Any
 
 from app.config import POLICIES, DedupPolicy
 from app.correlation.handler import CORRELATION_EXPIRY, correlate
-from app.dedup import timeout
-from app.dedup.episode import Episode, Ticks, decide, tick, track
+from app.dedup.handler import Policies, deduplicate
 from app.identity import episode_key
 from app.learning.model import Example
 from app.notify.merge import merged_into
-from app.records import Alert, epoch_ms
+from app.records import Alert
 from app.runtime.stage import Record
 from app.runtime.state import MemoryRows
 from app.triage.handler import DEDUPED, EVENTS, EXAMPLES, OPENED, TRIAGE_EXPIRY, TRIAGED, Triage
@@ -57,10 +55,9 @@ class Pipeline:
         policies: dict[str, DedupPolicy] = POLICIES,
     ) -> None:
         self.snapshot = snapshot
-        self.policies = policies
+        self.policies = Policies(policies)
         self.triage = Triage(snapshot, threshold, model)
-        self.dedup_rows = MemoryRows()  # episodes and their timeout buckets
-        self.ticks: Ticks = {"due": {}, "released": []}
+        self.dedup_rows = MemoryRows()  # episodes, bookkeeping, timeout and expiry buckets
         self.triage_rows = MemoryRows()
         self.correlation_rows = MemoryRows()
         self.into: dict[str, str] = {}  # absorbed incident → the incident it was merged into
@@ -71,44 +68,21 @@ class Pipeline:
         when dedup drops it, more when it releases held ones or resolves timed-out episodes)
         and the merges decided."""
         key = episode_key(alert["tenant"], alert["fingerprint"])
-        policy = self._policy(alert)
-        position = self._next("alerts.normalized")
-        now = epoch_ms(alert["received_at"])
-        before, ended = timeout.timed_out(self.dedup_rows.get(key), now, policy)
-        episode, passed = decide(before, alert, position, policy)
-        self.dedup_rows.put(key, episode)
-        self.ticks = track(self.ticks, key, episode, policy)
-        return self._clock(now, position, [o for o in (ended, passed) if o])
+        return self._dedup(Record(key, alert, self._next("alerts.normalized")))
 
     def advance(self, now_ms: int) -> tuple[list[Alert], list[Merge]]:
         """A tick of dedup's clock at ``now_ms``: held alerts that settled and episodes that
         timed out pass on, as :meth:`send` returns them."""
-        return self._clock(now_ms, self._next("alerts.normalized"), [])
+        tick = {"kind": "tick", "at_ms": now_ms}
+        return self._dedup(Record("", tick, self._next("alerts.normalized")))
 
-    def _clock(
-        self, now: int, position: int, passed: list[Alert]
-    ) -> tuple[list[Alert], list[Merge]]:
-        self.ticks, released, outs = tick(
-            self.ticks, self.dedup_rows.get, now, position, self.policies
-        )
-        for key, row in released.items():
-            self.dedup_rows.put(key, row)
-        for key, row, resolve in timeout.sweep(self.dedup_rows, 0, now, self._policy):
-            self.dedup_rows.put(key, row)
-            outs.append(resolve)
+    def _dedup(self, record: Record) -> tuple[list[Alert], list[Merge]]:
+        deduped = deduplicate(self.dedup_rows, 0, [record], self.policies)
         correlated: list[Alert] = []
         merges: list[Merge] = []
-        for out in passed + outs:
-            policy = self._policy(out)
-            if out["status"] == "firing" and policy.resolve_timeout_ms:
-                due = epoch_ms(out["received_at"]) + policy.resolve_timeout_ms
-                key = episode_key(out["tenant"], out["fingerprint"])
-                timeout.schedule(self.dedup_rows, 0, key, due)
+        for out in deduped.outputs:
             correlated += self._through(out, merges)
         return correlated, merges
-
-    def _policy(self, row: Alert | Episode) -> DedupPolicy:
-        return self.policies.get(str(row.get("source", "")), POLICIES["api"])
 
     def learn(self, examples: list[Example]) -> None:
         """Labelled examples to the tenants' models, as ``learning.examples`` brings them."""

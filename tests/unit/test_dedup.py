@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from agents.dedup import POLICIES, DedupPolicy, Ticks, decide, tick, track
-from app.config import Config, ConfigError, load_config
+from app.config import POLICIES, Config, ConfigError, DedupPolicy, load_config
+from app.dedup.episode import Ticks, decide, tick, track
 from app.dedup.timeout import TIMEOUTS, timed_out
 from app.learning.scoring import Thresholds
 from app.pipeline import Pipeline

@@ -10,17 +10,3 @@ from app.runtime import StateTable
 from app.topics import PARTITIONS
 
 dedup = StateTable(app, "dedup", PARTITIONS, __doc__ or "")
-
-
-def alias_key(alert_id: str) -> str:
-    """Key of the alias row of an id the bridge handed out (NUL-led: never an episode key)."""
-    return f"\x00alias|{alert_id}"
-
-
-def ticks_key(partition: int) -> str:
-    """Key of a partition's bookkeeping row.
-
-    >>> ticks_key(2)
-    '\\x00dedup|2'
-    """
-    return f"\x00dedup|{partition}"

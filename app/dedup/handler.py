@@ -22,12 +22,25 @@ from app.identity import episode_key
 from app.records import Alert, epoch_ms
 from app.runtime.stage import Record
 from app.runtime.state import RowAccess
-from tables.dedup import alias_key, ticks_key
 from tables.expiry import Expiry
 
 EXPIRY = Expiry("\x00dedup")
 
 Listing = tuple[str, int, int | None]  # key, when its row expires, when it did before (listed)
+
+
+def alias_key(alert_id: str) -> str:
+    """Key of the alias row of an id the bridge handed out (NUL-led: never an episode key)."""
+    return f"\x00alias|{alert_id}"
+
+
+def ticks_key(partition: int) -> str:
+    """Key of a partition's bookkeeping row.
+
+    >>> ticks_key(2)
+    '\\x00dedup|2'
+    """
+    return f"\x00dedup|{partition}"
 
 
 @dataclass

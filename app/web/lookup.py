@@ -13,13 +13,14 @@ from typing import Any
 
 from faust.web import Request
 
+from app.dedup.handler import alias_key
 from app.notify.member import view
 from app.notify.notification import alert_count, alert_ids
 from app.notify.parts import whole
 from app.records import ms_time
 from app.web.http import ApiError
 from app.web.routing import ask_all, workers
-from tables.dedup import alias_key, dedup
+from tables.dedup import dedup
 from tables.incidents import incidents
 from tables.members import members
 

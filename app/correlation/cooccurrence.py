@@ -44,7 +44,7 @@ def pair_key(tenant: str, a: str, b: str) -> str:
     >>> pair_key("acme", "b", "a") == pair_key("acme", "a", "b") == "acme|p|a b"
     True
     """
-    first, second = sorted((a, b))
+    first, second = (a, b) if a <= b else (b, a)
     return f"{tenant}|p|{first} {second}"
 
 
@@ -94,8 +94,10 @@ def learn(
     own = _counted(rows.get(template_key(tenant, template)), at)
     if own is not None:
         rows.put(template_key(tenant, template), own)
+    listed = False
     for _, other in recent:
         if other == template:
+            listed = True
             continue
         key = pair_key(tenant, template, other)
         pair = _counted(rows.get(key), at)
@@ -105,7 +107,7 @@ def learn(
         if occasions(pair, at) >= MIN_COOCCUR:
             _partner(rows, tenant, template, other)
             _partner(rows, tenant, other, template)
-    if all(r[1] != template for r in recent):
+    if not listed:
         recent = [*recent, [at, template]][-MAX_RECENT:]
     return recent
 

@@ -163,6 +163,23 @@ def _decide(
 COUNTERS = frozenset(("count", "total", "last_seen", "offset"))
 
 
+def _settled(ticks: Ticks, now_ms: int, offset: int) -> bool:
+    """Whether a tick at ``now_ms`` and ``offset`` would change nothing: no held row is due,
+    and no release is old enough to forget (the common case: one check, no new rows).
+
+    >>> ticks = {"due": {"t|f": 780_000}, "released": [[5, {"id": "a1"}]]}
+    >>> _settled(ticks, 700_000, 6), _settled(ticks, 780_000, 6)  # the row settles at 780,000
+    (True, False)
+    >>> _settled(ticks, 700_000, 6 + KEEP_RELEASED)  # the release is old enough to forget
+    False
+    """
+    due, released = ticks["due"], ticks["released"]
+    if due and min(due.values()) <= now_ms:
+        return False
+    oldest = offset - KEEP_RELEASED
+    return len(released) <= KEEP_RELEASES and all(r[0] > oldest for r in released)
+
+
 def only_counted(before: Episode | None, after: Episode) -> bool:
     """Whether ``after`` differs from ``before`` in its counters only: a re-send was counted.
 
@@ -174,7 +191,8 @@ def only_counted(before: Episode | None, after: Episode) -> bool:
     """
     if before is None or before.keys() != after.keys():
         return False
-    return all(before[k] == v for k, v in after.items() if k not in COUNTERS)  # type: ignore[literal-required]
+    counters = {name: after[name] for name in COUNTERS if name in after}  # type: ignore[literal-required]
+    return after == {**before, **counters}
 
 
 def release(
@@ -275,6 +293,8 @@ def tick(
     again = [alert for at, alert in ticks["released"] if at == offset]
     if again:
         return ticks, {}, again
+    if _settled(ticks, now_ms, offset):
+        return ticks, {}, []
     rows: dict[str, Episode] = {}
     passed: list[Alert] = []
     for key in [k for k, due in ticks["due"].items() if due <= now_ms]:

@@ -100,10 +100,9 @@ def deduplicate(
             rows.defer(record.key, state)  # a re-send: its count may wait
         else:
             rows.put(record.key, state)
-        EXPIRY.schedule(rows, partition, *_listing(record.key, state, before, policy))
+        listings.append(_listing(record.key, state, before, policy))
         if state["alert_id"] != alert["id"]:  # it joined an episode of another id
-            for listing in _alias(rows, alert, state, policy):
-                EXPIRY.schedule(rows, partition, *listing)
+            listings += _alias(rows, alert, state, policy)
         now_ms = max(now_ms, at)
         ticks = track(ticks, record.key, state, policy)
         ticks, released, passed = tick(ticks, rows.get, now_ms, record.position, policies.by_source)

@@ -22,6 +22,7 @@ cluster whose alert came first and an incident per alert group for the others.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from typing import Any
 
@@ -265,17 +266,15 @@ def prune(rates: dict[str, Rate], storms: dict[str, Storm], now_ms: int) -> list
     forgotten = [scope for scope, rate in rates.items() if rate[0] < oldest]
     for scope in forgotten:
         del rates[scope]
-    if len(rates) > MAX_SCOPES:
-        by_age = sorted(rates, key=lambda scope: rates[scope][0])
-        quietest = by_age[: len(rates) - MAX_SCOPES]
+    if len(rates) > MAX_SCOPES:  # a few over (new scopes of this call): no sort of all of them
+        quietest = heapq.nsmallest(len(rates) - MAX_SCOPES, rates, key=lambda s: rates[s][0])
         for scope in quietest:
             del rates[scope]
         forgotten += quietest
     for name in [name for name in storms if scope_of(name) not in rates]:
         del storms[name]
     if len(storms) > MAX_STORMS:
-        by_newest = sorted(storms, key=lambda scope: storms[scope][2])
-        for scope in by_newest[: len(storms) - MAX_STORMS]:
+        for scope in heapq.nsmallest(len(storms) - MAX_STORMS, storms, key=lambda s: storms[s][2]):
             del storms[scope]
     return forgotten
 

@@ -27,11 +27,12 @@ from tables.expiry import Expiry
 EXPIRY = Expiry("\x00dedup")
 
 Listing = tuple[str, int, int | None]  # key, when its row expires, when it did before (listed)
+ALIAS = "\x00alias|"  # NUL-led: never an episode key
 
 
 def alias_key(alert_id: str) -> str:
-    """Key of the alias row of an id the bridge handed out (NUL-led: never an episode key)."""
-    return f"\x00alias|{alert_id}"
+    """Key of the alias row of an id the bridge handed out."""
+    return f"{ALIAS}{alert_id}"
 
 
 def ticks_key(partition: int) -> str:
@@ -65,7 +66,7 @@ class Policies:
     def expires(self, key: str, row: Any) -> int | None:
         """When a listed row expires: an alias at its due time, an episode when unseen for
         long."""
-        if key.startswith("\x00alias|"):
+        if key.startswith(ALIAS):
             return int(row["due"])
         if isinstance(row, dict) and "last_seen" in row:
             return epoch_ms(row["last_seen"]) + self.of(row).expire_after_ms
@@ -85,18 +86,18 @@ def deduplicate(
     for record in records:
         if record.value.get("kind") == "tick":
             now_ms = max(now_ms, int(record.value["at_ms"]))
-            ticks, released, passed = tick(
+            ticks, released, settled = tick(
                 ticks, rows.get, now_ms, record.position, policies.by_source
             )
-            _release(rows, partition, released, passed, policies, out)
+            _release(rows, partition, released, settled, policies, out)
             continue
         alert: Alert = record.value
         policy = policies.of(alert)
         at = epoch_ms(alert["received_at"])
         before: Episode | None = rows.get(record.key)
         before, ended = timeout.timed_out(before, at, policy)
-        state, passed_on = decide(before, alert, record.position, policy)
-        if passed_on is None and ended is None and only_counted(before, state):
+        state, passed = decide(before, alert, record.position, policy)
+        if passed is None and ended is None and only_counted(before, state):
             rows.defer(record.key, state)  # a re-send: its count may wait
         else:
             rows.put(record.key, state)
@@ -105,13 +106,15 @@ def deduplicate(
             listings += _alias(rows, alert, state, policy)
         now_ms = max(now_ms, at)
         ticks = track(ticks, record.key, state, policy)
-        ticks, released, passed = tick(ticks, rows.get, now_ms, record.position, policies.by_source)
-        if passed_on is None and state["held"]:
+        ticks, released, settled = tick(
+            ticks, rows.get, now_ms, record.position, policies.by_source
+        )
+        if passed is None and state["held"]:
             out.held += 1
-        elif passed_on is None:
+        elif passed is None:
             out.dropped += 1
-        ended_or_passed = [o for o in (ended, passed_on) if o]
-        _release(rows, partition, released, ended_or_passed + passed, policies, out)
+        own = [one for one in (ended, passed) if one is not None]  # this record's
+        _release(rows, partition, released, own + settled, policies, out)
     for key, row, resolve in timeout.sweep(rows, partition, now_ms, policies.of):
         rows.put(key, row)
         out.outputs.append(resolve)
@@ -126,15 +129,15 @@ def _release(
     rows: RowAccess,
     partition: int,
     released: dict[str, Episode],
-    passed: list[Alert],
+    alerts: list[Alert],
     policies: Policies,
     out: Deduped,
 ) -> None:
-    """Write the rows a tick released; pass the alerts on, listing each firing one of a source
+    """Write the rows a tick released; pass ``alerts`` on, listing each firing one of a source
     with a ``resolve_timeout`` to be looked at when it would time out."""
     for other, row in released.items():
         rows.put(other, row)
-    for alert in passed:
+    for alert in alerts:
         policy = policies.of(alert)
         if alert["status"] == "firing" and policy.resolve_timeout_ms:
             key = episode_key(alert["tenant"], alert["fingerprint"])

@@ -30,7 +30,7 @@ scoring model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypedDict
 
 from app.config import POLICIES, DedupPolicy
@@ -272,22 +272,24 @@ def tick(
     read: Callable[[str], Episode | None],
     now_ms: int,
     offset: int,
-    policies: Mapping[str, DedupPolicy],
+    policy_of: Callable[[Episode], DedupPolicy],
 ) -> tuple[Ticks, dict[str, Episode], list[Alert]]:
-    """Release every held row of the partition that settled by ``now_ms``: the new bookkeeping,
-    the rows to write, the alerts to pass. A replayed offset passes its releases again.
+    """Release every held row of the partition that settled by ``now_ms`` (by the policy of
+    its source): the new bookkeeping, the rows to write, the alerts to pass. A replayed offset
+    passes its releases again.
 
     >>> a = {"id": "a1", "status": "firing", "received_at": "2026-01-01T00:00:00Z",
     ...      "reasons": [], "duplicate_count": 1}
     >>> row = {"held": 1, "changes": [0, 60_000, 120_000, 180_000], "pending": a,
     ...        "sent": ["a0", "resolved"], "count": 3, "source": "alertmanager"}
     >>> ticks = {"due": {"t|f": 780_000}, "released": []}
-    >>> tick(ticks, {"t|f": row}.get, 700_000, 5, POLICIES)[2]
+    >>> policy_of = lambda episode: POLICIES[episode["source"]]
+    >>> tick(ticks, {"t|f": row}.get, 700_000, 5, policy_of)[2]
     []
-    >>> ticks, rows, out = tick(ticks, {"t|f": row}.get, 780_000, 6, POLICIES)
+    >>> ticks, rows, out = tick(ticks, {"t|f": row}.get, 780_000, 6, policy_of)
     >>> [o["id"] for o in out], rows["t|f"]["held"], ticks["due"]
     (['a1'], 0, {})
-    >>> [o["id"] for o in tick(ticks, {}.get, 780_000, 6, POLICIES)[2]]  # offset 6 replayed
+    >>> [o["id"] for o in tick(ticks, {}.get, 780_000, 6, policy_of)[2]]  # offset 6 replayed
     ['a1']
     """
     again = [alert for at, alert in ticks["released"] if at == offset]
@@ -300,8 +302,7 @@ def tick(
     for key in [k for k, due in ticks["due"].items() if due <= now_ms]:
         row = read(key)
         if row is not None:
-            policy = policies.get(row.get("source", ""), POLICIES["api"])
-            rows[key], out = release({**_NEW_FIELDS, **row}, now_ms, policy)  # type: ignore[typeddict-item]
+            rows[key], out = release({**_NEW_FIELDS, **row}, now_ms, policy_of(row))  # type: ignore[typeddict-item]
             passed += [out] if out else []
     kept = [r for r in ticks["released"] if r[0] > offset - KEEP_RELEASED][-KEEP_RELEASES:]
     return (

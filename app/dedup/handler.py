@@ -57,11 +57,11 @@ class Policies:
     """The dedup policy of each source (the API's for a source not configured)."""
 
     def __init__(self, by_source: Mapping[str, DedupPolicy]) -> None:
-        self.by_source = by_source
+        self._by_source = by_source
 
     def of(self, row: Episode | Alert | dict[str, Any]) -> DedupPolicy:
         """The policy of the source a row or an alert came from."""
-        return self.by_source.get(str(row.get("source", "")), POLICIES["api"])
+        return self._by_source.get(str(row.get("source", "")), POLICIES["api"])
 
     def expires(self, key: str, row: Any) -> int | None:
         """When a listed row expires: an alias at its due time, an episode when unseen for
@@ -86,9 +86,7 @@ def deduplicate(
     for record in records:
         if record.value.get("kind") == "tick":
             now_ms = max(now_ms, int(record.value["at_ms"]))
-            ticks, released, settled = tick(
-                ticks, rows.get, now_ms, record.position, policies.by_source
-            )
+            ticks, released, settled = tick(ticks, rows.get, now_ms, record.position, policies.of)
             _release(rows, partition, released, settled, policies, out)
             continue
         alert: Alert = record.value
@@ -106,9 +104,7 @@ def deduplicate(
             listings += _alias(rows, alert, state, policy)
         now_ms = max(now_ms, at)
         ticks = track(ticks, record.key, state, policy)
-        ticks, released, settled = tick(
-            ticks, rows.get, now_ms, record.position, policies.by_source
-        )
+        ticks, released, settled = tick(ticks, rows.get, now_ms, record.position, policies.of)
         if passed is None and state["held"]:
             out.held += 1
         elif passed is None:

@@ -11,6 +11,7 @@ import pytest
 
 from app.config import POLICIES, Config, ConfigError, DedupPolicy, load_config
 from app.dedup.episode import Ticks, decide, tick, track
+from app.dedup.handler import Policies
 from app.dedup.timeout import TIMEOUTS, timed_out
 from app.learning.scoring import Thresholds
 from app.pipeline import Pipeline
@@ -195,7 +196,7 @@ def test_a_held_alert_is_released_by_any_later_message_of_its_partition() -> Non
     assert feed(_am("firing", "2026-11-23T07:04:00Z", starts_at="2026-11-23T07:04:00Z")) is None
     ticks: Ticks = track({"due": {}, "released": [], "swept": -1}, "t|f", feed.state, policy)
     assert ticks["due"] == {"t|f": epoch_ms("2026-11-23T07:14:00Z")}
-    policies = {"alertmanager": policy}
+    policies = Policies({"alertmanager": policy}).of
     rows = {"t|f": feed.state}
     early = tick(ticks, rows.get, epoch_ms("2026-11-23T07:13:59Z"), 40, policies)
     assert early[2] == [] and early[0]["due"] == ticks["due"], "not settled yet"
@@ -218,7 +219,8 @@ def test_a_flap_that_settles_resolved_is_not_released_twice() -> None:
     feed(_am("firing", "2026-11-23T07:04:00Z", starts_at="2026-11-23T07:04:00Z"))
     feed(_am("resolved", "2026-11-23T07:05:00Z", starts_at="2026-11-23T07:04:00Z"))
     ticks = track({"due": {}, "released": [], "swept": -1}, "t|f", feed.state, policy)
-    _, _, out = tick(ticks, {"t|f": feed.state}.get, epoch_ms("2026-11-23T08:00:00Z"), 9, {})
+    at = epoch_ms("2026-11-23T08:00:00Z")
+    _, _, out = tick(ticks, {"t|f": feed.state}.get, at, 9, Policies({}).of)  # the API's policy
     assert out == [], "the next stage already knows it resolved"
 
 

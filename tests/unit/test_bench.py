@@ -15,7 +15,7 @@ from tests.harness import REPO
 sys.path.insert(0, str(REPO / "scripts"))
 
 from benchlib import mix, profile, receiver, report
-from benchlib.kafka import drain
+from benchlib.kafka import available, drain
 
 
 @pytest.mark.parametrize("module", [mix, report, profile, receiver])
@@ -63,3 +63,29 @@ def test_a_drain_ends_when_nothing_arrives_though_ticks_make_the_lag_flicker() -
 
 def test_a_drain_waits_for_the_first_arrival_when_asked() -> None:
     assert not drain(_Flickering(), _Arrived(0), settle=0.5, limit=2.0, at_least=1)
+
+
+class _Fetched:
+    """A consumer's side of ``available``: what it has fetched, and the waits it was asked for."""
+
+    def __init__(self, messages: list[str]) -> None:
+        self.messages = messages
+        self.waits: list[tuple[str, float]] = []
+
+    def poll(self, timeout: float) -> str | None:
+        self.waits.append(("poll", timeout))
+        return self.messages.pop(0) if self.messages else None
+
+    def consume(self, num_messages: int, timeout: float) -> list[str]:
+        self.waits.append(("consume", timeout))
+        taken, self.messages = self.messages[:num_messages], self.messages[num_messages:]
+        return taken
+
+
+def test_arrivals_are_taken_as_they_come_not_once_a_batch_is_full() -> None:
+    fetched = _Fetched(["a", "b", "c", "d"])
+    assert available(fetched, 0.05, 3) == ["a", "b", "c"]  # type: ignore[arg-type]
+    # waiting only for the first; the rest is what was already there
+    assert fetched.waits == [("poll", 0.05), ("consume", 0)]
+    assert available(fetched, 0.05, 3) == ["d"]  # type: ignore[arg-type]
+    assert available(fetched, 0.05, 3) == []  # type: ignore[arg-type]

@@ -78,8 +78,8 @@ def available(consumer: Consumer, timeout: float, most: int) -> list[KafkaMessag
     most for the first): up to ``most``, never waiting to fill them.
 
     ``Consumer.consume(num_messages, timeout)`` returns only once it has ``num_messages`` or
-    the ``timeout`` passed, so a record that came in the meantime was noted up to ``timeout``
-    late (0-50 ms in phase 4, until 2026-12-07)."""
+    the ``timeout`` passed: a record that came meanwhile would be noted up to ``timeout`` late
+    (docs/benchmark.md, 2026-12-07 (day))."""
     first = consumer.poll(timeout)
     if first is None:
         return []

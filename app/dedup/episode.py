@@ -163,23 +163,6 @@ def _decide(
 COUNTERS = frozenset(("count", "total", "last_seen", "offset"))
 
 
-def _settled(ticks: Ticks, now_ms: int, offset: int) -> bool:
-    """Whether a tick at ``now_ms`` and ``offset`` would change nothing: no held row is due,
-    and no release is old enough to forget (the common case: one check, no new rows).
-
-    >>> ticks = {"due": {"t|f": 780_000}, "released": [[5, {"id": "a1"}]]}
-    >>> _settled(ticks, 700_000, 6), _settled(ticks, 780_000, 6)  # the row settles at 780,000
-    (True, False)
-    >>> _settled(ticks, 700_000, 6 + KEEP_RELEASED)  # the release is old enough to forget
-    False
-    """
-    due, released = ticks["due"], ticks["released"]
-    if due and min(due.values()) <= now_ms:
-        return False
-    oldest = offset - KEEP_RELEASED
-    return len(released) <= KEEP_RELEASES and all(r[0] > oldest for r in released)
-
-
 def only_counted(before: Episode | None, after: Episode) -> bool:
     """Whether ``after`` differs from ``before`` in its counters only: a re-send was counted.
 
@@ -291,20 +274,25 @@ def tick(
     (['a1'], 0, {})
     >>> [o["id"] for o in tick(ticks, {}.get, 780_000, 6, policy_of)[2]]  # offset 6 replayed
     ['a1']
+    >>> tick(ticks, {}.get, 790_000, 7, policy_of)[0] is ticks  # nothing settled or forgotten
+    True
+    >>> tick(ticks, {}.get, 790_000, 6 + KEEP_RELEASED, policy_of)[0]["released"]  # forgotten
+    []
     """
     again = [alert for at, alert in ticks["released"] if at == offset]
     if again:
         return ticks, {}, again
-    if _settled(ticks, now_ms, offset):
+    ready = [key for key, due in ticks["due"].items() if due <= now_ms]
+    kept = [r for r in ticks["released"] if r[0] > offset - KEEP_RELEASED][-KEEP_RELEASES:]
+    if not ready and len(kept) == len(ticks["released"]):  # nothing settled or forgotten
         return ticks, {}, []
     rows: dict[str, Episode] = {}
     passed: list[Alert] = []
-    for key in [k for k, due in ticks["due"].items() if due <= now_ms]:
+    for key in ready:
         row = read(key)
         if row is not None:
             rows[key], out = release({**_NEW_FIELDS, **row}, now_ms, policy_of(row))  # type: ignore[typeddict-item]
             passed += [out] if out else []
-    kept = [r for r in ticks["released"] if r[0] > offset - KEEP_RELEASED][-KEEP_RELEASES:]
     return (
         {
             **ticks,

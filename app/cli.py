@@ -262,9 +262,12 @@ def _worker(settings: Settings) -> int:
         _fail(f"configuration error: {problem}", 2)
     try:
         kafka_admin.wait_for_broker(settings.bootstrap, timeout=60)
-        _create_topics(settings.bootstrap)
     except kafka_admin.BrokerError as exc:
         _fail(f"{exc} (set KAFKA_BOOTSTRAP, or ALERTFLOW_KAFKA_PORT for the embedded one)", 1)
+    try:
+        _create_topics(settings.bootstrap)
+    except kafka_admin.BrokerError as exc:
+        _fail(str(exc), 1)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     import faust
 
@@ -341,16 +344,22 @@ def check_config(path: Path | None, alertmanager: Path | None = None) -> int:
 
 
 def _create_topics(bootstrap: str, *, with_changelogs: bool = False) -> None:
-    from app.kafka_admin import ensure_topics
-    from app.topics import partition_counts, topic_configs
+    """Create the missing topics; BrokerError, naming the partition setting, when one does not
+    fit."""
+    from app.kafka_admin import BrokerError, ensure_topics
+    from app.topics import PARTITIONS, keyed_state, partition_counts, topic_configs
 
-    counts, configs = partition_counts(), topic_configs()
+    counts, configs, exact = partition_counts(), topic_configs(), keyed_state()
     if with_changelogs:
         from app.runtime.state import changelogs
 
         counts |= changelogs()
         configs |= {name: {"cleanup.policy": "compact"} for name in changelogs()}
-    ensure_topics(bootstrap, counts, config=configs)
+        exact += tuple(changelogs())
+    try:
+        ensure_topics(bootstrap, counts, config=configs, exact=exact)
+    except BrokerError as exc:
+        raise BrokerError(f"{exc} (ALERTFLOW_PARTITIONS is {PARTITIONS})") from exc
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
@@ -32,6 +32,7 @@ def ensure_topics(
     config: Mapping[str, Mapping[str, str]] | None = None,
     replication: int = 1,
     timeout: float = 30.0,
+    exact: Collection[str] = (),
 ) -> None:
     """Create the missing ``topics`` (name -> partition count) and set ``config`` on all.
 
@@ -39,7 +40,9 @@ def ensure_topics(
     topics are created with them, existing ones get them set (so an upgrade brings a topic's
     retention and timestamp type in line), other configs of theirs are left alone. Raises
     BrokerError if a topic has fewer partitions than asked: adding partitions would move keys
-    to other partitions, so that is left to an operator.
+    to other partitions, so that is left to an operator. The ``exact`` topics may not have more
+    either: their keys were placed (and state kept) by the count they have, so a lower count
+    asked would leave rows where no key leads any more.
     """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = _partition_counts(admin, (), timeout)
@@ -70,6 +73,17 @@ def ensure_topics(
             "topics with fewer partitions than asked: " + "; ".join(short) + ". Adding "
             "partitions would move keys to other partitions: delete and recreate the topic "
             "(losing its data) or add them deliberately with kafka-topics --alter"
+        )
+    more = [
+        f"{name!r} has {counts[name]}, {topics[name]} wanted"
+        for name in exact
+        if counts[name] > topics[name]
+    ]
+    if more:
+        raise BrokerError(
+            "topics with more partitions than asked: " + "; ".join(more) + ". Their keys "
+            "and rows were placed by the count they have: ask for that count (partitions are "
+            "chosen when the topics are created)"
         )
 
 

@@ -118,6 +118,17 @@ def partition_counts() -> dict[str, int]:
     return {topic.name: topic.partitions for topic in ALL} | dict.fromkeys(COMPACTED, 1)
 
 
+def keyed_state() -> tuple[str, ...]:
+    """The topics whose records are routed to the stages' state by key: the inter-stage topics
+    and the metric points (each partition's rule states). Their partition count must stay the
+    one the worker routes keys by.
+
+    >>> [name in keyed_state() for name in ("alerts.normalized", "metrics.points", "alerts.raw")]
+    [True, True, False]
+    """
+    return (*(topic.name for topic in ALL if topic.batched), metric_points.name)
+
+
 def topic_configs() -> dict[str, dict[str, str]]:
     """Per-topic configs for the topics created before the worker starts."""
     return dict(_CONFIGS) | {name: {"cleanup.policy": "compact"} for name in COMPACTED}

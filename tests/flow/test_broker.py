@@ -94,6 +94,10 @@ def test_kafka_keeps_records_and_offsets_across_a_restart(kafka_dir: Path) -> No
             bootstrap, {"alerts": 3, "state": 1}, config={"state": {"cleanup.policy": "compact"}}
         )
         ensure_topics(bootstrap, {"alerts": 2, "state": 1})  # existing: kept as they are
+        # unless their keys were placed by the count they have
+        with pytest.raises(BrokerError, match="'alerts' has 3, 2 wanted"):
+            ensure_topics(bootstrap, {"alerts": 2, "state": 1}, exact=["alerts"])
+        ensure_topics(bootstrap, {"alerts": 3, "state": 1}, exact=["alerts", "state"])
         with pytest.raises(BrokerError, match="'alerts' has 3, 4 wanted"):
             ensure_topics(bootstrap, {"alerts": 4})
         resource = ConfigResource("topic", "state")

@@ -40,9 +40,9 @@ def ensure_topics(
     topics are created with them, existing ones get them set (so an upgrade brings a topic's
     retention and timestamp type in line), other configs of theirs are left alone. Raises
     BrokerError if a topic has fewer partitions than asked: adding partitions would move keys
-    to other partitions, so that is left to an operator. The ``exact`` topics may not have more
-    either: their keys were placed (and state kept) by the count they have, so a lower count
-    asked would leave rows where no key leads any more.
+    to other partitions, so that is left to an operator. The ``exact`` ones (of ``topics``)
+    may not have more either: their keys were placed (and state kept) by the count they have,
+    so a lower count asked would leave rows where no key leads any more.
     """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = _partition_counts(admin, (), timeout)
@@ -82,8 +82,8 @@ def ensure_topics(
     if more:
         raise BrokerError(
             "topics with more partitions than asked: " + "; ".join(more) + ". Their keys "
-            "and rows were placed by the count they have: ask for that count (partitions are "
-            "chosen when the topics are created)"
+            "and rows were placed by the count they have, chosen when they were created: ask "
+            "for that count"
         )
 
 

@@ -28,11 +28,11 @@ class LoopConsumer(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust's consumer "thread", served on the event loop of the consumer that owns it."""
 
     async def start(self) -> None:
-        """Start the service as a task of this loop (a thread's ``start`` runs it there) and
+        """Start the service as a task on this loop, where a thread would have run it, and
         wait until it is started; a failure to start is raised here, as from the thread."""
         self._thread_started.set()
         self._thread_running = self.parent_loop.create_future()
-        self._serving = asyncio.ensure_future(self._serve())  # it awaits the service's stop
+        self._serving = asyncio.ensure_future(self._serve())  # runs until the service stops
         try:
             await self._thread_running
         finally:

@@ -353,9 +353,10 @@ def _create_topics(bootstrap: str, *, with_changelogs: bool = False) -> None:
     if with_changelogs:
         from app.runtime.state import changelogs
 
-        counts |= changelogs()
-        configs |= {name: {"cleanup.policy": "compact"} for name in changelogs()}
-        exact += tuple(changelogs())
+        logs = changelogs()
+        counts |= logs
+        configs |= {name: {"cleanup.policy": "compact"} for name in logs}
+        exact += tuple(logs)
     try:
         ensure_topics(bootstrap, counts, config=configs, exact=exact)
     except BrokerError as exc:

@@ -204,3 +204,24 @@ def test_alerts_accepted_as_a_second_worker_is_killed_in_a_storm_all_come_out(
     finally:
         second.stop(kill=True)
     storm.all_published(enriched)
+
+
+def test_alerts_accepted_as_a_second_worker_joins_and_leaves_in_a_storm_all_come_out(
+    worker: Worker, enriched: TopicReader, tmp_path: Path
+) -> None:
+    """Posts to both workers while the second one joins the group and then leaves it cleanly:
+    partitions move to it and back with records in flight, and nothing answered 202 is lost."""
+    alone = eventually(lambda: _partitions(worker), what="the first worker to own partitions")
+    second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
+    try:
+        with _Storm(unique("rebalanced"), worker, second) as storm:
+            time.sleep(3)
+            second.start()
+            eventually(lambda: _partitions(second) > 0, 90, "the second worker to own partitions")
+            time.sleep(5)
+            second.stop()
+            eventually(lambda: _partitions(worker) == alone, 90, "the first to own all again")
+            time.sleep(3)
+    finally:
+        second.stop(kill=True)
+    storm.all_published(enriched)

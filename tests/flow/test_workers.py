@@ -6,6 +6,7 @@ import threading
 import time
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 from tests.harness import Receiver, TopicReader, Worker, caught_up, eventually, http, unique
 
@@ -120,10 +121,30 @@ def test_alerts_accepted_just_before_a_kill_are_not_lost(
     )
 
 
+def _storm_post(sent: int) -> tuple[str, Any]:
+    """The path and body of a storm's post number ``sent``."""
+    if sent % 3 == 2:
+        alerts = [
+            {
+                "status": "firing",
+                "labels": {"alertname": f"Storm{sent}", "instance": f"host-{i}"},
+                "annotations": {"summary": "d" * 200},
+                "startsAt": "2026-11-23T09:00:00Z",
+            }
+            for i in range(100)
+        ]
+        return "/webhooks/alertmanager", {"version": "4", "status": "firing", "alerts": alerts}
+    size = 300 if sent % 3 else 20
+    return "/api/v1/alerts", [
+        {"title": f"storm {sent} {i}", "description": "d" * 200} for i in range(size)
+    ]
+
+
 class _Storm:
-    """Posts to ``/api/v1/alerts`` on a thread, alert bodies of 300 (about 80 kB: a parse
-    process's) and of 20 (the event loop's) in turn, each alert new, round ``targets``; keeps
-    the ids of what was answered 202. A refused connection (a worker down) is retried."""
+    """Posts on a thread, round ``targets``, each alert new: ``/api/v1/alerts`` bodies of 20
+    (the event loop's) and of 300 (about 80 kB: a parse process's), and Alertmanager webhooks of
+    100, in turn; keeps the ids of what was answered 202. A refused connection (a worker down)
+    is retried."""
 
     def __init__(self, tenant: str, *targets: Worker) -> None:
         self.ids: list[str] = []
@@ -144,12 +165,11 @@ class _Storm:
     def _post(self) -> None:
         sent = 0
         while self._posting.is_set():
-            size = 300 if sent % 2 else 20
-            body = [{"title": f"storm {sent} {i}", "description": "d" * 200} for i in range(size)]
+            path, body = _storm_post(sent)
             target = self._targets[sent % len(self._targets)]
             sent += 1
             try:
-                answer = http("POST", f"{target.url}/api/v1/alerts?tenant={self._tenant}", body)
+                answer = http("POST", f"{target.url}{path}?tenant={self._tenant}", body)
             except (OSError, HTTPException):  # the worker is down, or went down during the post
                 time.sleep(0.05)
                 continue

@@ -320,6 +320,12 @@ def caught_up(bootstrap: str, group: str = "alertflow") -> bool:
         probe.close()
 
 
+def partitions_owned(worker: Worker) -> int:
+    """How many partitions ``worker`` owns (0 while it is not ready)."""
+    answer = http("GET", f"{worker.url}/api/v1/health")
+    return answer.body.get("partitions", 0) if answer.status == 200 else 0
+
+
 def accepted(worker: Worker, path: str, body: Any) -> list[str]:
     """POST ``body`` to ``path`` of the worker, insist on 202, and return the alert ids."""
     answer = http("POST", f"{worker.url}{path}", body)

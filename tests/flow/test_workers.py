@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
-from http.client import HTTPException
-from pathlib import Path
-from typing import Any
-
-from tests.harness import Receiver, TopicReader, Worker, caught_up, eventually, http, unique
-
-
-def _partitions(worker: Worker) -> int:
-    answer = http("GET", f"{worker.url}/api/v1/health")
-    return answer.body.get("partitions", 0) if answer.status == 200 else 0
+from tests.harness import (
+    Receiver,
+    TopicReader,
+    Worker,
+    caught_up,
+    eventually,
+    http,
+    partitions_owned,
+    unique,
+)
 
 
 def test_second_worker_takes_partitions_and_views_are_routed(
@@ -23,7 +21,7 @@ def test_second_worker_takes_partitions_and_views_are_routed(
     receiver: Receiver,
     tmp_path,
 ) -> None:
-    alone = eventually(lambda: _partitions(worker), what="the first worker to own partitions")
+    alone = eventually(lambda: partitions_owned(worker), what="the first worker to own partitions")
     tenants = [unique("spread") for _ in range(8)]
     ids = [
         http("POST", f"{worker.url}/api/v1/alerts?tenant={tenant}", {"title": "spread"}).body[
@@ -37,7 +35,7 @@ def test_second_worker_takes_partitions_and_views_are_routed(
     second.start()
     try:
         eventually(
-            lambda: _partitions(second) > 0 and _partitions(worker) < alone,
+            lambda: partitions_owned(second) > 0 and partitions_owned(worker) < alone,
             90,
             "partitions spread over both workers",
         )
@@ -66,7 +64,7 @@ def test_second_worker_takes_partitions_and_views_are_routed(
                 assert view.status == 200 and view.body["actions"] == [], view.body
     finally:
         second.stop()
-    eventually(lambda: _partitions(worker) == alone, 90, "the first worker to own all again")
+    eventually(lambda: partitions_owned(worker) == alone, 90, "the first worker to own all again")
 
 
 def test_killed_worker_comes_back_with_its_state(
@@ -119,144 +117,3 @@ def test_alerts_accepted_just_before_a_kill_are_not_lost(
         90,
         "every accepted alert in alerts.enriched after the restart",
     )
-
-
-def _storm_post(sent: int) -> tuple[str, Any]:
-    """The path and body of a storm's post number ``sent``."""
-    if sent % 3 == 2:
-        alerts = [
-            {
-                "status": "firing",
-                "labels": {"alertname": f"Storm{sent}", "instance": f"host-{i}"},
-                "annotations": {"summary": "d" * 200},
-                "startsAt": "2026-11-23T09:00:00Z",
-            }
-            for i in range(100)
-        ]
-        return "/webhooks/alertmanager", {"version": "4", "status": "firing", "alerts": alerts}
-    size = 300 if sent % 3 else 20
-    return "/api/v1/alerts", [
-        {"title": f"storm {sent} {i}", "description": "d" * 200} for i in range(size)
-    ]
-
-
-class _Storm:
-    """Posts on a thread, round ``targets``, each alert new: ``/api/v1/alerts`` bodies of 20
-    (the event loop's) and of 300 (about 80 kB: a parse process's), and Alertmanager webhooks of
-    100, in turn; keeps the ids of what was answered 202. A refused connection (a worker down)
-    is retried."""
-
-    def __init__(self, tenant: str, *targets: Worker) -> None:
-        self.ids: list[str] = []
-        self.refused: list[int] = []
-        self._tenant, self._targets = tenant, targets
-        self._posting = threading.Event()
-        self._thread = threading.Thread(target=self._post, daemon=True)
-
-    def __enter__(self) -> _Storm:
-        self._posting.set()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._posting.clear()
-        self._thread.join(timeout=60)
-
-    def _post(self) -> None:
-        sent = 0
-        while self._posting.is_set():
-            path, body = _storm_post(sent)
-            target = self._targets[sent % len(self._targets)]
-            sent += 1
-            try:
-                answer = http("POST", f"{target.url}{path}?tenant={self._tenant}", body)
-            except (OSError, HTTPException):  # the worker is down, or went down during the post
-                time.sleep(0.05)
-                continue
-            if answer.status == 202:
-                self.ids.extend(answer.body["ids"])
-            else:
-                self.refused.append(answer.status)
-            time.sleep(0.02)
-
-    def all_published(self, enriched: TopicReader) -> None:
-        """Every alert answered 202 comes out on ``alerts.enriched``; a post was refused only
-        with 503 (not accepted: the sender retries)."""
-        wanted = set(self.ids)
-        assert len(wanted) > 5_000 and set(self.refused) <= {503}, (len(wanted), self.refused)
-
-        def missing() -> set[str]:
-            return wanted - {key for key, _, _ in enriched.matching(lambda k, v: k in wanted)}
-
-        try:
-            eventually(lambda: not missing(), 180, "every accepted alert in alerts.enriched")
-        except AssertionError:
-            lost = missing()
-            raise AssertionError(f"{len(lost)} of {len(wanted)} accepted never came out") from None
-
-
-def test_alerts_accepted_as_the_worker_is_killed_in_a_storm_all_come_out(
-    worker: Worker, enriched: TopicReader
-) -> None:
-    """Bulk posts through the parse processes and the event loop, the worker killed with
-    SIGKILL and started again while they come: nothing answered 202 is lost."""
-    with _Storm(unique("killed"), worker) as storm:
-        time.sleep(3)
-        worker.stop(kill=True)
-        worker.start()
-        time.sleep(3)
-    storm.all_published(enriched)
-
-
-def test_alerts_accepted_while_a_killed_worker_rejoins_its_group_all_come_out(
-    worker: Worker, enriched: TopicReader
-) -> None:
-    """The worker killed in a storm and started again, posts going on past the session
-    timeout: its new member waits for the dead one to be evicted, is assigned every partition
-    and recovers while alerts keep coming; nothing answered 202 is lost."""
-    with _Storm(unique("rejoined"), worker) as storm:
-        time.sleep(3)
-        worker.stop(kill=True)
-        worker.start()
-        eventually(lambda: _partitions(worker) > 0, 90, "the worker to own partitions again")
-        time.sleep(5)
-    storm.all_published(enriched)
-
-
-def test_alerts_accepted_as_a_second_worker_is_killed_in_a_storm_all_come_out(
-    worker: Worker, enriched: TopicReader, tmp_path: Path
-) -> None:
-    """Posts to both workers, the second one killed: its partitions move to the first after
-    the session timeout, their tables recovered from the changelogs, posts still coming."""
-    second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
-    second.start()
-    try:
-        eventually(lambda: _partitions(second) > 0, 90, "the second worker to own partitions")
-        with _Storm(unique("survived"), worker, second) as storm:
-            time.sleep(3)
-            second.stop(kill=True)
-            time.sleep(25)  # the session timeout (15 s), the rebalance, the recovery
-    finally:
-        second.stop(kill=True)
-    storm.all_published(enriched)
-
-
-def test_alerts_accepted_as_a_second_worker_joins_and_leaves_in_a_storm_all_come_out(
-    worker: Worker, enriched: TopicReader, tmp_path: Path
-) -> None:
-    """Posts to both workers while the second one joins the group and then leaves it cleanly:
-    partitions move to it and back with records in flight, and nothing answered 202 is lost."""
-    alone = eventually(lambda: _partitions(worker), what="the first worker to own partitions")
-    second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
-    try:
-        with _Storm(unique("rebalanced"), worker, second) as storm:
-            time.sleep(3)
-            second.start()
-            eventually(lambda: _partitions(second) > 0, 90, "the second worker to own partitions")
-            time.sleep(5)
-            second.stop()
-            eventually(lambda: _partitions(worker) == alone, 90, "the first to own all again")
-            time.sleep(3)
-    finally:
-        second.stop(kill=True)
-    storm.all_published(enriched)

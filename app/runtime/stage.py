@@ -177,9 +177,14 @@ async def run_stage(
             if len(run) >= RUN_MESSAGES or channel.empty():
                 await _handle_run(stage, run, handle, window)
                 run = []
-    except BaseException:
+    finally:
+        if len(window.outbox):
+            log.warning(
+                "%s: stopped with %d records unsent; their messages are read again",
+                stage.name,
+                len(window.outbox),
+            )
         window.outbox.clear()
-        raise
 
 
 async def _handle_run(

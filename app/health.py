@@ -73,10 +73,15 @@ class BrokerProbe:
         self._conn: AIOKafkaConnection | None = None
 
     async def run(self) -> None:
-        """Probe forever (a Faust task of the worker)."""
-        while True:
-            await self.probe()
-            await asyncio.sleep(PROBE_INTERVAL_S)
+        """Probe forever (a Faust task of the worker); its connection closed when stopped."""
+        try:
+            while True:
+                await self.probe()
+                await asyncio.sleep(PROBE_INTERVAL_S)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     async def probe(self) -> None:
         """One round: any server answering clears the fault; rounds of silence report it."""

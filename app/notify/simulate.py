@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from app.config import Config, from_document
@@ -63,6 +63,8 @@ class MemoryTable(StateTable):
         self._memory = MemoryStore()
         self._cache = OrderedDict()
         self._deferred = {}
+        self._unsent = {}
+        self._unstored = {}
 
     @property
     def changelog(self) -> str:
@@ -83,6 +85,9 @@ class _Sizes:
     def row(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
         self.largest = max(self.largest, len(key) + len(value or b""))
         self.rows += 1
+
+    def after_sent(self, callback: Callable[[], None]) -> None:
+        callback()  # nothing is sent: as acknowledged at once
 
 
 class Simulation:
@@ -142,7 +147,9 @@ class Simulation:
 
         ``crash``: the worker dies once the rows are in RocksDB, before its outputs are sent
         and the messages acknowledged — they come again (same positions) to a worker whose rows
-        are ahead of what was sent. ``awaiting``: incidents these records open whose opening
+        are ahead of what was sent. (The worker no longer gets there: its rows reach RocksDB
+        with their outputs sent, :mod:`app.runtime.state`; a replay over them must still apply
+        once.) ``awaiting``: incidents these records open whose opening
         triage will judge, as when correlation placed them in the stage (``judged`` or
         ``merge`` then comes on :meth:`event`).
         """

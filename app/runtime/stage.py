@@ -27,7 +27,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -143,7 +143,7 @@ class Context:
         self._outbox.after_sent(callback)
 
     def commit(self) -> None:
-        """Write this call's rows to the store and queue their changelog messages."""
+        """Queue this call's rows: changelog messages, and for the store once acknowledged."""
         for rows in self._rows.values():
             rows.commit(self._outbox)
         self._rows.clear()
@@ -225,7 +225,8 @@ async def _sliced(
         await held_back()
         size = window.slice_records() if accepting_now() else len(records) - start
         began = time.perf_counter()
-        await _applied(stage, event, records[start : start + size], handle, window.outbox)
+        chunk = records[start : start + size]
+        await _applied(stage, event, chunk, handle, window.outbox, window.tables.values())
         took = time.perf_counter() - began
         window.cost(min(size, len(records) - start), took)
         worked += took
@@ -256,14 +257,22 @@ def _records(event: faust.EventT[Any]) -> list[Record]:
 
 
 async def _applied(
-    stage: Stage, event: faust.EventT[Any], records: list[Record], handle: Handler, outbox: Outbox
+    stage: Stage,
+    event: faust.EventT[Any],
+    records: list[Record],
+    handle: Handler,
+    outbox: Outbox,
+    tables: Iterable[StateTable] = (),
 ) -> None:
     """Handle the records of a run of messages, waiting out storage failures: while RocksDB cannot
-    write (a full disk) the stage reports the fault, holds the run and tries again, so
-    processing resumes by itself once the disk is back and nothing is lost or dead-lettered."""
+    write (a full disk) — the rows of an earlier send it refused, or a read — the stage reports
+    the fault, holds the run and tries again, so processing resumes by itself once the disk is
+    back and nothing is lost or dead-lettered."""
     delay = 0.5
     while True:
         try:
+            for table in tables:
+                table.store_unstored()
             await _apply(stage, event, records, handle, outbox)
         except StorageError as error:
             stage.fault("storage", str(error))
@@ -430,10 +439,7 @@ class _Window:
         self.busy = 0.0
         events, self._events = self._events, []
         for table in self.tables.values():
-            try:
-                table.write_due(self.outbox)
-            except StorageError as error:  # deferred counts wait for the disk like the rest
-                log.warning("deferred rows of %s not written yet: %s", table.name, error)
+            table.write_due(self.outbox)
         ends = await _flushed(self.outbox)
         for (topic, partition), offset in ends.items():
             if topic in self.tables:

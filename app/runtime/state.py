@@ -2,9 +2,14 @@
 
 A :class:`StateTable` is a Faust table (RocksDB store, changelog topic, recovery on assignment)
 whose rows a stage reads and writes through :class:`Rows`, the view of one handler call on one
-partition: reads see the call's own writes; when the call succeeded its writes go to the store
-and, as changelog rows, to the stage's :class:`~app.runtime.outbox.Outbox` — so a row rewritten
-by every record of a batch is written once. A failed call writes nothing.
+partition: reads see the call's own writes; when the call succeeded its writes go, as changelog
+rows, to the stage's :class:`~app.runtime.outbox.Outbox` — so a row rewritten by every record of
+a batch is written once. A failed call writes nothing.
+
+A row reaches RocksDB only once the broker acknowledged its changelog message (with the
+window's outputs); until then reads see it in memory. So the store never holds a row that
+was not sent: the records of a window that was never sent — the worker killed, or stopped,
+before — are read again over rows as they were, and applied as the first time.
 
 Rows are JSON (orjson) both in RocksDB and on the changelog, so Faust's recovery, which copies
 changelog messages into the store as they are, restores exactly what was written. The most
@@ -19,6 +24,7 @@ those seconds of counting, never a decision.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
@@ -29,13 +35,16 @@ import orjson
 from faust.types import TableT
 
 from app.runtime.outbox import Outbox
-from app.runtime.store import RowStore
+from app.runtime.store import RowStore, StorageError
+
+log = logging.getLogger(__name__)
 
 CACHE_ROWS = 10_000  # decoded rows kept per table (20,000: 1,019 MB RSS at 1M fingerprints)
 DEFER_SECONDS = 10.0
 _DELETED = object()
 
 Place = tuple[int, str]  # partition, key
+Unstored = tuple[Any, bytes, bytes | None]  # a row on its way to RocksDB: value, key, JSON
 
 # Per RocksDB database (one per table and partition, dozens per worker): Faust's defaults are
 # 64 MB x 3 write buffers and a 2 GB block cache each, which alone grow a worker past 1 GB.
@@ -67,6 +76,8 @@ class StateTable:
         )
         self._cache: OrderedDict[Place, Any] = OrderedDict()
         self._deferred: dict[Place, tuple[Any, float]] = {}
+        self._unsent: dict[Place, Unstored] = {}  # changelog message not acknowledged yet
+        self._unstored: dict[Place, Unstored] = {}  # acknowledged; RocksDB refused it (full disk)
         _tables.append(self)
 
     @property
@@ -84,6 +95,9 @@ class StateTable:
         place = (partition, key)
         if place in self._deferred:
             return self._deferred[place][0]
+        pending = self._unsent.get(place) or self._unstored.get(place)
+        if pending is not None:
+            return None if pending[0] is _DELETED else pending[0]
         cache = self._cache
         if place in cache:
             cache.move_to_end(place)
@@ -95,6 +109,10 @@ class StateTable:
 
     def find(self, key: str) -> Any:
         """The row in whichever of this worker's partitions holds it, or ``None`` (views)."""
+        for partition in range(self.partitions):
+            pending = self._unsent.get((partition, key)) or self._unstored.get((partition, key))
+            if pending is not None:
+                return None if pending[0] is _DELETED else pending[0]
         raw = self.store.find_raw(key.encode())
         return None if raw is None else orjson.loads(raw)
 
@@ -105,27 +123,53 @@ class StateTable:
             yield raw_key.decode(), orjson.loads(raw)
 
     def written(self, partition: int, last_offset: int) -> None:
-        """Note that the changelog holds this worker's writes up to ``last_offset``."""
-        self.store.note_offset(partition, last_offset)
+        """Note that the changelog holds this worker's writes up to ``last_offset`` — and the
+        store too: not while rows of the partition wait for RocksDB (recovery replays them)."""
+        if not any(where == partition for where, _ in self._unstored):
+            self.store.note_offset(partition, last_offset)
 
     def write(self, outbox: Outbox, writes: dict[Place, Any]) -> None:
-        """Write rows (``_DELETED`` deletes) to the store, one batch per partition, and queue
-        their changelog messages; every row is checked against Kafka's message size before
-        any is written."""
+        """Queue rows (``_DELETED`` deletes) as changelog messages, and for the store once the
+        broker acknowledged them (:meth:`_store_sent`); every row is checked against Kafka's
+        message size before any is queued."""
         encoded = [
-            (partition, key.encode(), None if value is _DELETED else orjson.dumps(value))
-            for (partition, key), value in writes.items()
+            (place, place[1].encode(), None if value is _DELETED else orjson.dumps(value))
+            for place, value in writes.items()
         ]
         changelog = self.changelog
-        batches: dict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
-        for partition, key, raw in encoded:
+        for (partition, _), key, raw in encoded:
             outbox.row(changelog, partition, key, raw)
-            batches[partition].append((key, raw))
-        for partition, batch in batches.items():
-            self.store.write_raw(partition, batch)
-        for place, value in writes.items():
+        unsent = self._unsent
+        for (place, key, raw), value in zip(encoded, writes.values(), strict=True):
             self._deferred.pop(place, None)
+            unsent[place] = (value, key, raw)
             self._remember(place, None if value is _DELETED else value)
+        outbox.after_sent(self._store_sent)
+
+    def store_unstored(self) -> None:
+        """Write to RocksDB the acknowledged rows it refused before, one batch per partition;
+        raises :class:`~app.runtime.store.StorageError` while it still refuses them."""
+        if not self._unstored:
+            return
+        batches: dict[int, dict[Place, tuple[bytes, bytes | None]]] = defaultdict(dict)
+        for place, (_, key, raw) in self._unstored.items():
+            batches[place[0]][place] = (key, raw)
+        for partition, batch in batches.items():
+            self.store.write_raw(partition, batch.values())
+            for place in batch:
+                del self._unstored[place]
+
+    def _store_sent(self) -> None:
+        """The broker acknowledged the queued rows: into RocksDB with them (kept in memory,
+        and read there, while it refuses them: the stage holds before its next call)."""
+        if not self._unsent:
+            return  # stored by an earlier call's callback of the same send
+        self._unstored.update(self._unsent)
+        self._unsent = {}
+        try:
+            self.store_unstored()
+        except StorageError as error:
+            log.warning("rows of %s wait for the store: %s", self.name, error)
 
     def defer(self, place: Place, value: Any) -> None:
         """Hold a counting-only change of a row until its next write or ``DEFER_SECONDS``."""
@@ -144,7 +188,8 @@ class StateTable:
             self.write(outbox, ready)
 
     def forget(self) -> None:
-        """Drop cached and deferred rows: this worker's partitions are moving."""
+        """Drop cached and deferred rows: this worker's partitions are moving (rows on their
+        way to the store stay: their changelog messages are, or will be, acknowledged)."""
         self._cache.clear()
         self._deferred.clear()
 

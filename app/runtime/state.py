@@ -118,9 +118,20 @@ class StateTable:
 
     def items(self, partition: int | None = None) -> Iterator[tuple[str, Any]]:
         """Every row of ``partition``, else of this worker's active partitions: a scan, for
-        views and rebuilds only."""
+        views and rebuilds only (rows on their way to the store as they will be there)."""
+        pending = {
+            key: row[0]
+            for rows in (self._unstored, self._unsent)
+            for (where, key), row in rows.items()
+            if partition is None or where == partition
+        }
         for raw_key, raw in self.store.items_raw(partition):
-            yield raw_key.decode(), orjson.loads(raw)
+            key = raw_key.decode()
+            if key not in pending:
+                yield key, orjson.loads(raw)
+        for key, value in pending.items():
+            if value is not _DELETED:
+                yield key, value
 
     def written(self, partition: int, last_offset: int) -> None:
         """Note that the changelog holds this worker's writes up to ``last_offset`` — and the

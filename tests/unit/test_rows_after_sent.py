@@ -15,8 +15,10 @@ import pytest
 from app.notify.simulate import MemoryStore, MemoryTable
 from app.runtime.batches import Message, Place
 from app.runtime.outbox import Outbox
-from app.runtime.stage import Context, Record, Stage, _applied
+from app.runtime.stage import Context, Record, _applied
+from app.runtime.state import Rows
 from app.runtime.store import StorageError
+from tests.unit.test_storage_fault import probe_stage
 
 
 class _Broker:
@@ -60,8 +62,16 @@ def test_rows_are_stored_once_their_changelog_messages_are_acknowledged() -> Non
     table.write(outbox, {(0, "a"): {"n": 1}, (1, "b"): {"n": 2}})
     assert disk.get_raw(0, b"a") is None and disk.get_raw(1, b"b") is None
     assert table.read(0, "a") == {"n": 1} and table.find("b") == {"n": 2}
+    assert list(table.items(0)) == [("a", {"n": 1})]  # rebuilds and views see them too
     asyncio.run(outbox.flush())
     assert disk.get_raw(0, b"a") == b'{"n":1}' and disk.get_raw(1, b"b") == b'{"n":2}'
+    rows, deleting = Rows(table, 0), _outbox()
+    rows.delete("a")
+    rows.commit(deleting)
+    assert table.read(0, "a") is None and list(table.items(0)) == []
+    assert disk.get_raw(0, b"a") is not None
+    asyncio.run(deleting.flush())
+    assert disk.get_raw(0, b"a") is None
 
 
 def test_rows_of_a_send_that_never_went_out_never_reach_the_store() -> None:
@@ -97,15 +107,8 @@ def test_a_stage_holds_before_its_call_while_the_store_refuses_earlier_rows() ->
     sent = _outbox()
     table.write(sent, {(0, "a"): {"n": 1}})
     asyncio.run(sent.flush())  # acknowledged; RocksDB refuses the rows
-    faults: list[str | None] = []
-    stage = Stage(
-        "probe",
-        producer=None,  # type: ignore[arg-type]  # nothing is sent here
-        deadletter=SimpleNamespace(name="alerts.deadletter", partitions=1, batched=False),
-        observe=lambda *_: None,
-        dead_lettered=lambda _: pytest.fail("a storage fault is not the record's fault"),
-        fault=lambda _, detail: faults.append(detail),
-    )
+    faults: list[tuple[str, str | None]] = []
+    stage = probe_stage(faults)
     seen: list[bool] = []
 
     def handle(ctx: Context, records: Sequence[Record]) -> None:
@@ -118,4 +121,4 @@ def test_a_stage_holds_before_its_call_while_the_store_refuses_earlier_rows() ->
 
     asyncio.run(run())
     assert seen == [True]  # called once, after the earlier rows were stored
-    assert faults[0] and faults[-1] is None  # the fault reported, then cleared
+    assert faults[0][1] and faults[-1] == ("storage", None)  # the fault reported, then cleared

@@ -87,9 +87,9 @@ def _batch(n: int) -> WriteBatch:
     return batch
 
 
-def test_a_stage_holds_its_message_while_storage_fails_and_handles_it_once_after() -> None:
-    faults: list[tuple[str, str | None]] = []
-    stage = Stage(
+def probe_stage(faults: list[tuple[str, str | None]]) -> Stage:
+    """A stage that sends nothing and notes the faults it reports; a dead letter fails."""
+    return Stage(
         "probe",
         producer=None,  # type: ignore[arg-type]  # nothing is sent here
         deadletter=SimpleNamespace(name="alerts.deadletter", partitions=1, batched=False),
@@ -97,6 +97,11 @@ def test_a_stage_holds_its_message_while_storage_fails_and_handles_it_once_after
         dead_lettered=lambda _: pytest.fail("a storage fault is not the record's fault"),
         fault=lambda kind, detail: faults.append((kind, detail)),
     )
+
+
+def test_a_stage_holds_its_message_while_storage_fails_and_handles_it_once_after() -> None:
+    faults: list[tuple[str, str | None]] = []
+    stage = probe_stage(faults)
     calls: list[list[str]] = []
 
     def handle(ctx: Context, records: Sequence[Record]) -> None:

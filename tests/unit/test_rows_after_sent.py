@@ -13,19 +13,12 @@ from typing import Any
 import pytest
 
 from app.notify.simulate import MemoryStore, MemoryTable
-from app.runtime.batches import Message, Place
 from app.runtime.outbox import Outbox
 from app.runtime.stage import Context, Record, _applied
 from app.runtime.state import Rows
 from app.runtime.store import StorageError
+from tests.unit.test_stage_runs import SentMessages
 from tests.unit.test_storage_fault import probe_stage
-
-
-class _Broker:
-    """Acknowledges every send: the last offset of each place is its message count - 1."""
-
-    async def send(self, messages: dict[Place, list[Message]]) -> dict[Place, int]:
-        return {place: len(sent) - 1 for place, sent in messages.items()}
 
 
 class _Disk(MemoryStore):
@@ -53,7 +46,7 @@ def _table() -> tuple[MemoryTable, _Disk]:
 
 
 def _outbox() -> Outbox:
-    return Outbox(_Broker())  # type: ignore[arg-type]
+    return Outbox(SentMessages())  # type: ignore[arg-type]
 
 
 def test_rows_are_stored_once_their_changelog_messages_are_acknowledged() -> None:

@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -138,6 +138,28 @@ class TopicReader:
             timeout,
             f"{count} matching record(s)",
         )
+
+    def wait_keys(
+        self, keys: Iterable[str], timeout: float = 30.0
+    ) -> list[tuple[str | None, Any, int]]:
+        """Wait until a record of each of ``keys`` was seen; return all their records so far.
+
+        A key's record may come more than once (the topics are at least once; an alert merged
+        into another incident is published again), so a count of records is not a count of keys.
+        """
+        wanted = set(keys)
+
+        def every_key_seen() -> list[tuple[str | None, Any, int]] | None:
+            found = self.matching(lambda key, _value: key in wanted)
+            return found if {key for key, _, _ in found} >= wanted else None
+
+        try:
+            return eventually(every_key_seen, timeout, f"a record of each of {len(wanted)} keys")
+        except AssertionError as timed_out:
+            missing = wanted - {key for key, _, _ in self.matching(lambda k, _v: k in wanted)}
+            raise AssertionError(
+                f"{timed_out}; no record of {len(missing)}: {sorted(missing)[:5]}"
+            ) from None
 
     def close(self) -> None:
         """Stop reading."""

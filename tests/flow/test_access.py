@@ -110,7 +110,7 @@ def test_a_token_acts_only_for_its_tenants(scoped: Worker, own_bootstrap: str) -
     try:
         (a_id,) = _ingest(scoped, "ingest-a-secret", {"title": "disk A"})  # its one tenant
         (b_id,) = _ingest(scoped, "admin-secret", {"title": "disk B", "tenant": B})
-        found = enriched.wait(lambda key, value: key in (a_id, b_id), count=2, timeout=90)
+        found = enriched.wait_keys((a_id, b_id), timeout=90)
     finally:
         enriched.close()
     incident = {value["tenant"]: value["incident_id"] for _, value, _ in found}

@@ -139,7 +139,7 @@ def test_stream_sends_alerts_live_and_resumes_from_the_last_event_id(
     missed = accepted(
         worker, "/api/v1/alerts", [_alert(tenant, "Queue backlog at 10k"), _alert(tenant, "x")]
     )
-    enriched.wait(lambda _, v: v and v.get("id") in missed, count=2)
+    enriched.wait_keys(missed)
     resumed = EventStream(url, last_event_id=live["cursor"])
     assert resumed.next()[1] == "hello"
     replayed = {resumed.until("alert")["alert"]["id"], resumed.until("alert")["alert"]["id"]}

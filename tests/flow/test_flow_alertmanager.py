@@ -47,7 +47,7 @@ def test_firing_group_comes_out_enriched_viewable_and_notified(
     ids = _post(worker, body, tenant)
     assert len(ids) == 2 and len(set(ids)) == 2
 
-    records = enriched.wait(lambda key, value: key in ids, count=2)
+    records = enriched.wait_keys(ids)
     by_id = {value["id"]: value for _, value, _ in records}
     first = by_id[ids[0]]
     assert set(first) >= CONTRACT_FIELDS

@@ -29,7 +29,7 @@ def test_list_of_alerts_gets_ids_in_order_and_all_come_out(
     ]
     ids = _post_alerts(worker, alerts, tenant)
     assert len(set(ids)) == 3
-    records = enriched.wait(lambda key, value: key in ids, count=3)
+    records = enriched.wait_keys(ids)
     titles = {value["id"]: value["title"] for _, value, _ in records}
     assert [titles[i] for i in ids] == [a["title"] for a in alerts]
     templates = {value["template_id"] for _, value, _ in records}
@@ -91,7 +91,7 @@ def test_resolve_incident_as_noise_applies_to_every_alert(
         ],
         tenant,
     )
-    records = enriched.wait(lambda key, value: key in ids, count=2)
+    records = enriched.wait_keys(ids)
     incident_ids = {value["incident_id"] for _, value, _ in records}
     assert len(incident_ids) == 1, "same service and alertname within minutes: one incident"
     (incident_id,) = incident_ids

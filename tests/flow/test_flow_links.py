@@ -28,7 +28,7 @@ def test_signed_links_open_a_page_that_never_acts_and_its_post_acknowledges(
 ) -> None:
     tenant = unique("links")
     ids = _alerts(worker, tenant)
-    records = enriched.wait(lambda key, value: key in ids, count=2)
+    records = enriched.wait_keys(ids)
     (incident_id,) = {value["incident_id"] for _, value, _ in records}
     eventually(
         lambda: (
@@ -89,7 +89,7 @@ def test_a_signed_link_acts_once_as_its_receiver_and_only_as_it_allows(
     """Issue G.13: 3 POSTs of one link made 3 feedback records, with any by and actionable."""
     tenant = unique("once")
     ids = _alerts(worker, tenant)
-    records = enriched.wait(lambda key, value: key in ids, count=2)
+    records = enriched.wait_keys(ids)
     (incident_id,) = {value["incident_id"] for _, value, _ in records}
     notified = receiver.wait(lambda n: n["incident_id"] == incident_id and "actions" in n)[0]
     ack, resolve = notified["actions"]["acknowledge"], notified["actions"]["resolve"]

@@ -74,7 +74,7 @@ def test_alerts_are_published_paged_and_viewable(
     ids = [a["id"] for a in alerts]
     chain.correlate(incident_id, *alerts)
 
-    records = enriched.wait(lambda key, value: key in ids, count=2)
+    records = enriched.wait_keys(ids)
     assert {value["incident_id"] for _, value, _ in records} == {incident_id}
     assert not {"seq", "features", "route", "group"} & set(records[0][1]), "internal fields leak"
     (page,) = receiver.wait(lambda n: n["incident_id"] == incident_id)

@@ -24,5 +24,5 @@ def test_far_future_alert_flows_with_its_receive_time_and_the_tenant_still_corre
         {"title": f"Disk {n} full", "service": "db", "labels": {"alertname": "D"}} for n in (1, 2)
     ]
     ids = accepted(worker, path, disks)
-    found = enriched.wait(lambda key, value: key in ids, count=2)
+    found = enriched.wait_keys(ids)
     assert len({value["incident_id"] for _, value, _ in found}) == 1

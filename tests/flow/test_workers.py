@@ -29,7 +29,7 @@ def test_second_worker_takes_partitions_and_views_are_routed(
         ][0]
         for tenant in tenants
     ]
-    enriched.wait(lambda key, value: key in ids, count=len(ids))
+    enriched.wait_keys(ids)
 
     second = Worker(worker.bootstrap, tmp_path / "second", env={**worker.env})
     second.start()

@@ -10,6 +10,7 @@ import faust
 from app import codecs as _codecs  # noqa: F401  (registers the orjson codec)
 from app import kafka_backoff as _kafka_backoff  # noqa: F401  (aiokafka: no spin, broker gone)
 from app import kafka_fetch as _kafka_fetch  # noqa: F401  (a held partition is read again at once)
+from app import kafka_inline as _kafka_inline  # noqa: F401  (Faust: the consumer on the loop)
 from app import kafka_resume as _kafka_resume  # noqa: F401  (Faust: nothing lost in a rebalance)
 from app import kafka_seek as _kafka_seek  # noqa: F401  (aiokafka: uncommitted partitions reset)
 from app import stream_gaps as _stream_gaps  # noqa: F401  (Faust: skipped offsets reported)

@@ -5,7 +5,7 @@ A stage whose buffer is full (:mod:`app.runtime.fetch_ahead`) has Faust leave it
 of the set it asks aiokafka for (``Consumer.on_buffer_full``); the records aiokafka fetched for
 them wait in its fetcher meanwhile. Two waits then hold such a partition after the buffer drained:
 
-- The ``getmany`` Faust's consumer thread is already waiting in (up to 1 s) asked without it, and
+- The ``getmany`` Faust's consumer is already waiting in (up to 1 s) asked without it, and
   aiokafka wakes it only when a fetch brings new records. Here ``on_buffer_drop`` wakes it, and
   it looks again with the partition back in the set.
 - aiokafka keeps one fetch request per broker in flight, and while a partition's fetched records
@@ -43,14 +43,14 @@ def _on_buffer_drop_and_wake(self: Any, tp: Any) -> None:
 
 
 def wake_fetch(consumer: Any) -> None:
-    """Wake the aiokafka fetch Faust's consumer thread waits on, in that thread's loop (the
-    caller is the event loop's thread); nothing to wake before the thread started or after it
-    stopped."""
+    """Wake the aiokafka fetch Faust's consumer waits on, from its loop's next turn (the
+    consumer's loop: :mod:`app.kafka_inline`); nothing to wake before the consumer started or
+    after it stopped."""
     thread: Any = getattr(consumer, "_thread", None)
     fetcher = getattr(getattr(thread, "_consumer", None), "_fetcher", None)
     if fetcher is None:
         return
-    with contextlib.suppress(RuntimeError):  # the thread's loop is closed: it is stopping
+    with contextlib.suppress(RuntimeError):  # the consumer's loop is closed: it is stopping
         thread.thread_loop.call_soon_threadsafe(_wake_waiters, fetcher)
 
 

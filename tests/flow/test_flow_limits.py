@@ -39,8 +39,7 @@ def test_alerts_dated_a_year_ago_all_come_out(
         "/webhooks/alertmanager",
         _webhook([_am_alert(name, n, year_ago) for n in range(200)]),
     )
-    arrived = enriched.wait_keys(ids, timeout=120)
-    assert {value["id"] for _, value, _ in arrived} == set(ids)
+    enriched.wait_keys(ids, timeout=120)  # fails naming any id that never came out
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for topic, key, value in (
         ("alerts.enriched", "retention.ms", "-1"),
@@ -70,8 +69,7 @@ def test_a_body_of_several_megabytes_is_accepted_whole(
     started = time.monotonic()
     ids = accepted(worker, "/webhooks/alertmanager", _webhook(alerts))
     assert len(ids) == 2_500 and time.monotonic() - started < 60
-    arrived = enriched.wait_keys(ids, timeout=180)
-    assert len({value["id"] for _, value, _ in arrived}) == 2_500
+    enriched.wait_keys(ids, timeout=180)
 
 
 def _stalled_post(worker: Worker, declared: int) -> socket.socket:

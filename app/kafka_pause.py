@@ -13,11 +13,16 @@ fetcher for good, never taken:
   of the long poll (:mod:`app.kafka_fetch`), so an idle worker asked 20 times a second;
 - up to ``consumer_max_fetch_size`` of stale records per partition stayed in memory.
 
-Here a changelog partition that Faust pauses or resumes is paused or resumed in aiokafka too. A
-paused partition is not fetched, and what was fetched for it is dropped; once resumed (to
-recover, or as a standby replica) it is read from its position. Stream partitions are left to
-Faust as they were. aiokafka is called directly: its consumer runs on the worker's loop
-(:mod:`app.kafka_inline`), where Faust pauses and resumes. Importing this module applies it, once.
+Here, between rebalances, the changelog partitions Faust holds paused are paused in aiokafka
+too: all of them when a rebalance ends, and any that Faust pauses later. A paused partition is
+not fetched, and what was fetched for it is dropped; a changelog partition Faust resumes is
+resumed in aiokafka at once, and read from its position. During a rebalance aiokafka fetches
+them as it did (each new assignment starts unpaused there), for Faust's recovery resumes
+changelogs then, and a partition resumed while a fetch request is in flight joins only the
+next request: on an idle broker a restarted worker had waited out a long poll (1.5 s) per
+resume (ready in 4.7 s against 3.3 s). Stream partitions are left to Faust as they were.
+aiokafka is called directly: its consumer runs on the worker's loop (:mod:`app.kafka_inline`),
+where Faust pauses and resumes. Importing this module applies it, once.
 """
 
 from __future__ import annotations
@@ -26,18 +31,22 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka import TopicPartition
+from faust import App
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
 _unpatched_pause = Consumer.pause_partitions
 _unpatched_resume = Consumer.resume_partitions
+_unpatched_rebalance_end = App.on_rebalance_end
 
 
 def _pause_changelogs_too(self: Any, tps: Iterable[TP]) -> None:
-    """Faust's ``pause_partitions``; changelog partitions are paused in aiokafka too."""
+    """Faust's ``pause_partitions``; outside a rebalance, changelog partitions are paused in
+    aiokafka too."""
     tps = set(tps)
     _unpatched_pause(self, tps)
-    _in_aiokafka(self, tps, pause=True)
+    if not self.app.rebalancing:
+        _in_aiokafka(self, tps, pause=True)
 
 
 def _resume_changelogs_too(self: Any, tps: Iterable[TP]) -> None:
@@ -47,10 +56,17 @@ def _resume_changelogs_too(self: Any, tps: Iterable[TP]) -> None:
     _in_aiokafka(self, tps, pause=False)
 
 
+def _rebalance_end_and_pause(self: Any) -> None:
+    """Faust's ``on_rebalance_end``; then the changelog partitions Faust holds paused are
+    paused in aiokafka."""
+    _unpatched_rebalance_end(self)
+    consumer = self.consumer
+    _in_aiokafka(consumer, set(consumer._paused_partitions), pause=True)
+
+
 def _in_aiokafka(consumer: Any, tps: set[TP], *, pause: bool) -> None:
     """Pause (or resume) in aiokafka the changelog partitions of ``tps`` it has assigned; none
-    before the consumer started. A partition assigned later starts unpaused there, and Faust
-    pauses every assigned partition when an assignment begins."""
+    before the consumer started."""
     client = getattr(getattr(consumer, "_thread", None), "_consumer", None)
     if client is None:
         return
@@ -71,3 +87,4 @@ if not getattr(_unpatched_pause, "pauses_aiokafka", False):
     _pause_changelogs_too.pauses_aiokafka = True  # type: ignore[attr-defined]
     Consumer.pause_partitions = _pause_changelogs_too  # type: ignore[method-assign]
     Consumer.resume_partitions = _resume_changelogs_too  # type: ignore[method-assign]
+    App.on_rebalance_end = _rebalance_end_and_pause  # type: ignore[method-assign]

@@ -1,4 +1,4 @@
-"""faust-streaming 0.15 / aiokafka 0.14: a table's changelog partition Faust pauses is not fetched.
+"""faust-streaming 0.15 / aiokafka 0.14: a changelog Faust pauses is not fetched between rebalances.
 
 Faust pauses a partition in its own bookkeeping only: its consumer leaves the partition out of
 the set it asks aiokafka for, and aiokafka goes on fetching it. After table recovery Faust pauses
